@@ -74,3 +74,92 @@ def test_zero_slices():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(DataError, match=message):
         phantom_slices(1, **kwargs)
+
+
+def test_contrast_order_per_sequence():
+    """The characteristic contrasts of issue 3, measured on normalised phantom slices."""
+    from fusioninn.data.phantom import tissue_means
+
+    tab = tissue_means(n=24, seed=2)
+    t1, t1ce, t2, flair, adc = (tab[s] for s in ("t1", "t1ce", "t2", "flair", "adc"))
+    # T1: white > grey > CSF
+    assert t1["white_matter"] > t1["grey_matter"] > t1["csf"]
+    # T1ce: the enhancing rim is the brightest tissue
+    assert t1ce["enhancing"] == max(t1ce.values())
+    # T2: CSF brightest; oedema brighter than white and grey matter
+    assert t2["csf"] == max(t2.values())
+    assert t2["oedema"] > t2["grey_matter"] > t2["white_matter"]
+    # FLAIR: CSF darkest, oedema brightest
+    assert flair["csf"] == min(flair.values())
+    assert flair["oedema"] == max(flair.values())
+    # ADC: CSF brightest, cellular (enhancing) tumour darkest
+    assert adc["csf"] == max(adc.values())
+    assert adc["enhancing"] == min(adc.values())
+
+
+def test_subject_volumes_small(tmp_path):
+    from fusioninn.data.phantom import phantom_subject
+
+    sub = phantom_subject(5, shape=(64, 72, 40), return_tissue=True)
+    assert set(sub) == {"t1", "t1ce", "t2", "flair", "adc", "seg", "tissue"}
+    for name in ("t1", "t1ce", "t2", "flair", "adc"):
+        assert sub[name].shape == (64, 72, 40) and sub[name].dtype == np.int16
+        assert sub[name].max() > 100  # raw scanner-like units, not [0, 1]
+    brain = sub["tissue"] > 0
+    assert (sub["t1"][~brain] == 0).all()  # zero background
+    assert (sub["t1"][brain] < 0).any()  # ... and small negative ringing at the brain edge, as in BraTS
+    assert sub["seg"].dtype == np.uint8 and set(np.unique(sub["seg"])) <= {0, 1, 2, 4}
+    assert (sub["seg"] > 0).any()
+    again = phantom_subject(5, shape=(64, 72, 40))
+    np.testing.assert_array_equal(again["flair"], sub["flair"])
+    other = phantom_subject(6, shape=(64, 72, 40))
+    assert not np.array_equal(other["flair"], sub["flair"])
+
+
+@pytest.mark.parametrize("naming, names", [
+    ("brats2020", ["_t1ce.nii.gz", "_flair.nii.gz", "_seg.nii.gz"]),
+    ("brats2023", ["-t1c.nii.gz", "-t2f.nii.gz", "-seg.nii.gz"]),
+])
+def test_write_subjects_layout(tmp_path, naming, names):
+    import nibabel as nib
+
+    from fusioninn.data.phantom import phantom_subject, write_phantom_subjects
+
+    folders = write_phantom_subjects(tmp_path, cases=2, seed=3, shape=(48, 48, 24), naming=naming,
+                                     sequences=("t1ce", "flair"))
+    assert len(folders) == 2 and len({f.name for f in folders}) == 2
+    sid = folders[1].name
+    for suffix in names:
+        assert (folders[1] / f"{sid}{suffix}").is_file()
+    img = nib.load(folders[1] / f"{sid}{names[1]}")
+    assert nib.aff2axcodes(img.affine) == ("L", "P", "S")
+    assert img.get_data_dtype() == np.int16
+    # subject k is phantom_subject(seed + k)
+    np.testing.assert_array_equal(
+        np.asarray(img.dataobj), phantom_subject(4, shape=(48, 48, 24), sequences=("t1ce", "flair"))["flair"]
+    )
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_cli_phantom(tmp_path, capsys):
+    from fusioninn.cli import main
+
+    out = tmp_path / "ph"
+    code = main(["phantom", "--out", str(out), "--cases", "1", "--seed", "2", "--shape", "40,40,20", "--png"])
+    assert code == 0
+    sid = "Phantom-2-0000"
+    assert {p.name for p in (out / sid).glob("*.nii.gz")} == {
+        f"{sid}_{s}.nii.gz" for s in ("t1", "t1ce", "t2", "flair", "seg")
+    }
+    pngs = list((out / sid / "png").glob("*.png"))
+    assert len(pngs) >= 5
+    assert "wrote 1 phantom subject" in capsys.readouterr().out
+
+
+def test_cli_phantom_bad_shape(tmp_path, capsys):
+    from fusioninn.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["phantom", "--out", str(tmp_path), "--shape", "40,40"])
+    assert exc.value.code == 2
+    assert "X,Y,Z" in capsys.readouterr().err

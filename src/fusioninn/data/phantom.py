@@ -51,6 +51,7 @@ __all__ = [
     "phantom_affine",
     "phantom_subject",
     "phantom_tissue_slices",
+    "tissue_means",
     "write_phantom_subjects",
 ]
 
@@ -69,14 +70,14 @@ SEG_OF_TISSUE = np.array([0, 0, 0, 0, 0, 2, 1, 4, 1], dtype=np.uint8)
 #: T1/T1ce/T2/FLAIR grey-matter and CSF ratios were set from the two real samples (see docs/data.md and
 #: benchmarks/phantom_stats.py); tumour ratios from the samples' labelled regions where present, else
 #: from textbook appearance; ADC from typical values in 1e-6 mm²/s (CSF ~3000, GM ~850, WM ~720,
-#: oedema ~1400, necrosis ~2200, cellular enhancing tumour ~620).
+#: oedema ~1400, necrosis ~2200, cellular enhancing tumour ~560).
 TISSUE_CONTRAST: dict[str, np.ndarray] = {
     #                    bg   csf   gm    wm   deep  oed   nec   enh  nonenh
     "t1": np.array([0.0, 0.30, 0.66, 1.0, 0.82, 0.64, 0.36, 0.72, 0.62], dtype=np.float32),
     "t1ce": np.array([0.0, 0.36, 0.70, 1.0, 0.84, 0.64, 0.40, 1.75, 0.64], dtype=np.float32),
     "t2": np.array([0.0, 3.40, 1.22, 1.0, 1.10, 1.80, 2.50, 1.45, 2.00], dtype=np.float32),
     "flair": np.array([0.0, 0.32, 1.06, 1.0, 1.00, 1.55, 0.95, 1.35, 1.45], dtype=np.float32),
-    "adc": np.array([0.0, 4.17, 1.18, 1.0, 1.08, 1.94, 3.06, 0.86, 1.67], dtype=np.float32),
+    "adc": np.array([0.0, 4.17, 1.18, 1.0, 1.08, 1.94, 3.06, 0.78, 1.67], dtype=np.float32),
 }
 #: White-matter level in raw scanner-like units (ADC in 1e-6 mm²/s), before the per-case scaling.
 RAW_WHITE_MATTER: dict[str, float] = {"t1": 560.0, "t1ce": 550.0, "t2": 480.0, "flair": 370.0, "adc": 720.0}
@@ -137,7 +138,7 @@ def _sample_case(rng: np.random.Generator, tumour: bool = True) -> _Case:
     outline = np.stack(
         [rng.uniform(0.0, 0.035, 4), rng.uniform(0, 2 * np.pi, 4), rng.uniform(-1.5, 1.5, 4)], axis=1
     )
-    n_sulci = int(rng.integers(26, 36))
+    n_sulci = int(rng.integers(40, 56))
     base = np.sort(rng.uniform(-np.pi, np.pi, n_sulci))
     sulci = np.stack(
         [
@@ -271,7 +272,7 @@ def _tissue_plane(
     m = np.arange(2, 6)[:, None]
     o = case.outline
     harmon = (o[:, 0:1] * np.cos(m * th[None] + o[:, 1:2] + o[:, 2:3] * zn)).sum(0)
-    r_brain = (r_ell * zscale * (1.0 + harmon)).astype(np.float32)
+    r_mid = (r_ell * (1.0 + harmon)).astype(np.float32)  # outline at mid-height
     # sulci: angle (drifting and wiggling with height) → per-bin angular distance and depth of the nearest
     s = case.sulci
     ang = s[:, 0] + s[:, 1] * zn + s[:, 2] * np.sin(s[:, 3] * zn + s[:, 4])
@@ -288,8 +289,15 @@ def _tissue_plane(
 
     r = grid.crop(grid.r, ci, cj)
     bins = grid.crop(grid.bins, ci, cj)
-    depth = r_brain[bins] - r  # mm below the surface (positive inside)
+    r_mid_px = r_mid[bins]
+    depth = r_mid_px * np.float32(zscale) - r  # mm below the surface, in-plane (positive inside)
     inside = depth > 0
+    # ... and from above/below: the superellipse height at this in-plane radius, minus |z|, tabulated
+    # in u = r / r_mid so the top and bottom of the brain get a cortex ribbon too
+    u_tab = np.linspace(0.0, 1.0, 257)
+    v_tab = (case.c * (1.0 - u_tab**case.box_p) ** (1.0 / case.box_p) - abs(z)).astype(np.float32)
+    u_idx = np.minimum(r * (256.0 / np.maximum(r_mid_px, 1e-3)), 256.0).astype(np.int16)
+    depth = np.minimum(depth, v_tab[u_idx])
     if not inside.any():
         return tissue
     # folds bend: shift the angle bin by a smooth field, more at depth
@@ -304,7 +312,8 @@ def _tissue_plane(
     X = grid.X[:, grid.W - cj : 2 * grid.W - cj]
     Y = grid.Y[grid.H - ci : 2 * grid.H - ci, :]
     xm = np.abs(X - case.fissure_tilt * Y)
-    y_cc = 0.0 if zn > 0.35 else 0.38 * case.b * zscale
+    # the corpus callosum joins the hemispheres below ~0.35 c; above it the fissure runs front to back
+    y_cc = 0.38 * case.b * zscale * min(max((0.4 - zn) / 0.25, 0.0), 1.0)
     fiss_zone = np.abs(Y) > y_cc
     gm = inside & ((depth < gm_t) | ((d_sulc < half + gm_t) & (depth < sdepth + gm_t)))
     gm |= inside & fiss_zone & (xm < half + gm_t)
@@ -446,12 +455,12 @@ def _minmax(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     flat = img.reshape(*img.shape[:-2], -1)
     lo = flat.min(-1)[..., None, None]
     span = flat.max(-1)[..., None, None] - lo
-    scale = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
     if out is None:
         out = np.empty(img.shape, dtype=np.float32)
     np.subtract(img, lo, out=out, casting="unsafe")
-    out *= scale
-    np.minimum(out, 1.0, out=out)  # (hi - lo) * (1 / (hi - lo)) may round one ulp above 1
+    # a division (not a multiplication by 1/span) so the maximum lands exactly on 1
+    np.divide(out, np.where(span > 0, span, 1.0), out=out, casting="unsafe")
+    out *= span > 0
     return out
 
 
@@ -466,9 +475,8 @@ def _plane_z(case: _Case, rng: np.random.Generator) -> float:
     return float(rng.uniform(-0.45, 0.5) * case.c)
 
 
-def _one_slice(
-    rng: np.random.Generator, grid: _Grid, sequences: tuple[str, ...], tumour: bool
-) -> tuple[np.ndarray, np.ndarray]:
+def _slice_geometry(rng: np.random.Generator, grid: _Grid, tumour: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Tissue codes (H, W) and the texture windows (3, H, W) of one slice of a fresh random brain."""
     H, W = grid.H, grid.W
     case = _sample_case(rng, tumour=tumour)
     z = _plane_z(case, rng)
@@ -476,7 +484,14 @@ def _one_slice(
     cj = int(round(W * rng.uniform(0.46, 0.54)))
     offsets = rng.integers(0, [H, W], size=(3, 2))
     tex = np.stack([grid.tex[k, oi : oi + H, oj : oj + W] for k, (oi, oj) in enumerate(offsets)])
-    tissue = _tissue_plane(case, z, grid, (ci, cj), tex)
+    return _tissue_plane(case, z, grid, (ci, cj), tex), tex
+
+
+def _one_slice(
+    rng: np.random.Generator, grid: _Grid, sequences: tuple[str, ...], tumour: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    H, W = grid.H, grid.W
+    tissue, tex = _slice_geometry(rng, grid, tumour)
     amp = _TEXTURE_AMP[tissue]
     texture = 1.0 + amp * (0.6 * tex[1] + 0.4 * tex[2])
     brain = tissue > 0
@@ -537,22 +552,37 @@ def phantom_slices(
     return PhantomSlices(images=images, seg=seg, sequences=seqs)  # type: ignore[arg-type]
 
 
-def phantom_tissue_slices(n: int, seed: int = 0, size: tuple[int, int] = (240, 240)) -> np.ndarray:
+def phantom_tissue_slices(
+    n: int, seed: int = 0, size: tuple[int, int] = (240, 240), tumour: bool = True
+) -> np.ndarray:
     """The tissue codes (n, H, W) uint8 (see :data:`TISSUES`) behind ``phantom_slices(n, seed, size)``."""
-    # same random stream as phantom_slices: a fresh generator per slice, the case drawn first
-    H, W = int(size[0]), int(size[1])
-    grid = _grid(H, W)
-    out = np.empty((n, H, W), dtype=np.uint8)
+    grid = _grid(int(size[0]), int(size[1]))
+    out = np.empty((n, grid.H, grid.W), dtype=np.uint8)
     for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        case = _sample_case(rng, tumour=True)
-        z = _plane_z(case, rng)
-        ci = int(round(H * rng.uniform(0.5, 0.58)))
-        cj = int(round(W * rng.uniform(0.46, 0.54)))
-        offsets = rng.integers(0, [H, W], size=(3, 2))
-        tex = np.stack([grid.tex[k, oi : oi + H, oj : oj + W] for k, (oi, oj) in enumerate(offsets)])
-        out[i] = _tissue_plane(case, z, grid, (ci, cj), tex)
+        # the same stream as phantom_slices: the geometry is drawn first from the slice's generator
+        out[i] = _slice_geometry(np.random.default_rng([seed, i]), grid, tumour)[0]
     return out
+
+
+def tissue_means(
+    n: int = 32, seed: int = 0, sequences: Sequence[str] = SEQUENCES, size: tuple[int, int] = (240, 240)
+) -> dict[str, dict[str, float]]:
+    """Mean normalised intensity of each tissue in ``n`` phantom slices, per sequence.
+
+    The table behind the contrast claims of the docs (and their test): for each sequence, the mean over
+    all pixels of a tissue (in the per-slice min-max normalised images) of ``phantom_slices(n, seed)``.
+    Tissues absent from every slice are left out.
+    """
+    seqs = _check_sequences(sequences)
+    ps = phantom_slices(n, seed=seed, size=size, sequences=seqs)  # type: ignore[arg-type]
+    tissue = phantom_tissue_slices(n, seed=seed, size=size)
+    table: dict[str, dict[str, float]] = {}
+    for k, seq in enumerate(seqs):
+        img = ps.images[:, k]
+        table[seq] = {
+            TISSUES[t]: float(img[tissue == t].mean()) for t in range(1, len(TISSUES)) if (tissue == t).any()
+        }
+    return table
 
 
 # ----------------------------------------------------------------------------------------------------
