@@ -1,5 +1,5 @@
 """Networks: FusionINN and the baselines it is compared with."""
 
-from .fusioninn import FusionINN, FusionINNConfig, Latent
+from .fusioninn import Decomposition, FusionINN, FusionINNConfig, Latent
 
-__all__ = ["FusionINN", "FusionINNConfig", "Latent"]
+__all__ = ["Decomposition", "FusionINN", "FusionINNConfig", "Latent"]

@@ -14,7 +14,6 @@ done by slicing.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import FrEIA.modules as Fm
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["FusionINNConfig", "FusionINN", "Latent"]
+__all__ = ["FusionINNConfig", "FusionINN", "Latent", "Decomposition"]
 
 
 @dataclass
@@ -39,6 +38,12 @@ class FusionINNConfig:
             (published), ``"logit"`` = logit of the fused image, which is the exact pre-sigmoid y.
         output_sigmoid: pass the reverse output through a sigmoid (published) or clamp it to [0, 1].
         permutation_seeds: seeds of the two fixed channel permutations.
+        input_logit_eps: if > 0, the network works in logit space: inputs in [0, 1] are squeezed to
+            [eps, 1 - eps] and passed through a logit before the first block, and the sigmoid that makes
+            the fused image is undone the same way. An identity-initialised network then starts with a
+            fused image on the sources' own intensity scale. 0 = published (no transform).
+        actnorm_init: "data" (published: zero mean, unit std per channel from the first batch) or
+            "identity" (scale 1, bias 0).
     """
 
     in_channels: int = 2
@@ -49,6 +54,8 @@ class FusionINNConfig:
     reverse_input: str = "fused"
     output_sigmoid: bool = True
     permutation_seeds: tuple[int, int] = (1, 2)
+    input_logit_eps: float = 0.0
+    actnorm_init: str = "data"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -60,6 +67,10 @@ class FusionINNConfig:
             raise ValueError(f"FusionINN fuses two sources (in_channels=2), got {self.in_channels}")
         if self.reverse_input not in ("fused", "logit"):
             raise ValueError(f"reverse_input must be 'fused' or 'logit', got {self.reverse_input!r}")
+        if not 0.0 <= self.input_logit_eps < 0.5:
+            raise ValueError(f"input_logit_eps must be in [0, 0.5), got {self.input_logit_eps}")
+        if self.actnorm_init not in ("data", "identity"):
+            raise ValueError(f"actnorm_init must be 'data' or 'identity', got {self.actnorm_init!r}")
         if self.zero_init and self.subnet_out_relu:
             raise ValueError("zero_init needs subnet_out_relu=False (a ReLU at 0 passes no gradient)")
 
@@ -85,7 +96,14 @@ class FusionINNConfig:
     @classmethod
     def fast(cls) -> FusionINNConfig:
         """Our CPU recipe's network: identity-initialised couplings, exact-logit reverse input."""
-        return cls(subnet_out_relu=False, zero_init=True, reverse_input="logit", output_sigmoid=False)
+        return cls(
+            subnet_out_relu=False,
+            zero_init=True,
+            reverse_input="logit",
+            output_sigmoid=False,
+            input_logit_eps=0.01,
+            actnorm_init="identity",
+        )
 
 
 def _subnet_constructor(width: int, out_relu: bool, zero_init: bool):
@@ -140,6 +158,7 @@ class FusionINN(nn.Module):
         self.config = config or FusionINNConfig()
         c = self.config
         w1, w2, w3 = c.widths
+        sub = [_subnet_constructor(w, c.subnet_out_relu, c.zero_init) for w in (w1, w2, w3)]
         # FrEIA modules take their input dims at construction; the convolutions themselves work for any
         # even size, so a nominal 240x240 is given and other sizes run through the same modules.
         dims = [(2, 240, 240)]
@@ -151,13 +170,13 @@ class FusionINN(nn.Module):
             self.module_list = nn.ModuleList(
                 [
                     Fm.ActNorm(dims),
-                    Fm.GLOWCouplingBlock(dims, subnet_constructor=_subnet_constructor(w1, c.subnet_out_relu, c.zero_init), clamp=c.clamp),
+                    Fm.GLOWCouplingBlock(dims, subnet_constructor=sub[0], clamp=c.clamp),
                     Fm.PermuteRandom(dims, seed=c.permutation_seeds[0]),
                     Fm.IRevNetDownsampling(dims),
-                    Fm.GLOWCouplingBlock(down, subnet_constructor=_subnet_constructor(w2, c.subnet_out_relu, c.zero_init), clamp=c.clamp),
+                    Fm.GLOWCouplingBlock(down, subnet_constructor=sub[1], clamp=c.clamp),
                     Fm.PermuteRandom(down, seed=c.permutation_seeds[1]),
                     Fm.IRevNetUpsampling(down),
-                    Fm.GLOWCouplingBlock(dims, subnet_constructor=_subnet_constructor(w3, c.subnet_out_relu, c.zero_init), clamp=c.clamp),
+                    Fm.GLOWCouplingBlock(dims, subnet_constructor=sub[2], clamp=c.clamp),
                 ]
             )
         np.random.set_state(np_state)
@@ -179,6 +198,13 @@ class FusionINN(nn.Module):
         """Data-dependent ActNorm initialisation (zero mean, unit std per channel) from a batch."""
         self._check_input(x)
         actnorm = self.module_list[0]
+        if self.config.actnorm_init == "identity":
+            with torch.no_grad():
+                actnorm.scale.zero_()
+                actnorm.bias.zero_()
+            actnorm.init_on_next_batch = False
+            return
+        x = self._squeeze(x)
         with torch.no_grad():
             flat = x.transpose(0, 1).reshape(x.shape[1], -1)
             # FrEIA's own initialiser asserts the nominal 240x240 size; this is the same rule for any size.
@@ -189,12 +215,22 @@ class FusionINN(nn.Module):
             actnorm.bias.data.view(-1)[:] = -(flat.mean(dim=1) * log_scale.exp())
         actnorm.init_on_next_batch = False
 
+    def _squeeze(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] image -> network input space (identity unless ``input_logit_eps`` > 0)."""
+        eps = self.config.input_logit_eps
+        return torch.logit(eps + (1 - 2 * eps) * x) if eps else x
+
+    def _unsqueeze(self, h: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`_squeeze`."""
+        eps = self.config.input_logit_eps
+        return (torch.sigmoid(h) - eps) / (1 - 2 * eps) if eps else h
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(y_raw, z)``, each (N, 1, H, W)."""
         self._check_input(x)
         if not self.actnorm_initialised:
             self.initialise_actnorm(x)
-        h = x
+        h = self._squeeze(x)
         for module in self.module_list:
             (h,), _ = module([h], rev=False, jac=False)
         return h[:, :1], h[:, 1:]
@@ -211,16 +247,24 @@ class FusionINN(nn.Module):
             raise RuntimeError("ActNorm is not initialised: run a forward pass or load weights first")
         for module in reversed(self.module_list):
             (h,), _ = module([h], rev=True, jac=False)
-        return h
+        return self._unsqueeze(h)
 
     # ----------------------------------------------------------------------------------------------
     # Fusion and decomposition
     def reverse_input(self, fused: torch.Tensor) -> torch.Tensor:
         """What the clinical reverse pass is fed for a fused image, per ``config.reverse_input``."""
         if self.config.reverse_input == "logit":
-            eps = 1e-6
-            return torch.logit(fused.clamp(eps, 1 - eps))
+            eps = self.config.input_logit_eps
+            if eps:
+                return torch.logit(eps + (1 - 2 * eps) * fused.clamp(0.0, 1.0))
+            return torch.logit(fused.clamp(1e-6, 1 - 1e-6))
         return fused
+
+    def fused_image(self, y_raw: torch.Tensor) -> torch.Tensor:
+        """The displayed fused image in [0, 1] for a pre-sigmoid ``y_raw``."""
+        eps = self.config.input_logit_eps
+        s = torch.sigmoid(y_raw)
+        return ((s - eps) / (1 - 2 * eps)).clamp(0.0, 1.0) if eps else s
 
     def output_map(self, x_raw: torch.Tensor) -> torch.Tensor:
         """Map the reverse output to images in [0, 1], per ``config.output_sigmoid``."""
@@ -229,7 +273,7 @@ class FusionINN(nn.Module):
     def fuse_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, Latent]:
         """Fuse a (N, 2, H, W) batch: returns the fused image in [0, 1] and the :class:`Latent`."""
         y_raw, z = self(x)
-        return torch.sigmoid(y_raw), Latent(z=z, y_raw=y_raw)
+        return self.fused_image(y_raw), Latent(z=z, y_raw=y_raw)
 
     def decompose_tensor(self, fused: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Learned (clinical) decomposition of a fused batch (N, 1, H, W) with latent ``z``."""
@@ -244,7 +288,7 @@ class FusionINN(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One training pass: ``(fused, z, decomposed)`` where decomposition uses ``z_fresh`` ~ N(0, I)."""
         y_raw, z = self(x)
-        fused = torch.sigmoid(y_raw)
+        fused = self.fused_image(y_raw)
         if z_fresh is None:
             z_fresh = torch.randn_like(z)
         rev_in = y_raw if self.config.reverse_input == "logit" else fused
@@ -252,5 +296,154 @@ class FusionINN(nn.Module):
         return fused, z, decomposed
 
 
-def log2_pixels(h: int, w: int) -> float:  # pragma: no cover - tiny helper for reports
-    return math.log2(h * w)
+
+
+# --------------------------------------------------------------------------------------------------
+# Array-friendly API: NumPy or torch, single images (H, W) or batches (N, H, W) / (N, 1, H, W).
+
+
+@dataclass
+class Decomposition:
+    """Result of :meth:`FusionINN.decompose`. Unpacks as ``x1_hat, x2_hat = model.decompose(fused)``.
+
+    ``std`` is the per-pixel standard deviation over the K sampled latents (shape of ``x1`` with a
+    leading axis of 2 for the two sources after the batch axis), or ``None`` when K = 1 or exact.
+    """
+
+    x1: object
+    x2: object
+    std: object | None = None
+    exact: bool = False
+
+    def __iter__(self):
+        yield self.x1
+        yield self.x2
+
+
+def _to_batch(a, name: str) -> tuple[torch.Tensor, str, int]:
+    """Return (N, 1, H, W) float32 tensor, the input kind ('numpy'|'torch') and its ndim."""
+    kind = "torch" if isinstance(a, torch.Tensor) else "numpy"
+    t = a if kind == "torch" else torch.from_numpy(np.asarray(a))
+    ndim = t.ndim
+    if ndim == 2:
+        t = t[None, None]
+    elif ndim == 3:
+        t = t[:, None]
+    elif ndim == 4 and t.shape[1] == 1:
+        pass
+    else:
+        raise ValueError(f"{name}: expected (H, W), (N, H, W) or (N, 1, H, W), got shape {tuple(t.shape)}")
+    if not torch.is_floating_point(t):
+        raise ValueError(f"{name}: expected a float image in [0, 1], got dtype {t.dtype}")
+    t = t.float()
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return t, kind, ndim
+
+
+def _from_batch(t: torch.Tensor, kind: str, ndim: int):
+    t = t.detach()
+    if ndim == 2:
+        t = t[0, 0]
+    elif ndim == 3:
+        t = t[:, 0]
+    return t.cpu().numpy() if kind == "numpy" else t
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _fuse(self: FusionINN, x1, x2, batch_size: int = 16):
+    """Fuse two co-registered images (values in [0, 1]) -> ``(fused, latent)``.
+
+    ``latent`` is a (N, 2, H, W) array/tensor [z, y_raw] (see :class:`Latent`), or (2, H, W) for a single
+    image; pass it to :meth:`decompose` for an exact inverse.
+    """
+    a, kind, ndim = _to_batch(x1, "x1")
+    b, _, _ = _to_batch(x2, "x2")
+    if a.shape != b.shape:
+        raise ValueError(f"the two sources differ in shape: {tuple(a.shape[-2:])} vs {tuple(b.shape[-2:])}")
+    if a.min() < 0 or a.max() > 1 or b.min() < 0 or b.max() > 1:
+        raise ValueError("sources must be normalised to [0, 1] (see fusioninn.data for per-slice min-max)")
+    x = torch.cat([a, b], dim=1)
+    self._check_input(x)
+    dev = _device_of(self)
+    fused_parts, latent_parts = [], []
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], batch_size):
+            fused, lat = self.fuse_tensor(x[i : i + batch_size].to(dev))
+            fused_parts.append(fused.cpu())
+            latent_parts.append(lat.to_tensor().cpu())
+    fused = torch.cat(fused_parts)
+    latent = torch.cat(latent_parts)
+    latent_out = latent[0] if ndim == 2 else latent
+    if kind == "numpy":
+        latent_out = latent_out.numpy()
+    return _from_batch(fused, kind, ndim), latent_out
+
+
+def _decompose(self: FusionINN, fused, latent=None, samples: int = 1, seed: int | None = None,
+               batch_size: int = 16, latent_tolerance: float = 1.0 / 255 + 1e-4) -> Decomposition:
+    """Decompose a fused image back into its two sources.
+
+    Without ``latent`` (clinical mode) z is drawn from N(0, I) (``seed`` makes it repeatable); with
+    ``samples`` = K > 1 the result is the mean of K decompositions and ``std`` their per-pixel standard
+    deviation. With the ``latent`` returned by :meth:`fuse` the inverse is exact (float precision); a latent
+    whose y does not reproduce ``fused`` (tolerance: one 8-bit grey level) is refused.
+    """
+    f, kind, ndim = _to_batch(fused, "fused")
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    dev = _device_of(self)
+    if latent is not None:
+        lat_t = latent if isinstance(latent, torch.Tensor) else torch.from_numpy(np.asarray(latent))
+        lat_t = lat_t.float()
+        if lat_t.ndim == 3:
+            lat_t = lat_t[None]
+        if lat_t.ndim != 4 or lat_t.shape[1] != 2 or lat_t.shape[0] != f.shape[0] or lat_t.shape[2:] != f.shape[2:]:
+            raise ValueError(
+                f"latent of shape {tuple(lat_t.shape)} does not match the fused image {tuple(f.shape)}"
+                " (expected [z, y_raw] per image)"
+            )
+        lat = Latent.from_tensor(lat_t)
+        with torch.inference_mode():
+            mismatch = (self.fused_image(lat.y_raw) - f).abs().max().item()
+            if mismatch > latent_tolerance:
+                raise ValueError(
+                    "latent does not belong to this fused image "
+                    f"(max difference {mismatch:.3f} > {latent_tolerance:.3f})"
+                )
+            outs = [
+                self.inverse(lat.y_raw[i : i + batch_size].to(dev), lat.z[i : i + batch_size].to(dev)).cpu()
+                for i in range(0, f.shape[0], batch_size)
+            ]
+        x = torch.cat(outs)
+        return Decomposition(_from_batch(x[:, :1], kind, ndim), _from_batch(x[:, 1:], kind, ndim), None, exact=True)
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item()))
+    means, stds = [], []
+    self._check_input(torch.cat([f[:1], f[:1]], 1))
+    with torch.inference_mode():
+        for i in range(0, f.shape[0], batch_size):
+            fb = f[i : i + batch_size].to(dev)
+            acc = torch.zeros(fb.shape[0], 2, *fb.shape[2:], device=dev)
+            acc2 = torch.zeros_like(acc)
+            for _ in range(samples):
+                z = torch.randn(fb.shape, generator=gen).to(dev)
+                d = self.decompose_tensor(fb, z)
+                acc += d
+                acc2 += d * d
+            mean = acc / samples
+            means.append(mean.cpu())
+            stds.append((acc2 / samples - mean * mean).clamp_min(0).sqrt().cpu())
+    x = torch.cat(means)
+    std = torch.cat(stds) if samples > 1 else None
+    if std is not None:
+        std = std[0] if ndim == 2 else std
+        std = std.numpy() if kind == "numpy" else std
+    return Decomposition(_from_batch(x[:, :1], kind, ndim), _from_batch(x[:, 1:], kind, ndim), std)
+
+
+FusionINN.fuse = _fuse
+FusionINN.decompose = _decompose

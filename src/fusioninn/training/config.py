@@ -1,0 +1,72 @@
+"""Training configuration and the two recipes (published and our CPU recipe)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..losses.fusion import LossWeights
+
+__all__ = ["TrainConfig", "RECIPES", "recipe_defaults"]
+
+# What each recipe changes. Everything not listed takes the TrainConfig default (= published).
+RECIPES: dict[str, dict] = {
+    # Kumar et al.: Adam 3e-4, batch 64, 400 epochs, full 240x240 slices, ReduceLROnPlateau(0.95, 8).
+    "paper": {"lr": 3e-4, "batch_size": 64, "epochs": 400, "crop": None, "warmup_steps": 0, "grad_clip": None},
+    # Ours, for a CPU budget (docs/training.md explains each difference).
+    "fast": {"lr": 1e-3, "batch_size": 8, "epochs": 60, "crop": 120, "warmup_steps": 20, "grad_clip": 1.0},
+}
+
+
+@dataclass
+class TrainConfig:
+    data: str = "phantom:256"
+    val_data: str | None = None
+    pair: tuple[str, str] = ("t1ce", "flair")
+    val_fraction: float = 0.2
+    model: str = "fusioninn"  # or a baseline name (deepfuse, unet, ...)
+    recipe: str = "fast"
+    epochs: int = 60
+    batch_size: int = 8
+    lr: float = 1e-3
+    crop: int | None = 120
+    warmup_steps: int = 20
+    grad_clip: float | None = 1.0
+    plateau_factor: float = 0.95
+    plateau_patience: int = 8
+    weight_decay: float = 0.0
+    loss: LossWeights = field(default_factory=LossWeights)
+    seed: int = 0
+    max_minutes: float | None = None
+    checkpoint_minutes: float = 10.0
+    val_max_images: int | None = 256
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.loss, dict):
+            self.loss = LossWeights(**{**self.loss, "mmd_scales": tuple(self.loss.get("mmd_scales", (0.05, 0.2, 0.9)))})
+        self.pair = tuple(self.pair)
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {sorted(RECIPES)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs, batch size and learning rate must be positive")
+        if self.crop is not None and (self.crop < 16 or self.crop % 2):
+            raise ValueError(f"crop must be an even size >= 16, got {self.crop}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["loss"] = self.loss.to_dict()
+        d["pair"] = list(self.pair)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def recipe_defaults(recipe: str) -> dict:
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+    return dict(RECIPES[recipe])

@@ -1,0 +1,479 @@
+"""One trainer for FusionINN and the CNN baselines.
+
+Epoch-level bookkeeping (``metrics.jsonl``, loss-curve PNG, ``last.safetensors`` and ``best.safetensors``)
+with mid-epoch checkpoints every ``checkpoint_minutes``. The data order and crops of an epoch come from a
+generator seeded by (seed, epoch), and the global RNG states are stored in every checkpoint, so
+``resume`` continues a killed run exactly where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_path, atomic_write_text, ensure_writable_dir
+from ..device import configure_threads, resolve_device
+from ..errors import CheckpointError, UserInputError
+from ..losses.fusion import FusionINNLoss, fusion_loss
+from ..metrics.ssim import ssim
+from ..models.fusioninn import FusionINN, FusionINNConfig
+from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+
+__all__ = ["Trainer", "TrainResult", "build_model", "model_from_checkpoint"]
+
+
+def build_model(config: TrainConfig) -> torch.nn.Module:
+    """A fresh model for ``config.model`` / ``config.recipe``."""
+    if config.model == "fusioninn":
+        return FusionINN(FusionINNConfig.paper() if config.recipe == "paper" else FusionINNConfig.fast())
+    from ..models.baselines.registry import CNN_BASELINES
+
+    if config.model not in CNN_BASELINES:
+        raise UserInputError(f"unknown model {config.model!r}; choose fusioninn or one of {sorted(CNN_BASELINES)}")
+    return CNN_BASELINES[config.model]()
+
+
+def model_from_checkpoint(data: CheckpointData, path: str | Path = "") -> torch.nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights (refusing mismatches)."""
+    meta = data.meta
+    kind = meta.get("model", "fusioninn")
+    if kind == "fusioninn":
+        try:
+            model = FusionINN(FusionINNConfig.from_dict(meta["model_config"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"invalid FusionINN config in checkpoint ({err})", path) from None
+    else:
+        from ..models.baselines.registry import CNN_BASELINES
+
+        if kind not in CNN_BASELINES:
+            raise CheckpointError(f"checkpoint of unknown architecture {kind!r}", path)
+        model = CNN_BASELINES[kind]()
+    expected = model.state_dict()
+    got = data.model_state
+    missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights do not fit the {kind} architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", path
+        )
+    for k, v in expected.items():
+        if tuple(v.shape) != tuple(got[k].shape):
+            raise CheckpointError(
+                f"weights do not fit the {kind} architecture ({k}: {tuple(got[k].shape)} vs {tuple(v.shape)})", path
+            )
+    model.load_state_dict(got)
+    if isinstance(model, FusionINN):
+        model.module_list[0].init_on_next_batch = False
+    model.eval()
+    return model
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    epochs_done: int
+    steps: int
+    minutes: float
+    stopped: str
+    last_metrics: dict
+
+
+def _rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    np_state = np.random.get_state()
+    meta = {
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "python": _jsonable(random.getstate()),
+    }
+    return meta, tensors
+
+
+def _jsonable(obj):
+    if isinstance(obj, tuple):
+        return [_jsonable(o) for o in obj]
+    return obj
+
+
+def _tupled(obj):
+    if isinstance(obj, list):
+        return tuple(_tupled(o) for o in obj)
+    return obj
+
+
+def _set_rng_state(meta: dict, tensors: dict[str, torch.Tensor]) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    if torch.cuda.is_available():
+        states = [tensors[k] for k in sorted(tensors) if k.startswith("torch_cuda_")]
+        if len(states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(states)
+    n = meta["numpy"]
+    np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    random.setstate(_tupled(meta["python"]))
+
+
+def _optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    sd = opt.state_dict()
+    tensors, state_meta = {}, {}
+    for pid, st in sd["state"].items():
+        entry = {}
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"{pid}.{k}"] = v
+                entry[k] = "tensor"
+            else:
+                entry[k] = v
+        state_meta[str(pid)] = entry
+    return {"param_groups": sd["param_groups"], "state": state_meta}, tensors
+
+
+def _optimizer_from_tensors(meta: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state = {}
+    for pid, entry in meta["state"].items():
+        state[int(pid)] = {k: (tensors[f"{pid}.{k}"] if v == "tensor" else v) for k, v in entry.items()}
+    return {"param_groups": meta["param_groups"], "state": state}
+
+
+class Trainer:
+    """Train ``config.model`` on ``train_images`` (N, 2, H, W) float32 in [0, 1]; validate on ``val_images``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_images: np.ndarray | torch.Tensor,
+        val_images: np.ndarray | torch.Tensor,
+        run_dir: str | Path,
+        progress: bool = True,
+        data_info: dict | None = None,
+    ) -> None:
+        self.config = config
+        self.run_dir = ensure_writable_dir(run_dir)
+        self.progress = progress
+        self.data_info = data_info or {}
+        self.train = torch.as_tensor(np.asarray(train_images), dtype=torch.float32)
+        self.val = torch.as_tensor(np.asarray(val_images), dtype=torch.float32)
+        for name, t in (("training", self.train), ("validation", self.val)):
+            if t.ndim != 4 or t.shape[1] != 2 or len(t) == 0:
+                raise UserInputError(f"{name} set must be a non-empty (N, 2, H, W) array, got {tuple(t.shape)}")
+            if not torch.isfinite(t).all():
+                raise UserInputError(f"{name} set contains NaN or Inf")
+        if config.val_max_images and len(self.val) > config.val_max_images:
+            idx = torch.linspace(0, len(self.val) - 1, config.val_max_images).round().long()
+            self.val = self.val[idx]
+        configure_threads(config.threads)
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        random.seed(config.seed)
+        self.model = build_model(config).to(self.device)
+        self.is_inn = isinstance(self.model, FusionINN)
+        if self.is_inn:
+            n0 = min(len(self.train), 64)
+            self.model.initialise_actnorm(self.train[:n0].to(self.device))
+        self.loss_fn = FusionINNLoss(config.loss)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+        )
+        self.epoch = 0  # completed epochs
+        self.step_in_epoch = 0
+        self.global_step = 0
+        self.minutes_before = 0.0
+        self.best_val = math.inf
+        self.history: list[dict] = []
+        self._epoch_sums: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, math.ceil(len(self.train) / self.config.batch_size))
+
+    def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Order of the training images and crop offsets for one epoch, from (seed, epoch) alone."""
+        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.train), generator=g)
+        h, w = self.train.shape[2:]
+        crop = self.config.crop
+        if crop is None or crop >= min(h, w):
+            offsets = torch.zeros(self.steps_per_epoch, 3, dtype=torch.long)
+        else:
+            oy = torch.randint(0, (h - crop) // 2 + 1, (self.steps_per_epoch,), generator=g) * 2
+            ox = torch.randint(0, (w - crop) // 2 + 1, (self.steps_per_epoch,), generator=g) * 2
+            flip = torch.randint(0, 2, (self.steps_per_epoch,), generator=g)
+            offsets = torch.stack([oy, ox, flip], 1)
+        return order, offsets
+
+    def _batch(self, order: torch.Tensor, offsets: torch.Tensor, k: int) -> torch.Tensor:
+        bs = self.config.batch_size
+        idx = order[k * bs : (k + 1) * bs]
+        x = self.train[idx]
+        crop = self.config.crop
+        if crop is not None and crop < min(x.shape[2:]):
+            oy, ox, flip = (int(v) for v in offsets[k])
+            x = x[:, :, oy : oy + crop, ox : ox + crop]
+            if flip:
+                x = x.flip(-1)
+        return x.to(self.device)
+
+    def _lr_factor(self) -> float:
+        w = self.config.warmup_steps
+        return min(1.0, (self.global_step + 1) / w) if w else 1.0
+
+    def _train_step(self, x: torch.Tensor) -> dict:
+        base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        factor = self._lr_factor()
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["lr"] * factor
+        if self.is_inn:
+            fused, z, dec = self.model.fused_and_decomposed_for_training(x)
+            loss, parts = self.loss_fn(x, fused, z, dec)
+        else:
+            fused = self.model(x)
+            loss, fparts = fusion_loss(fused, x, self.config.loss)
+            parts = {"loss": loss.detach(), "fused_ssim": 0.5 * (fparts["ssim_1"] + fparts["ssim_2"])}
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {self.global_step}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        for g, lr in zip(self.optimizer.param_groups, base_lrs, strict=True):
+            g["lr"] = lr
+        return {k: float(v) for k, v in parts.items()}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Validation loss, Q_SSIM and (FusionINN) decomposition SSIM per source, with a fixed latent seed."""
+        self.model.eval()
+        gen = torch.Generator().manual_seed(12345)
+        sums: dict[str, float] = {}
+        n = 0
+        for i in range(0, len(self.val), 16):
+            x = self.val[i : i + 16].to(self.device)
+            if self.is_inn:
+                y_raw, z = self.model(x)
+                fused = self.model.fused_image(y_raw)
+                zf = torch.randn(z.shape, generator=gen).to(self.device)
+                rev_in = y_raw if self.model.config.reverse_input == "logit" else fused
+                dec = self.model.output_map(self.model.inverse(rev_in, zf))
+                loss, _ = self.loss_fn(x, fused, z, dec)
+                d1 = ssim(dec[:, :1], x[:, :1], reduction="none")
+                d2 = ssim(dec[:, 1:], x[:, 1:], reduction="none")
+                sums["dec_ssim_1"] = sums.get("dec_ssim_1", 0.0) + float(d1.sum())
+                sums["dec_ssim_2"] = sums.get("dec_ssim_2", 0.0) + float(d2.sum())
+            else:
+                fused = self.model(x)
+                loss, _ = fusion_loss(fused, x, self.config.loss)
+            q = 0.5 * (ssim(fused, x[:, :1], reduction="none") + ssim(fused, x[:, 1:], reduction="none"))
+            sums["q_ssim"] = sums.get("q_ssim", 0.0) + float(q.sum())
+            sums["loss"] = sums.get("loss", 0.0) + float(loss) * len(x)
+            n += len(x)
+        self.model.train()
+        return {f"val_{k}": v / n for k, v in sums.items()}
+
+    # ------------------------------------------------------------------------------------------
+    def _meta(self, last_metrics: dict | None = None) -> dict:
+        meta = {
+            "kind": "training",
+            "model": self.config.model,
+            "train_config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "minutes": self.minutes_before + (time.time() - self._t0) / 60,
+            "best_val": None if math.isinf(self.best_val) else self.best_val,
+            "scheduler": self.scheduler.state_dict(),
+            "epoch_sums": self._epoch_sums,
+            "data": self.data_info,
+        }
+        if self.is_inn:
+            meta["model_config"] = self.model.config.to_dict()
+        if last_metrics:
+            meta["metrics"] = last_metrics
+        return meta
+
+    def save(self, path: Path, last_metrics: dict | None = None, weights_only: bool = False) -> None:
+        meta = self._meta(last_metrics)
+        opt_meta, opt_tensors = _optimizer_to_tensors(self.optimizer)
+        rng_meta, rng_tensors = _rng_state()
+        if not weights_only:
+            meta["optimizer"] = opt_meta
+            meta["rng"] = rng_meta
+        save_checkpoint(
+            path,
+            CheckpointData(
+                model_state=self.model.state_dict(),
+                meta=meta,
+                optimizer_tensors={} if weights_only else opt_tensors,
+                rng_tensors={} if weights_only else rng_tensors,
+            ),
+        )
+
+    def resume(self) -> bool:
+        """Load ``run_dir/last.safetensors`` if present; return whether a run was resumed."""
+        path = self.run_dir / "last.safetensors"
+        if not path.exists():
+            return False
+        data = load_checkpoint(path)
+        meta = data.meta
+        if meta.get("kind") != "training" or "optimizer" not in meta:
+            raise CheckpointError("not a resumable training checkpoint", path)
+        saved = TrainConfig.from_dict(meta["train_config"])
+        for key in ("model", "recipe", "batch_size", "crop", "seed", "data"):
+            if getattr(saved, key) != getattr(self.config, key):
+                raise UserInputError(
+                    f"--resume with a different {key} ({getattr(self.config, key)!r}) than the run "
+                    f"({getattr(saved, key)!r})", path,
+                )
+        self.model.load_state_dict(data.model_state)
+        if self.is_inn:
+            self.model.module_list[0].init_on_next_batch = False
+        self.optimizer.load_state_dict(_optimizer_from_tensors(meta["optimizer"], data.optimizer_tensors))
+        self.scheduler.load_state_dict(meta["scheduler"])
+        _set_rng_state(meta["rng"], data.rng_tensors)
+        self.epoch = int(meta["epoch"])
+        self.step_in_epoch = int(meta["step_in_epoch"])
+        self.global_step = int(meta["global_step"])
+        self.minutes_before = float(meta["minutes"])
+        self.best_val = math.inf if meta.get("best_val") is None else float(meta["best_val"])
+        self._epoch_sums = dict(meta.get("epoch_sums") or {})
+        self.history = [h for h in self._read_history() if h["epoch"] <= self.epoch]
+        return True
+
+    def _read_history(self) -> list[dict]:
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a torn last line cannot happen with atomic rewrites, but never trust it
+        return out
+
+    def _write_history(self) -> None:
+        atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
+        try:
+            self._plot()
+        except Exception:  # a figure must never stop training
+            pass
+
+    def _plot(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ep = [h["epoch"] for h in self.history]
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
+        a1.plot(ep, [h["train_loss"] for h in self.history], label="train loss")
+        a1.plot(ep, [h["val_loss"] for h in self.history], label="val loss")
+        a1.set_xlabel("epoch")
+        a1.set_ylabel("loss")
+        a1.legend()
+        a2.plot(ep, [h["val_q_ssim"] for h in self.history], label="Q_SSIM (fused)")
+        if self.is_inn:
+            a2.plot(ep, [h["val_dec_ssim_1"] for h in self.history], label=f"dec. SSIM {self.config.pair[0]}")
+            a2.plot(ep, [h["val_dec_ssim_2"] for h in self.history], label=f"dec. SSIM {self.config.pair[1]}")
+        a2.set_xlabel("epoch")
+        a2.set_ylim(0, 1)
+        a2.legend()
+        fig.tight_layout()
+        with atomic_path(self.run_dir / "loss_curve.png") as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+        plt.close(fig)
+
+    # ------------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        cfg = self.config
+        self._t0 = time.time()
+        if resume:
+            if not self.resume():
+                raise UserInputError("nothing to resume: no last.safetensors", self.run_dir)
+        elif (self.run_dir / "last.safetensors").exists():
+            raise UserInputError(
+                "already holds a run; pass --resume to continue it or choose another --out", self.run_dir
+            )
+        atomic_write_text(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        from tqdm.auto import tqdm
+
+        total = cfg.epochs * self.steps_per_epoch
+        bar = tqdm(total=total, initial=self.epoch * self.steps_per_epoch + self.step_in_epoch,
+                   disable=not self.progress, unit="step", dynamic_ncols=True)
+        stopped = "completed"
+        last_ckpt = time.time()
+        last_metrics: dict = self.history[-1] if self.history else {}
+        try:
+            while self.epoch < cfg.epochs:
+                order, offsets = self._epoch_plan(self.epoch)
+                while self.step_in_epoch < self.steps_per_epoch:
+                    parts = self._train_step(self._batch(order, offsets, self.step_in_epoch))
+                    self.step_in_epoch += 1
+                    self.global_step += 1
+                    for k, v in parts.items():
+                        self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
+                    self._epoch_sums["_n"] = self._epoch_sums.get("_n", 0.0) + 1
+                    bar.update(1)
+                    bar.set_postfix(epoch=self.epoch + 1, loss=f"{parts['loss']:.4f}",
+                                    q_ssim=f"{parts['fused_ssim']:.3f}", refresh=False)
+                    out_of_time = cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes
+                    if out_of_time:
+                        break
+                    due = time.time() - last_ckpt > cfg.checkpoint_minutes * 60
+                    if due and self.step_in_epoch < self.steps_per_epoch:
+                        self.save(self.run_dir / "last.safetensors", last_metrics)
+                        last_ckpt = time.time()
+                if self.step_in_epoch < self.steps_per_epoch:  # stopped mid-epoch by the time limit
+                    self.save(self.run_dir / "last.safetensors", last_metrics)
+                    stopped = "max_minutes"
+                    break
+                last_metrics = self._end_epoch()
+                last_ckpt = time.time()
+                if cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes:
+                    stopped = "max_minutes" if self.epoch < cfg.epochs else "completed"
+                    break
+        finally:
+            bar.close()
+        return TrainResult(self.run_dir, self.epoch, self.global_step, self._minutes(), stopped, last_metrics)
+
+    def _minutes(self) -> float:
+        return self.minutes_before + (time.time() - self._t0) / 60
+
+    def _end_epoch(self) -> dict:
+        n = max(1.0, self._epoch_sums.pop("_n", 1.0))
+        train = {f"train_{k}": v / n for k, v in self._epoch_sums.items()}
+        val = self.validate()
+        self.scheduler.step(val["val_loss"])
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self._epoch_sums = {}
+        record = {
+            "epoch": self.epoch,
+            "step": self.global_step,
+            "minutes": round(self._minutes(), 3),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **{k: round(v, 6) for k, v in train.items()},
+            **{k: round(v, 6) for k, v in val.items()},
+        }
+        record["train_loss"] = record.get("train_loss", float("nan"))
+        is_best = val["val_loss"] < self.best_val
+        if is_best:
+            self.best_val = val["val_loss"]
+        # checkpoint first, then the history line: a kill in between re-runs nothing and loses nothing
+        self.save(self.run_dir / "last.safetensors", record)
+        if is_best:
+            self.save(self.run_dir / "best.safetensors", record, weights_only=True)
+        self.history.append(record)
+        self._write_history()
+        return record

@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fusioninn.errors import CheckpointError, UserInputError
+from fusioninn.training.checkpoint import load_checkpoint
+from fusioninn.training.config import TrainConfig
+from fusioninn.training.trainer import Trainer, model_from_checkpoint
+
+
+def _data(n=12, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 2, size, size)).astype(np.float32)
+
+
+def _cfg(**kw):
+    base = dict(epochs=3, batch_size=4, crop=16, threads=1, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _history(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_writes_history_checkpoints_and_figure(tmp_path):
+    result = Trainer(_cfg(), _data(), _data(4, seed=1), tmp_path / "run", progress=False).fit()
+    assert result.epochs_done == 3 and result.stopped == "completed"
+    hist = _history(tmp_path / "run")
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+    for key in ("train_loss", "val_loss", "val_q_ssim", "val_dec_ssim_1", "val_dec_ssim_2", "lr"):
+        assert all(np.isfinite(h[key]) for h in hist), key
+    for name in ("last.safetensors", "best.safetensors", "loss_curve.png", "config.json"):
+        assert (tmp_path / "run" / name).exists()
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "run" / "best.safetensors"))
+    assert model.parameter_count() == 17_648
+
+
+def test_resume_continues_exactly(tmp_path):
+    train, val = _data(), _data(4, seed=1)
+    Trainer(_cfg(epochs=4), train, val, tmp_path / "a", progress=False).fit()
+    Trainer(_cfg(epochs=2), train, val, tmp_path / "b", progress=False).fit()
+    Trainer(_cfg(epochs=4), train, val, tmp_path / "b", progress=False).fit(resume=True)
+    ha, hb = _history(tmp_path / "a"), _history(tmp_path / "b")
+    assert [h["epoch"] for h in hb] == [1, 2, 3, 4]
+    for a, b in zip(ha, hb, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+    wa = load_checkpoint(tmp_path / "a" / "last.safetensors").model_state
+    wb = load_checkpoint(tmp_path / "b" / "last.safetensors").model_state
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path):
+    Trainer(_cfg(epochs=1), _data(), _data(4), tmp_path / "r", progress=False).fit()
+    with pytest.raises(UserInputError, match="already holds a run"):
+        Trainer(_cfg(epochs=1), _data(), _data(4), tmp_path / "r", progress=False).fit()
+    with pytest.raises(UserInputError, match="nothing to resume"):
+        Trainer(_cfg(epochs=1), _data(), _data(4), tmp_path / "empty", progress=False).fit(resume=True)
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    Trainer(_cfg(epochs=1), _data(), _data(4), tmp_path / "r", progress=False).fit()
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tmp_path / "r" / "last.safetensors"
+    with safe_open(str(path), framework="pt") as fh:
+        meta, tensors = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}
+    tensors["model.module_list.0.bias"] = tensors["model.module_list.0.bias"] + 1e-3
+    save_file(tensors, str(path), metadata=meta)  # same metadata, edited weights
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_checkpoint(path)
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(path)
+
+
+def test_bad_training_data_is_refused(tmp_path):
+    bad = _data()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(UserInputError, match="NaN"):
+        Trainer(_cfg(), bad, _data(4), tmp_path / "r", progress=False)
+    with pytest.raises(UserInputError, match="non-empty"):
+        Trainer(_cfg(), _data()[:, :1], _data(4), tmp_path / "r", progress=False)
