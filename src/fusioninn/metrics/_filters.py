@@ -1,0 +1,93 @@
+"""Window filters shared by the MATLAB-derived metrics (NumPy/SciPy, float64).
+
+Two placements are needed:
+
+- :func:`valid_moments` / :func:`valid_filter`: the window slides over the whole image where it fits
+  (``filter2(..., 'valid')``); used by the ``full`` protocol.
+- :func:`centre_filter`: what the reference toolbox actually computes with ``imfilter(kernel, image,
+  'conv')`` - the kernel and image arguments swapped, so the output has the kernel's size and covers only
+  the image centre. MATLAB's ``conv2(A, B, 'same')`` takes the central part of the full convolution
+  starting at 0-based index ``size(B) // 2``; for an even-sized image that is one pixel further than
+  ``scipy.signal.convolve2d(..., 'same')`` would put it, so the placement is written out here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["fspecial_gaussian", "centre_filter", "valid_filter", "SOBEL_X", "SOBEL_Y"]
+
+#: The toolbox's Sobel kernels (``metricXydeas.m``), applied by convolution.
+SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+SOBEL_Y = np.array([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]])
+
+
+def gaussian_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """Normalised 1-D Gaussian; its outer product with itself equals ``fspecial('gaussian')``."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def fspecial_gaussian(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    """MATLAB's ``fspecial('gaussian', size, sigma)``: values below eps*max set to 0, sum 1."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    h = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sigma * sigma))
+    h[h < np.finfo(np.float64).eps * h.max()] = 0.0
+    return h / h.sum()
+
+
+def centre_filter(kernel: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """``imfilter(kernel, image, 'conv')`` for a stack of images (..., H, W): a kernel-sized output.
+
+    out[p, q] = sum_ij kernel[i, j] * image[H//2 + p - i, W//2 + q - j], zero outside the image.
+    """
+    kh, kw = kernel.shape
+    h, w = images.shape[-2:]
+    r_lo, c_lo = h // 2 - (kh - 1), w // 2 - (kw - 1)
+    r_hi, c_hi = h // 2 + kh, w // 2 + kw
+    if r_lo < 0 or c_lo < 0 or r_hi > h or c_hi > w:  # tiny image: the windows reach the zero padding
+        pad = [(0, 0)] * (images.ndim - 2) + [(kh, kh), (kw, kw)]
+        images = np.pad(images, pad)
+        r_lo, r_hi, c_lo, c_hi = r_lo + kh, r_hi + kh, c_lo + kw, c_hi + kw
+    patch = images[..., r_lo:r_hi, c_lo:c_hi]
+    # A valid true convolution of the (2k-1)-sized patch gives exactly the k x k 'same' centre.
+    windows = np.lib.stride_tricks.sliding_window_view(patch, (kh, kw), axis=(-2, -1))
+    return np.einsum("...pqij,ij->...pq", windows, kernel[::-1, ::-1])
+
+
+def valid_filter(images: np.ndarray, window_1d: np.ndarray) -> np.ndarray:
+    """Separable correlation of the last two axes with ``window_1d``, valid region only."""
+    r = window_1d.size // 2
+    out = ndimage.correlate1d(images, window_1d, axis=-1, mode="constant")
+    out = ndimage.correlate1d(out, window_1d, axis=-2, mode="constant")
+    return out[..., r : out.shape[-2] - r, r : out.shape[-1] - r]
+
+
+def local_moments(
+    x: np.ndarray, y: np.ndarray, reference: bool, size: int = 11, sigma: float = 1.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian-weighted means, variances (E[x^2] - mu^2) and covariance of two images.
+
+    ``reference=True`` evaluates them at the centre windows the toolbox uses, else over the valid region.
+    """
+    stack = np.stack([x, y, x * x, y * y, x * y])
+    if reference:
+        m = centre_filter(fspecial_gaussian(size, sigma), stack)
+    else:
+        m = valid_filter(stack, gaussian_1d(size, sigma))
+    mu_x, mu_y = m[0], m[1]
+    return mu_x, mu_y, m[2] - mu_x * mu_x, m[3] - mu_y * mu_y, m[4] - mu_x * mu_y
+
+
+def ssim_map_255(
+    x: np.ndarray, y: np.ndarray, reference: bool, data_range: float = 255.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SSIM map of Wang et al. (2004) as ``ssim_index.m`` computes it; also returns both variances."""
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    mu_x, mu_y, var_x, var_y, cov = local_moments(x, y, reference)
+    num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
+    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    return num / den, var_x, var_y
