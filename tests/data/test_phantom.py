@@ -163,3 +163,10 @@ def test_cli_phantom_bad_shape(tmp_path, capsys):
         main(["phantom", "--out", str(tmp_path), "--shape", "40,40"])
     assert exc.value.code == 2
     assert "X,Y,Z" in capsys.readouterr().err
+
+
+def test_channel_independent_of_other_channels():
+    a = phantom_slices(2, seed=4, sequences=("t1", "t2"))
+    b = phantom_slices(2, seed=4, sequences=("t2", "flair"))
+    np.testing.assert_array_equal(a.images[:, 1], b.images[:, 0])
+    np.testing.assert_array_equal(a.seg, b.seg)

@@ -428,12 +428,14 @@ def _bias_1d(rng: np.random.Generator, n: int, strength: float) -> np.ndarray:
     return 1.0 + c1 * t + c2 * (t * t - 1.0 / 3.0)
 
 
-def _case_gains(rng: np.random.Generator, sequences: Sequence[str]) -> dict[str, tuple[float, float]]:
-    """Per-sequence (scale, noise sigma relative to white matter) of one case."""
-    out = {}
-    for seq in sequences:
-        out[seq] = (float(np.exp(rng.normal(0.0, 0.2))), float(rng.uniform(0.015, 0.04)))
-    return out
+def _seq_gain(rng: np.random.Generator) -> tuple[float, float]:
+    """(scale, noise sigma relative to white matter) of one sequence of one case."""
+    return float(np.exp(rng.normal(0.0, 0.2))), float(rng.uniform(0.015, 0.04))
+
+
+def _seq_rng(key: tuple[int, ...], seq: str) -> np.random.Generator:
+    # one generator per sequence, so a sequence's image does not depend on which others are rendered
+    return np.random.default_rng([*key, 100 + SEQUENCES.index(seq)])
 
 
 def _contrast_table(seq: str, rng: np.random.Generator) -> np.ndarray:
@@ -488,22 +490,22 @@ def _slice_geometry(rng: np.random.Generator, grid: _Grid, tumour: bool) -> tupl
 
 
 def _one_slice(
-    rng: np.random.Generator, grid: _Grid, sequences: tuple[str, ...], tumour: bool
+    rng: np.random.Generator, grid: _Grid, sequences: tuple[str, ...], tumour: bool, key: tuple[int, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
     H, W = grid.H, grid.W
     tissue, tex = _slice_geometry(rng, grid, tumour)
     amp = _TEXTURE_AMP[tissue]
     texture = 1.0 + amp * (0.6 * tex[1] + 0.4 * tex[2])
     brain = tissue > 0
-    gains = _case_gains(rng, sequences)
     out = np.empty((len(sequences), H, W), dtype=np.float32)
     for k, seq in enumerate(sequences):
-        img = _contrast_table(seq, rng)[tissue] * texture
+        srng = _seq_rng(key, seq)
+        scale, sigma = _seq_gain(srng)
+        img = _contrast_table(seq, srng)[tissue] * texture
         img = _blur2d(img)
-        img *= np.outer(_bias_1d(rng, H, 0.12), _bias_1d(rng, W, 0.12))
-        scale, sigma = gains[seq]
-        (o1, o2), (o3, o4) = rng.integers(0, [H, W], size=(2, 2))
-        b1, b2 = rng.integers(0, 4, 2)
+        img *= np.outer(_bias_1d(srng, H, 0.12), _bias_1d(srng, W, 0.12))
+        (o1, o2), (o3, o4) = srng.integers(0, [H, W], size=(2, 2))
+        b1, b2 = srng.integers(0, 4, 2)
         img += grid.noise[b1, o1 : o1 + H, o2 : o2 + W] * sigma
         n2 = grid.noise[b2, o3 : o3 + H, o4 : o4 + W] * sigma
         img = np.sqrt(img * img + n2 * n2) * scale
@@ -547,7 +549,7 @@ def phantom_slices(
     seg = np.empty((n, H, W), dtype=np.uint8)
     for i in range(n):
         rng = np.random.default_rng([seed, i])
-        raw, seg[i] = _one_slice(rng, grid, seqs, tumour)
+        raw, seg[i] = _one_slice(rng, grid, seqs, tumour, (seed, i))
         _minmax(raw, out=images[i])
     return PhantomSlices(images=images, seg=seg, sequences=seqs)  # type: ignore[arg-type]
 
@@ -641,26 +643,26 @@ def phantom_subject(
     edge = brain & ~binary_erosion(brain, iterations=1)
     ring = edge & (rng.random(brain.shape) < 0.3)
     zz = np.linspace(-1, 1, Z, dtype=np.float32)[:, None, None]
-    gains = _case_gains(rng, seqs)
     # partial-volume blur in mm: ~0.5 voxel at 1 mm
     sigma = (0.5 / dz, 0.5 / grid.dy, 0.5 / grid.dx)
     out: dict[str, np.ndarray] = {}
     for seq in seqs:
-        img = _contrast_table(seq, rng)[tissue] * texture
+        srng = _seq_rng((seed, 3), seq)
+        scale, sig = _seq_gain(srng)
+        img = _contrast_table(seq, srng)[tissue] * texture
         img = gaussian_filter(img, sigma)
-        img *= np.outer(_bias_1d(rng, H, 0.12), _bias_1d(rng, W, 0.12))[None]
-        img *= 1.0 + rng.uniform(-0.08, 0.08) * zz
-        scale, sig = gains[seq]
-        n1 = rng.standard_normal(img.shape, dtype=np.float32) * sig
+        img *= np.outer(_bias_1d(srng, H, 0.12), _bias_1d(srng, W, 0.12))[None]
+        img *= 1.0 + srng.uniform(-0.08, 0.08) * zz
+        n1 = srng.standard_normal(img.shape, dtype=np.float32) * sig
         img += n1
         del n1
-        n2 = rng.standard_normal(img.shape, dtype=np.float32) * sig
+        n2 = srng.standard_normal(img.shape, dtype=np.float32) * sig
         img = np.sqrt(img * img + n2 * n2)
         del n2
         img *= scale * RAW_WHITE_MATTER[seq]
         img *= brain
         # interpolation ringing of real BraTS files: a few small negative values at the brain edge
-        img[ring] = -rng.uniform(0.0, 0.06 * RAW_WHITE_MATTER[seq], int(ring.sum()))
+        img[ring] = -srng.uniform(0.0, 0.06 * RAW_WHITE_MATTER[seq], int(ring.sum()))
         vol = np.clip(np.rint(img), -32768, 32767).astype(np.int16)
         out[seq] = np.ascontiguousarray(np.transpose(vol, (2, 1, 0)))  # (Z, H, W) → (X=W, Y=H, Z)
     out["seg"] = np.ascontiguousarray(np.transpose(SEG_OF_TISSUE[tissue], (2, 1, 0)))

@@ -1,0 +1,290 @@
+"""2-D images: single PNG/TIFF/JPEG/GIF/.npy files and folder pairs matched by file name.
+
+Grey levels. 8-bit images are divided by 255, 16-bit by 65535; float images (TIFF mode F, ``.npy``) are
+kept if they lie in [0, 1] and min-max normalised otherwise. RGB images whose three channels are equal
+are grey. Other colour images (pseudo-colour PET/SPECT) are split the way fusion papers do it: the luma
+Y of ITU-R BT.601 YCbCr (Y = 0.299 R + 0.587 G + 0.114 B) is fused, and the chroma (Cb, Cr) is kept so
+that :func:`to_colour` can put it back on the fused luma.
+
+Sizes. The invertible network halves the image once (2 × 2 space-to-depth), so sides must be even
+(other models may need another multiple). :func:`pad_to_multiple` pads the bottom and right edges —
+by reflection by default (no artificial edge for the metrics), or with zeros — and :func:`unpad` cuts the
+padding off the output again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageData",
+    "PairImages",
+    "read_image",
+    "write_image",
+    "rgb_to_ycbcr",
+    "to_colour",
+    "pad_to_multiple",
+    "unpad",
+    "read_pairs",
+]
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".gif", ".bmp", ".npy")
+
+
+@dataclass
+class ImageData:
+    """One image read for fusion.
+
+    Attributes:
+        grey: float32 (H, W) in [0, 1] (the luma for colour images).
+        chroma: float32 (2, H, W) Cb, Cr in [0, 1] (0.5 = no colour) for colour images, else None.
+        dtype: the stored sample type (``"uint8"``, ``"uint16"``, ``"float32"``, ...).
+        value_range: (lo, hi) of the stored values mapped to 0 and 1.
+        mode: the Pillow mode (or ``"npy"``).
+        path: the file read.
+    """
+
+    grey: np.ndarray
+    chroma: np.ndarray | None
+    dtype: str
+    value_range: tuple[float, float]
+    mode: str
+    path: Path | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.grey.shape)  # type: ignore[return-value]
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W, 3) RGB in [0, 1] → luma (H, W) and chroma (2, H, W), ITU-R BT.601 (full range)."""
+    r, g, b = (rgb[..., k].astype(np.float32) for k in range(3))
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 0.5 + (b - y) * (0.5 / 0.886)
+    cr = 0.5 + (r - y) * (0.5 / 0.701)
+    return y.astype(np.float32), np.stack([cb, cr]).astype(np.float32)
+
+
+def to_colour(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """Put the chroma (2, H, W) back on a (fused) luma (H, W): RGB float32 (H, W, 3) in [0, 1]."""
+    luma = np.asarray(luma, dtype=np.float32)
+    chroma = np.asarray(chroma, dtype=np.float32)
+    if chroma.shape != (2, *luma.shape):
+        raise DataError(f"chroma shape {tuple(chroma.shape)} does not match the luma {tuple(luma.shape)}")
+    cb, cr = chroma[0] - 0.5, chroma[1] - 0.5
+    r = luma + (2 * 0.701) * cr
+    b = luma + (2 * 0.886) * cb
+    g = (luma - 0.299 * r - 0.114 * b) / 0.587
+    return np.clip(np.stack([r, g, b], axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def _scale_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[float, float]]:
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise DataError("image contains NaN or infinite values", path)
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+    if lo >= 0.0 and hi <= 1.0:
+        return arr, (0.0, 1.0)
+    if hi == lo:
+        return np.zeros_like(arr), (lo, hi)
+    return (arr - lo) / (hi - lo), (lo, hi)
+
+
+def read_image(path: str | Path) -> ImageData:
+    """Read a PNG/TIFF/JPEG/GIF/BMP image or a 2-D ``.npy`` array as grey [0, 1] (+ chroma if colour)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path)
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise DataError(f"unsupported image type {ext!r} (use {', '.join(IMAGE_EXTENSIONS)})", path)
+    if ext == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(f"not a readable .npy array ({err})", path) from None
+        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+            raise DataError(f"expected a 2-D numeric array, got {arr.dtype} {tuple(arr.shape)}", path)
+        grey, rng = _scale_float(arr, path)
+        return ImageData(grey, None, str(arr.dtype), rng, "npy", path)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.seek(0)  # first frame of a GIF / multi-page TIFF
+            im.load()
+            mode = im.mode
+            if mode == "P":
+                im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif mode in ("LA", "PA"):
+                im = im.convert("L")
+            elif mode == "CMYK" or mode == "YCbCr":
+                im = im.convert("RGB")
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"not a readable image ({err})", path) from None
+    if arr.ndim == 3:
+        arr = arr[..., :3]  # drop alpha
+        if arr.dtype != np.uint8:
+            raise DataError(f"unsupported colour sample type {arr.dtype}", path)
+        rgb = arr.astype(np.float32) / 255.0
+        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
+            return ImageData(rgb[..., 0], None, "uint8", (0.0, 255.0), mode, path)
+        y, chroma = rgb_to_ycbcr(rgb)
+        return ImageData(y, chroma, "uint8", (0.0, 255.0), mode, path)
+    if arr.dtype == np.uint8 or arr.dtype == bool:
+        return ImageData(arr.astype(np.float32) / (1.0 if arr.dtype == bool else 255.0), None, str(arr.dtype),
+                         (0.0, 255.0), mode, path)
+    if arr.dtype in (np.uint16, np.dtype(">u2"), np.dtype("<u2")):
+        return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
+    if mode.startswith("I;16"):
+        return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
+    if np.issubdtype(arr.dtype, np.integer) and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+        # 32-bit integer images (Pillow mode I) holding 16-bit samples
+        return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
+    grey, rng = _scale_float(arr, path)
+    return ImageData(grey, None, str(arr.dtype), rng, mode, path)
+
+
+def write_image(path: str | Path, array: np.ndarray, chroma: np.ndarray | None = None, bits: int = 8) -> Path:
+    """Write a [0, 1] image atomically; the extension picks the format.
+
+    ``.png``/``.tif``/``.tiff``: 8-bit (default) or 16-bit (``bits=16``; colour is always 8-bit RGB);
+    ``.jpg``: 8-bit; ``.npy``: float32 values as given. With ``chroma`` the image is written in colour
+    (:func:`to_colour`). Values are clipped to [0, 1]; NaN raises.
+    """
+    from ..atomic import atomic_path
+
+    path = Path(path)
+    ext = path.suffix.lower()
+    arr = np.asarray(array, dtype=np.float32)
+    if arr.ndim != 2:
+        raise DataError(f"expected a 2-D image, got shape {tuple(arr.shape)}", path)
+    if not np.isfinite(arr).all():
+        raise DataError("refusing to write NaN or infinite values", path)
+    if bits not in (8, 16):
+        raise DataError(f"bits must be 8 or 16, got {bits}", path)
+    if ext == ".npy":
+        if chroma is not None:
+            raise DataError("a colour image cannot be written as .npy; use .png", path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, arr)
+        return path
+    if ext not in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        raise DataError(f"unsupported output type {ext!r} (use .png, .tif, .jpg or .npy)", path)
+    from PIL import Image
+
+    arr = np.clip(arr, 0.0, 1.0)
+    if chroma is not None:
+        rgb = np.rint(to_colour(arr, chroma) * 255.0).astype(np.uint8)
+        im = Image.fromarray(rgb, mode="RGB")
+    elif bits == 16 and ext != ".jpg" and ext != ".jpeg":
+        im = Image.fromarray(np.rint(arr * 65535.0).astype(np.uint16))
+    else:
+        im = Image.fromarray(np.rint(arr * 255.0).astype(np.uint8))
+    fmt = {".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG"}[ext]
+    with atomic_path(path) as tmp:
+        im.save(tmp, format=fmt)
+    return path
+
+
+def pad_to_multiple(
+    image: np.ndarray, multiple: int = 2, mode: str = "reflect"
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad the last two axes at the bottom and right up to a multiple of ``multiple``.
+
+    Returns the padded array and the original (H, W) for :func:`unpad`. ``mode`` is ``"reflect"`` or
+    ``"zero"``.
+    """
+    if mode not in ("reflect", "zero"):
+        raise DataError(f"padding mode must be 'reflect' or 'zero', got {mode!r}")
+    if multiple < 1:
+        raise DataError(f"multiple must be >= 1, got {multiple}")
+    image = np.asarray(image)
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return image, (h, w)
+    pad = [(0, 0)] * (image.ndim - 2) + [(0, ph), (0, pw)]
+    if mode == "reflect" and (ph >= h or pw >= w):
+        mode = "zero"  # reflection needs more pixels than the padding
+    out = np.pad(image, pad, mode="reflect" if mode == "reflect" else "constant")
+    return out, (h, w)
+
+
+def unpad(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Remove the padding of :func:`pad_to_multiple`: keep the top-left ``size`` of the last two axes."""
+    h, w = size
+    return np.asarray(image)[..., :h, :w]
+
+
+@dataclass
+class PairImages:
+    """Matched image pairs from two folders.
+
+    Attributes:
+        names: the matched file-name stems, sorted.
+        a, b: :class:`ImageData` of each pair (folder A, folder B).
+    """
+
+    names: list[str]
+    a: list[ImageData]
+    b: list[ImageData]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _image_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DataError("image folder not found", folder)
+    out: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
+            if p.stem in out:
+                raise DataError(f"two images named {p.stem!r} ({out[p.stem].name}, {p.name})", folder)
+            out[p.stem] = p
+    if not out:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder", folder)
+    return out
+
+
+def _listed(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def read_pairs(dir_a: str | Path, dir_b: str | Path) -> PairImages:
+    """Read the images of two folders, pairing them by file-name stem (``a/x.png`` with ``b/x.tif``).
+
+    Raises:
+        DataError: a folder is missing or empty, names do not match (listing the unmatched ones), or the
+            two images of a pair differ in size (naming both files).
+    """
+    fa, fb = _image_files(Path(dir_a)), _image_files(Path(dir_b))
+    only_a = sorted(set(fa) - set(fb))
+    only_b = sorted(set(fb) - set(fa))
+    if only_a or only_b:
+        parts = []
+        if only_a:
+            parts.append(f"only in {dir_a}: {_listed(only_a)}")
+        if only_b:
+            parts.append(f"only in {dir_b}: {_listed(only_b)}")
+        raise DataError("unmatched image names; " + "; ".join(parts), dir_a)
+    names = sorted(fa)
+    a_list, b_list = [], []
+    for n in names:
+        ia, ib = read_image(fa[n]), read_image(fb[n])
+        if ia.shape != ib.shape:
+            raise DataError(f"size {ia.shape[0]}x{ia.shape[1]} differs from {ib.shape[0]}x{ib.shape[1]} of {fb[n]}",
+                            fa[n])
+        a_list.append(ia)
+        b_list.append(ib)
+    return PairImages(names=names, a=a_list, b=b_list)

@@ -1,0 +1,261 @@
+"""NIfTI volumes: read in one orientation, slice, normalise, and write back as the input was.
+
+Orientation. Files come as RAS, LPS or anything else. :func:`read_volume` reorients the voxel array to
+the closest canonical RAS+ orientation (nibabel's orientation transforms, as
+``nibabel.as_closest_canonical`` does), remembering the file's own orientation, so that
+:func:`write_volume` can put results back on the input's grid with the input's affine and header.
+
+Axial slices for 2-D models come out *the same way up whatever the file*: :func:`axial_slices` turns a
+RAS array into (Z, H, W) slices shown the radiological way — rows anterior → posterior, columns from the
+patient's right to left. (That is ``vol[:, :, k].T`` of a BraTS file as stored, which is LPS.)
+
+Normalisation. The published method feeds slices min-max normalised to [0, 1] per slice and per
+sequence (Kumar et al. 2024, FusionINN, arXiv 2403.15769). Real BraTS-layout files carry small negative
+values at the brain edge (interpolation ringing); min-max over a slice with negatives lifts the zero
+background off zero and wrecks SSIM there, so negatives are clipped to 0 first by default (the
+background is then exactly 0, as in the BraTS releases). Empty and constant slices map to zeros, never
+NaN. :func:`denormalise_slices` undoes the mapping so fused or decomposed slices return to the input's
+intensity units.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = [
+    "Volume",
+    "read_volume",
+    "write_volume",
+    "check_same_grid",
+    "minmax_normalise",
+    "normalise_slices",
+    "denormalise_slices",
+    "axial_slices",
+    "from_axial_slices",
+    "load_nifti_array",
+]
+
+_CORRUPT = (EOFError, zlib.error, OSError, ValueError, TypeError, MemoryError)
+
+
+@dataclass
+class Volume:
+    """A 3-D volume in canonical RAS+ voxel order.
+
+    Attributes:
+        data: float32 (X, Y, Z), RAS+ (axis 0 → Right, 1 → Anterior, 2 → Superior).
+        affine: the 4×4 affine of ``data`` (RAS+ voxel order).
+        header: the file's NIfTI header (for writing results back).
+        original_affine: the file's affine.
+        original_axcodes: the file's orientation, e.g. ``("L", "P", "S")``.
+        original_dtype: the file's on-disk data type.
+        path: where it was read from.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    header: Any
+    original_affine: np.ndarray
+    original_axcodes: tuple[str, ...]
+    original_dtype: np.dtype
+    path: Path | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.data.shape)  # type: ignore[return-value]
+
+    @property
+    def zooms(self) -> tuple[float, ...]:
+        return tuple(float(z) for z in self.header.get_zooms()[:3])
+
+
+def _load_image(path: Path):
+    import nibabel as nib
+
+    if not path.exists():
+        raise DataError("file not found", path)
+    try:
+        return nib.load(str(path))
+    except Exception as err:  # nibabel raises ImageFileError, OSError, EOFError, ...
+        raise DataError(f"not a readable NIfTI file ({type(err).__name__}: {err})", path) from None
+
+
+def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndarray, Any]:
+    """Decode a NIfTI file to a 3-D array (4-D with one volume is squeezed) and its image object.
+
+    Raises :class:`DataError` naming the file when it is missing, corrupt or truncated, not 3-D, or
+    holds NaN or infinite values.
+    """
+    path = Path(path)
+    img = _load_image(path)
+    try:
+        data = np.asarray(img.dataobj, dtype=dtype)
+    except _CORRUPT as err:
+        raise DataError(f"corrupt or truncated NIfTI data ({type(err).__name__}: {err})", path) from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise DataError(f"expected a 3-D volume, got shape {tuple(data.shape)}", path)
+    if np.issubdtype(data.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise DataError(f"{bad} NaN or infinite voxel values", path)
+    return data, img
+
+
+def _to_ras_transform(affine: np.ndarray) -> np.ndarray:
+    from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
+
+    return ornt_transform(io_orientation(affine), axcodes2ornt(("R", "A", "S")))
+
+
+def read_volume(path: str | Path) -> Volume:
+    """Read a NIfTI volume (``.nii`` or ``.nii.gz``) as float32 in canonical RAS+ voxel order.
+
+    Raises:
+        DataError: missing, corrupt or truncated file, not 3-D, NaN or infinite values.
+    """
+    import nibabel as nib
+    from nibabel.orientations import apply_orientation, inv_ornt_aff
+
+    path = Path(path)
+    data, img = load_nifti_array(path)
+    affine = np.asarray(img.affine, dtype=np.float64)
+    ornt = _to_ras_transform(affine)
+    ras = np.ascontiguousarray(apply_orientation(data, ornt))
+    ras_affine = affine @ inv_ornt_aff(ornt, data.shape)
+    return Volume(
+        data=ras,
+        affine=ras_affine,
+        header=img.header.copy(),
+        original_affine=affine,
+        original_axcodes=tuple(nib.aff2axcodes(affine)),
+        original_dtype=img.get_data_dtype(),
+        path=path,
+    )
+
+
+def write_volume(path: str | Path, data: np.ndarray, like: Volume, dtype: Any = np.float32) -> Path:
+    """Write ``data`` (RAS+, the shape of ``like.data``) back in ``like``'s file orientation, atomically.
+
+    The file gets ``like``'s original affine and header (data type set to ``dtype``, float32 by default,
+    scaling reset), so it overlays the input in any viewer.
+    """
+    import nibabel as nib
+    from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+
+    from ..atomic import atomic_path
+
+    data = np.asarray(data)
+    if data.shape != like.data.shape:
+        raise DataError(f"volume shape {tuple(data.shape)} does not match the input's {like.shape}", path)
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        raise DataError("refusing to write NaN or infinite values", path)
+    back = apply_orientation(
+        data, ornt_transform(axcodes2ornt(("R", "A", "S")), io_orientation(like.original_affine))
+    )
+    header = like.header.copy()
+    header.set_data_dtype(dtype)
+    img = nib.Nifti1Image(np.ascontiguousarray(back).astype(dtype), like.original_affine, header)
+    img.header.set_slope_inter(None, None)
+    name = str(path)
+    if not (name.endswith(".nii") or name.endswith(".nii.gz")):
+        raise DataError("output volume name must end in .nii or .nii.gz", path)
+    with atomic_path(path) as tmp:
+        nib.save(img, str(tmp))
+    return Path(path)
+
+
+def check_same_grid(a: Volume, b: Volume, what: str = "") -> None:
+    """Raise :class:`DataError` naming both files unless ``a`` and ``b`` share shape and affine."""
+    prefix = f"{what}: " if what else ""
+    if a.shape != b.shape:
+        raise DataError(
+            f"{prefix}shape {a.shape} differs from {b.shape} of {b.path}", a.path
+        )
+    if not np.allclose(a.affine, b.affine, atol=1e-3, rtol=1e-4):
+        raise DataError(
+            f"{prefix}affine differs from that of {b.path} (volumes are not on one voxel grid)", a.path
+        )
+
+
+def minmax_normalise(images: np.ndarray, clip_negative: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min-max normalise every 2-D image over its last two axes to [0, 1].
+
+    Args:
+        images: (..., H, W) array.
+        clip_negative: clip negative values to 0 first (default; see the module docstring).
+
+    Returns:
+        (normed float32, lo, hi) with ``lo``/``hi`` of shape ``images.shape[:-2]`` (float64). Empty and
+        constant images give zeros, never NaN.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    if clip_negative:
+        x = np.maximum(x, 0.0)
+    if x.ndim < 2:
+        raise DataError(f"expected images of at least 2 dimensions, got shape {tuple(x.shape)}")
+    flat = x.reshape(*x.shape[:-2], -1)
+    if flat.shape[-1] == 0:
+        lo = np.zeros(x.shape[:-2])
+        return x.copy(), lo, lo.copy()
+    if not np.isfinite(flat).all():
+        raise DataError("images contain NaN or infinite values")
+    lo = flat.min(-1).astype(np.float64)
+    hi = flat.max(-1).astype(np.float64)
+    span = hi - lo
+    ok = span > 0
+    denom = np.where(ok, span, 1.0)[..., None, None]
+    out = ((x - lo[..., None, None]) / denom).astype(np.float32)
+    out *= ok[..., None, None]
+    np.clip(out, 0.0, 1.0, out=out)
+    return out, lo, hi
+
+
+def normalise_slices(
+    vol_data: np.ndarray, axis: int = 2, clip_negative: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-slice min-max normalisation of a volume along ``axis`` (default: axial slices of RAS data).
+
+    Returns ``(normed, lo, hi)``: ``normed`` float32 with the shape of ``vol_data``, and per-slice
+    ``lo``/``hi`` (length ``vol_data.shape[axis]``) for :func:`denormalise_slices`.
+    """
+    moved = np.moveaxis(np.asarray(vol_data), axis, 0)
+    normed, lo, hi = minmax_normalise(moved, clip_negative=clip_negative)
+    return np.moveaxis(normed, 0, axis), lo, hi
+
+
+def denormalise_slices(normed: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int = 2) -> np.ndarray:
+    """Map per-slice normalised data back to intensity units: ``normed * (hi - lo) + lo`` per slice."""
+    moved = np.moveaxis(np.asarray(normed, dtype=np.float32), axis, 0)
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    if lo.shape != (moved.shape[0],) or hi.shape != lo.shape:
+        raise DataError(
+            f"need one lo/hi per slice ({moved.shape[0]}), got {lo.shape} and {hi.shape}"
+        )
+    out = moved * (hi - lo)[:, None, None].astype(np.float32) + lo[:, None, None].astype(np.float32)
+    return np.moveaxis(out, 0, axis)
+
+
+def axial_slices(ras: np.ndarray) -> np.ndarray:
+    """(X, Y, Z) RAS+ array → (Z, H=Y, W=X) axial slices, anterior at the top, patient's right on the left."""
+    ras = np.asarray(ras)
+    if ras.ndim != 3:
+        raise DataError(f"expected a 3-D array, got shape {tuple(ras.shape)}")
+    return np.ascontiguousarray(np.transpose(ras[::-1, ::-1, :], (2, 1, 0)))
+
+
+def from_axial_slices(slices: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`axial_slices`: (Z, H, W) slices → (X, Y, Z) RAS+ array."""
+    slices = np.asarray(slices)
+    if slices.ndim != 3:
+        raise DataError(f"expected (Z, H, W) slices, got shape {tuple(slices.shape)}")
+    return np.ascontiguousarray(np.transpose(slices, (2, 1, 0))[::-1, ::-1, :])
