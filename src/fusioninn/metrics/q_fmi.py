@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_protocol, triplet
+from ._checks import MIN_SIDE, check_protocol, triplet
 
 __all__ = ["q_fmi"]
 
@@ -197,7 +197,7 @@ def q_fmi(
         raise ValueError(f"constant_windows must be 'roundoff' or 'zero', got {constant_windows!r}")
     if not isinstance(window, int) or window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}")
-    qa, qb, qf = triplet(a, b, fused, "8bit", min_side=window)
+    qa, qb, qf = triplet(a, b, fused, "8bit", min_side=max(MIN_SIDE, window))
     wa, wb, wf = _windows(qa, window), _windows(qb, window), _windows(qf, window)
     lo, span = _span(wf)
     fus_const = span[:, 0] == 0
