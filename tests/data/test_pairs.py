@@ -1,0 +1,136 @@
+"""2-D images: grey/colour reading, YCbCr round trip, bit depths, padding, folder pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fusioninn.data.pairs import (
+    pad_to_multiple,
+    read_image,
+    read_pairs,
+    rgb_to_ycbcr,
+    to_colour,
+    unpad,
+    write_image,
+)
+from fusioninn.errors import DataError
+
+
+def test_grey_png_8_and_16_bit(tmp_path):
+    a8 = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    Image.fromarray(a8).save(tmp_path / "g8.png")
+    img = read_image(tmp_path / "g8.png")
+    assert img.chroma is None and img.dtype == "uint8"
+    np.testing.assert_allclose(img.grey, a8 / 255.0, atol=1e-7)
+    a16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000).astype(np.uint16)
+    Image.fromarray(a16).save(tmp_path / "g16.png")
+    Image.fromarray(a16).save(tmp_path / "g16.tif")
+    for name in ("g16.png", "g16.tif"):
+        img = read_image(tmp_path / name)
+        np.testing.assert_allclose(img.grey, a16 / 65535.0, atol=1e-7)
+        assert img.dtype == "uint16"
+
+
+def test_rgb_with_equal_channels_is_grey(tmp_path):
+    g = np.random.default_rng(0).integers(0, 256, (10, 12), dtype=np.uint8)
+    Image.fromarray(np.stack([g, g, g], -1)).save(tmp_path / "rgb.png")
+    img = read_image(tmp_path / "rgb.png")
+    assert img.chroma is None
+    np.testing.assert_allclose(img.grey, g / 255.0, atol=1e-7)
+
+
+def test_pseudo_colour_luma_and_chroma_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "pet.png")
+    img = read_image(tmp_path / "pet.png")
+    assert img.chroma is not None and img.chroma.shape == (2, 9, 11)
+    f = rgb / 255.0
+    np.testing.assert_allclose(img.grey, 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2], atol=1e-6)
+    np.testing.assert_allclose(to_colour(img.grey, img.chroma), f, atol=1e-5)
+    # writing the (unchanged) luma with the chroma gives the picture back
+    write_image(tmp_path / "back.png", img.grey, chroma=img.chroma)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "back.png")), rgb)
+    y, c = rgb_to_ycbcr(np.full((2, 2, 3), 0.4))
+    np.testing.assert_allclose(c, 0.5, atol=1e-6)  # grey has no chroma
+
+
+def test_palette_gif_and_jpeg(tmp_path):
+    g = (np.arange(100).reshape(10, 10) * 2).astype(np.uint8)
+    Image.fromarray(g).convert("P").save(tmp_path / "p.gif")
+    assert read_image(tmp_path / "p.gif").chroma is None
+    Image.fromarray(g).save(tmp_path / "j.jpg", quality=100)
+    assert np.abs(read_image(tmp_path / "j.jpg").grey - g / 255.0).max() < 0.03
+
+
+def test_write_image_formats(tmp_path):
+    x = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+    write_image(tmp_path / "a.png", x)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "a.png")), np.rint(x * 255).astype(np.uint8))
+    write_image(tmp_path / "a16.png", x, bits=16)
+    np.testing.assert_allclose(read_image(tmp_path / "a16.png").grey, x, atol=1 / 65535)
+    write_image(tmp_path / "a16.tif", x, bits=16)
+    np.testing.assert_allclose(read_image(tmp_path / "a16.tif").grey, x, atol=1 / 65535)
+    write_image(tmp_path / "a.npy", x)
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), x)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.npy").grey, x)
+    assert not list(tmp_path.glob(".tmp-*"))
+    with pytest.raises(DataError, match="NaN"):
+        write_image(tmp_path / "n.png", np.full((2, 2), np.nan))
+    with pytest.raises(DataError, match="unsupported output type"):
+        write_image(tmp_path / "x.bmpx", x)
+
+
+def test_npy_out_of_range_and_bad_files(tmp_path):
+    np.save(tmp_path / "raw.npy", np.array([[-1.0, 0.0], [1.0, 3.0]]))
+    img = read_image(tmp_path / "raw.npy")
+    np.testing.assert_allclose(img.grey, [[0, 0.25], [0.5, 1.0]])
+    assert img.value_range == (-1.0, 3.0)
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(DataError, match=r"bad\.png: not a readable image"):
+        read_image(tmp_path / "bad.png")
+    with pytest.raises(DataError, match="unsupported image type"):
+        read_image(_touch(tmp_path / "x.xyz"))
+
+
+def _touch(p):
+    p.write_bytes(b"")
+    return p
+
+
+@pytest.mark.parametrize("mode", ["reflect", "zero"])
+def test_pad_and_unpad(mode):
+    x = np.arange(35, dtype=np.float32).reshape(5, 7)
+    padded, size = pad_to_multiple(x, 2, mode)
+    assert padded.shape == (6, 8) and size == (5, 7)
+    np.testing.assert_array_equal(unpad(padded, size), x)
+    if mode == "zero":
+        assert (padded[5] == 0).all() and (padded[:, 7] == 0).all()
+    else:
+        np.testing.assert_array_equal(padded[5, :7], x[3])  # reflection about the last row
+    same, _ = pad_to_multiple(np.zeros((4, 4)), 2)
+    assert same.shape == (4, 4)
+    with pytest.raises(DataError, match="padding mode"):
+        pad_to_multiple(x, 2, "edge")
+
+
+def test_read_pairs_matching_and_errors(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for name in ("s1", "s2"):
+        Image.fromarray(np.zeros((6, 6), np.uint8)).save(a / f"{name}.png")
+        Image.fromarray(np.zeros((6, 6), np.uint8)).save(b / f"{name}.tif")
+    pairs = read_pairs(a, b)
+    assert pairs.names == ["s1", "s2"] and len(pairs) == 2
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(a / "only_a.png")
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(b / "only_b.png")
+    with pytest.raises(DataError, match=r"unmatched image names; only in .*a: only_a; only in .*b: only_b"):
+        read_pairs(a, b)
+    (a / "only_a.png").unlink()
+    (b / "only_b.png").unlink()
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(b / "s2.tif")
+    with pytest.raises(DataError, match=r"s2\.png: size 6x6 differs from 6x8 of .*s2\.tif"):
+        read_pairs(a, b)
