@@ -1,0 +1,91 @@
+"""High-level entry points: the shipped model, any of our checkpoints, and original-code imports."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .models.fusioninn import FusionINN, FusionINNConfig
+from .training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+from .training.trainer import model_from_checkpoint
+
+__all__ = ["DEFAULT_WEIGHTS", "default_weights_path", "load_pretrained", "import_original", "save_model"]
+
+DEFAULT_WEIGHTS = "fusioninn_default.safetensors"
+
+
+def default_weights_path() -> Path:
+    """Path of the weights shipped inside the package."""
+    return Path(str(resources.files("fusioninn") / "weights" / DEFAULT_WEIGHTS))
+
+
+def load_pretrained(path: str | Path | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
+    """Load the shipped FusionINN (``path=None``) or any fusioninn checkpoint (a run's or an imported one).
+
+    Returns the model in eval mode on ``device`` (CPU by default).
+    """
+    p = default_weights_path() if path is None else Path(path)
+    if path is None and not p.exists():
+        raise CheckpointError("the shipped weights are missing from this installation", p)
+    model = model_from_checkpoint(load_checkpoint(p), p)
+    return model.to(device or "cpu").eval()
+
+
+def _original_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError("file not found", path) from None
+    except IsADirectoryError:
+        raise CheckpointError("is a directory, expected a .pt file", path) from None
+    except Exception as err:  # weights_only refuses arbitrary pickles; corrupt files raise various errors
+        msg = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise CheckpointError(f"not a loadable weights-only PyTorch checkpoint ({msg})", path) from None
+    if isinstance(obj, dict) and "model_state_dict" in obj:
+        obj = obj["model_state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError("expected {'model_state_dict': state_dict} or a plain state dict", path)
+    # DataParallel (the original trained on two GPUs) prefixes every key with "module."
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+
+
+def import_original(path: str | Path, out: str | Path | None = None) -> FusionINN:
+    """Load a checkpoint saved by the original research code (``torch.save({"model_state_dict": ...})`` of
+    its FrEIA GraphINN) with ``weights_only=True`` — no arbitrary unpickling — into a published-config
+    :class:`FusionINN`; optionally save it as one of our checkpoints at ``out``.
+    """
+    path = Path(path)
+    state = _original_state_dict(path)
+    model = FusionINN(FusionINNConfig.paper())
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"not a FusionINN graph of the published architecture (missing {missing[:3]}, unexpected {unexpected[:3]})",
+            path,
+        )
+    for k, v in expected.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise CheckpointError(f"{k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}", path)
+    model.load_state_dict({k: state[k].to(v.dtype) for k, v in expected.items()})
+    model.module_list[0].init_on_next_batch = False
+    model.eval()
+    if out is not None:
+        save_checkpoint(
+            out,
+            CheckpointData(
+                model_state=model.state_dict(),
+                meta={"kind": "imported", "model": "fusioninn", "model_config": model.config.to_dict(),
+                      "source": path.name},
+            ),
+        )
+    return model
+
+
+def save_model(model: FusionINN, path: str | Path, **meta) -> Path:
+    """Save a FusionINN's weights and config as a fusioninn checkpoint (what ``load_pretrained`` reads)."""
+    info = {"kind": "weights", "model": "fusioninn", "model_config": model.config.to_dict(), **meta}
+    return save_checkpoint(path, CheckpointData(model_state=model.state_dict(), meta=info))

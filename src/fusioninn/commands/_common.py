@@ -1,0 +1,36 @@
+"""Helpers shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a fusioninn checkpoint (.safetensors); default: the shipped weights")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+
+
+def load_model(args: argparse.Namespace):
+    from ..api import load_pretrained
+    from ..device import configure_threads, resolve_device
+    from ..errors import CheckpointError
+    from ..models.fusioninn import FusionINN
+
+    configure_threads(args.threads)
+    device = resolve_device(args.device)
+    model = load_pretrained(args.model, device=device)
+    if not isinstance(model, FusionINN):
+        raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint", args.model)
+    return model
+
+
+def parse_names(text: str | None) -> tuple[str, str] | None:
+    from ..errors import UserInputError
+
+    if text is None:
+        return None
+    names = tuple(s.strip() for s in text.split(","))
+    if len(names) != 2 or not all(names) or any("/" in n for n in names):
+        raise UserInputError(f"--names takes two names separated by a comma, got {text!r}")
+    return names  # type: ignore[return-value]

@@ -1,0 +1,87 @@
+"""fusioninn train --data SPEC --out RUN_DIR [--epochs N] [--batch-size B] [--seed S] ..."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B")
+    p.add_argument("--val-data", help="separate validation spec (default: a subject-level split of --data)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out (default 0.2)")
+    p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
+    p.add_argument("--out", required=True, help="run directory (metrics.jsonl, checkpoints, loss curve)")
+    p.add_argument("--model", default="fusioninn", help="fusioninn or a CNN baseline (deepfuse, unet, ...)")
+    p.add_argument("--recipe", choices=["fast", "paper"], default="fast",
+                   help="fast: our CPU recipe (default); paper: the published one")
+    p.add_argument("--epochs", type=int, help="epochs (recipe default: fast 60, paper 400)")
+    p.add_argument("--batch-size", type=int, help="batch size (recipe default: fast 8, paper 64)")
+    p.add_argument("--lr", type=float, help="learning rate (recipe default: fast 1e-3, paper 3e-4)")
+    p.add_argument("--crop", type=int, help="random square crop for training, 0 = whole slices")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+    p.add_argument("--cache-dir", help="where decoded BraTS slices are cached (default: <data>/.fusioninn-cache)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
+    for name, default in (("w-ssim", 0.8), ("w-l2", 0.2), ("w-forward", 0.5), ("w-latent", 1.0)):
+        p.add_argument(f"--{name}", type=float, help=f"loss weight (default {default})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from ..data.spec import load_pairs
+    from ..errors import UserInputError
+    from ..losses.fusion import LossWeights
+    from ..training.config import TrainConfig, recipe_defaults
+    from ..training.trainer import Trainer
+
+    pair = tuple(s.strip() for s in args.pair.split(","))
+    if len(pair) != 2:
+        raise UserInputError(f"--pair takes two sequence names separated by a comma, got {args.pair!r}")
+    if not 0 < args.val_fraction < 1 and not args.val_data:
+        raise UserInputError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
+    settings = recipe_defaults(args.recipe)
+    for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)):
+        if value is not None:
+            settings[key] = value
+    if args.crop is not None:
+        settings["crop"] = None if args.crop == 0 else args.crop
+    weights = LossWeights()
+    for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
+                        ("latent", args.w_latent)):
+        if value is not None:
+            setattr(weights, attr, value)
+    try:
+        config = TrainConfig(
+            data=args.data, val_data=args.val_data, pair=pair, val_fraction=args.val_fraction, model=args.model,
+            recipe=args.recipe, seed=args.seed, max_minutes=args.max_minutes, device=args.device,
+            threads=args.threads, loss=weights, **settings,
+        )
+    except ValueError as err:
+        raise UserInputError(str(err)) from None
+    common = dict(pair=pair, cache_dir=args.cache_dir, skip_bad=args.skip_bad)
+    if args.val_data:
+        train = load_pairs(args.data, **common)
+        val = load_pairs(args.val_data, **common)
+    else:
+        train = load_pairs(args.data, split="train", val_fraction=args.val_fraction, seed=args.seed, **common)
+        val = load_pairs(args.data, split="val", val_fraction=args.val_fraction, seed=args.seed, **common)
+    info = {
+        "train": {"spec": args.data, "pairs": len(train), "subjects": sorted(set(train.subject_ids))},
+        "val": {"spec": args.val_data or args.data, "pairs": len(val), "subjects": sorted(set(val.subject_ids))},
+    }
+    overlap = set(train.subject_ids) & set(val.subject_ids)
+    if overlap and not args.data.startswith("phantom:"):
+        raise UserInputError(f"subjects on both sides of the split: {sorted(overlap)[:5]}")
+    print(f"training {config.model} ({config.recipe} recipe) on {len(train)} pairs from "
+          f"{len(info['train']['subjects'])} subjects; validating on {len(val)} pairs", flush=True)
+    trainer = Trainer(config, train.images, val.images, args.out, progress=not args.quiet, data_info=info)
+    result = trainer.fit(resume=args.resume)
+    print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
+                      "minutes": round(result.minutes, 2), "stopped": result.stopped,
+                      **{k: v for k, v in result.last_metrics.items() if k.startswith("val_")}}))
+    return 0
