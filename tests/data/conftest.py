@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SMALL = (48, 56, 40)
+SMALL = (96, 96, 32)
+SEED = 10  # subjects SEED and SEED + 1 both have slices with >= 50 tumour pixels at this size
 
 
 def save_nifti(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:
@@ -23,5 +24,5 @@ def phantom_root(tmp_path_factory) -> Path:
     from fusioninn.data.phantom import write_phantom_subjects
 
     root = tmp_path_factory.mktemp("brats")
-    write_phantom_subjects(root, cases=2, seed=10, shape=SMALL, sequences=("t1", "t1ce", "t2", "flair"))
+    write_phantom_subjects(root, cases=2, seed=SEED, shape=SMALL, sequences=("t1", "t1ce", "t2", "flair"))
     return root

@@ -74,9 +74,9 @@ SEG_OF_TISSUE = np.array([0, 0, 0, 0, 0, 2, 1, 4, 1], dtype=np.uint8)
 TISSUE_CONTRAST: dict[str, np.ndarray] = {
     #                    bg   csf   gm    wm   deep  oed   nec   enh  nonenh
     "t1": np.array([0.0, 0.30, 0.66, 1.0, 0.82, 0.64, 0.36, 0.72, 0.62], dtype=np.float32),
-    "t1ce": np.array([0.0, 0.36, 0.70, 1.0, 0.84, 0.64, 0.40, 1.75, 0.64], dtype=np.float32),
-    "t2": np.array([0.0, 3.40, 1.22, 1.0, 1.10, 1.80, 2.50, 1.45, 2.00], dtype=np.float32),
-    "flair": np.array([0.0, 0.32, 1.06, 1.0, 1.00, 1.55, 0.95, 1.35, 1.45], dtype=np.float32),
+    "t1ce": np.array([0.0, 0.36, 0.70, 1.0, 0.84, 0.64, 0.40, 1.50, 0.64], dtype=np.float32),
+    "t2": np.array([0.0, 2.40, 1.22, 1.0, 1.10, 1.75, 1.90, 1.50, 1.90], dtype=np.float32),
+    "flair": np.array([0.0, 0.32, 1.06, 1.0, 1.00, 1.60, 0.95, 1.45, 1.45], dtype=np.float32),
     "adc": np.array([0.0, 4.17, 1.18, 1.0, 1.08, 1.94, 3.06, 0.78, 1.67], dtype=np.float32),
 }
 #: White-matter level in raw scanner-like units (ADC in 1e-6 mm²/s), before the per-case scaling.
@@ -138,7 +138,7 @@ def _sample_case(rng: np.random.Generator, tumour: bool = True) -> _Case:
     outline = np.stack(
         [rng.uniform(0.0, 0.035, 4), rng.uniform(0, 2 * np.pi, 4), rng.uniform(-1.5, 1.5, 4)], axis=1
     )
-    n_sulci = int(rng.integers(40, 56))
+    n_sulci = int(rng.integers(60, 80))
     base = np.sort(rng.uniform(-np.pi, np.pi, n_sulci))
     sulci = np.stack(
         [
@@ -147,7 +147,7 @@ def _sample_case(rng: np.random.Generator, tumour: bool = True) -> _Case:
             rng.uniform(0.02, 0.10, n_sulci),
             rng.uniform(2.0, 6.0, n_sulci),
             rng.uniform(0, 2 * np.pi, n_sulci),
-            rng.uniform(7.0, 22.0, n_sulci),
+            rng.uniform(8.0, 26.0, n_sulci),
         ],
         axis=1,
     )
@@ -173,14 +173,14 @@ def _sample_case(rng: np.random.Generator, tumour: bool = True) -> _Case:
     centre[2] = np.clip(centre[2], -0.45 * c, 0.5 * c)
     shape = np.stack(
         [
-            np.stack([rng.uniform(0, 0.18, 4), rng.uniform(0, 2 * np.pi, 4), rng.uniform(-2, 2, 4)], 1)
+            np.stack([rng.uniform(0, 0.12, 4), rng.uniform(0, 2 * np.pi, 4), rng.uniform(-2, 2, 4)], 1)
             for _ in range(2)
         ]
     )
     enhancing = rng.random() < 0.65
     return _Case(
         a=a, b=b, c=c, box_p=rng.uniform(2.2, 3.0), outline=outline, sulci=sulci,
-        gm_thickness=rng.uniform(2.3, 3.5), csf_width=rng.uniform(1.0, 2.2),
+        gm_thickness=rng.uniform(2.5, 4.0), csf_width=rng.uniform(1.0, 2.2),
         csf_surface=rng.uniform(0.0, 1.2),
         fissure_tilt=rng.uniform(-0.04, 0.04), vent=vent, deep=deep, tumour=centre,
         tumour_r=rng.uniform(5.0, 20.0), tumour_shape=shape,
