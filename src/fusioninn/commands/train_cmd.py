@@ -6,8 +6,16 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B")
-    p.add_argument("--val-data", help="separate validation spec (default: a subject-level split of --data)")
+    p.add_argument("--data", required=True, action="append",
+                   help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B (repeat to combine)")
+    p.add_argument("--val-data", action="append",
+                   help="separate validation spec, repeatable (default: a subject-level split of --data)")
+    p.add_argument("--slices", choices=["tumour", "all"], default="tumour",
+                   help="BraTS slices: with tumour labels (the paper's rule, default) or all with enough brain")
+    p.add_argument("--min-tumour-pixels", type=int, default=50, help="tumour pixels for a slice to count")
+    p.add_argument("--min-brain-fraction", type=float, default=0.1, help="brain share for --slices all")
+    p.add_argument("--no-clip-negative", action="store_true",
+                   help="keep negative intensities before min-max (default: clip them to 0, see docs/data.md)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out (default 0.2)")
     p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
     p.add_argument("--out", required=True, help="run directory (metrics.jsonl, checkpoints, loss curve)")
@@ -57,31 +65,55 @@ def run(args: argparse.Namespace) -> int:
             setattr(weights, attr, value)
     try:
         config = TrainConfig(
-            data=args.data, val_data=args.val_data, pair=pair, val_fraction=args.val_fraction, model=args.model,
+            data="+".join(args.data), val_data="+".join(args.val_data) if args.val_data else None,
+            pair=pair, val_fraction=args.val_fraction, model=args.model,
             recipe=args.recipe, seed=args.seed, max_minutes=args.max_minutes, device=args.device,
             threads=args.threads, loss=weights, **settings,
         )
     except ValueError as err:
         raise UserInputError(str(err)) from None
-    common = dict(pair=pair, cache_dir=args.cache_dir, skip_bad=args.skip_bad)
+    common = dict(pair=pair, cache_dir=args.cache_dir, skip_bad=args.skip_bad, slices=args.slices,
+                  min_tumour_pixels=args.min_tumour_pixels, min_brain_fraction=args.min_brain_fraction,
+                  clip_negative=not args.no_clip_negative)
     if args.val_data:
-        train = load_pairs(args.data, **common)
-        val = load_pairs(args.val_data, **common)
+        train = _combine([load_pairs(s, **common) for s in args.data])
+        val = _combine([load_pairs(s, **common) for s in args.val_data])
     else:
-        train = load_pairs(args.data, split="train", val_fraction=args.val_fraction, seed=args.seed, **common)
-        val = load_pairs(args.data, split="val", val_fraction=args.val_fraction, seed=args.seed, **common)
+        split = dict(val_fraction=args.val_fraction, seed=args.seed)
+        train = _combine([load_pairs(s, split="train", **split, **common) for s in args.data])
+        val = _combine([load_pairs(s, split="val", **split, **common) for s in args.data])
+    if len(val.images) == 0:
+        raise UserInputError("the validation split is empty: use more subjects, a larger --val-fraction or --val-data")
     info = {
-        "train": {"spec": args.data, "pairs": len(train), "subjects": sorted(set(train.subject_ids))},
-        "val": {"spec": args.val_data or args.data, "pairs": len(val), "subjects": sorted(set(val.subject_ids))},
+        "train": {"spec": args.data, "pairs": len(train.images), "subjects": sorted(set(train.subject_ids))},
+        "val": {"spec": args.val_data or args.data, "pairs": len(val.images),
+                "subjects": sorted(set(val.subject_ids))},
     }
     overlap = set(train.subject_ids) & set(val.subject_ids)
-    if overlap and not args.data.startswith("phantom:"):
+    if overlap:
         raise UserInputError(f"subjects on both sides of the split: {sorted(overlap)[:5]}")
-    print(f"training {config.model} ({config.recipe} recipe) on {len(train)} pairs from "
-          f"{len(info['train']['subjects'])} subjects; validating on {len(val)} pairs", flush=True)
+    print(f"training {config.model} ({config.recipe} recipe) on {len(train.images)} pairs from "
+          f"{len(info['train']['subjects'])} subjects; validating on {len(val.images)} pairs", flush=True)
     trainer = Trainer(config, train.images, val.images, args.out, progress=not args.quiet, data_info=info)
     result = trainer.fit(resume=args.resume)
     print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
                       "minutes": round(result.minutes, 2), "stopped": result.stopped,
                       **{k: v for k, v in result.last_metrics.items() if k.startswith("val_")}}))
     return 0
+
+
+def _combine(sets):
+    """Concatenate PairSets (all of one slice size); subject ids are prefixed by their source when several."""
+    import types
+
+    import numpy as np
+
+    from ..errors import UserInputError
+
+    if len(sets) == 1:
+        return types.SimpleNamespace(images=sets[0].images, subject_ids=list(sets[0].subject_ids))
+    shapes = {s.images.shape[2:] for s in sets}
+    if len(shapes) != 1:
+        raise UserInputError(f"the data specs have different slice sizes {sorted(shapes)}; use one size")
+    ids = [f"{k}:{sid}" for k, s in enumerate(sets) for sid in s.subject_ids]
+    return types.SimpleNamespace(images=np.concatenate([s.images for s in sets]), subject_ids=ids)

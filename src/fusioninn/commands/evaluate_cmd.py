@@ -1,0 +1,54 @@
+"""fusioninn evaluate --data SPEC --methods fusioninn,average,... --out DIR"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B")
+    p.add_argument("--methods", default="fusioninn,average",
+                   help="comma-separated: fusioninn, rules (average, maximum, pca, laplacian, dwt, guided), "
+                        "CNN baselines (deepfuse, ...), or all")
+    p.add_argument("--out", required=True, help="output folder for results.md/csv/json and per_image.csv")
+    p.add_argument("--protocol", choices=["full", "reference"], default="full",
+                   help="full: published formulas over the whole image; reference: the MATLAB code's numbers")
+    p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
+    p.add_argument("--split", choices=["all", "train", "val"], default="all",
+                   help="evaluate on a subject-level split of the data (default all)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
+                   help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.spec import load_pairs
+    from ..device import configure_threads, resolve_device
+    from ..errors import UserInputError
+    from ..evaluation import evaluate_methods, write_results
+    from ..methods import resolve_methods
+
+    configure_threads(args.threads)
+    names = [n.strip() for n in args.methods.split(",") if n.strip()]
+    if not names:
+        raise UserInputError("--methods is empty")
+    weights = {}
+    for item in args.weights:
+        if "=" not in item:
+            raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
+        k, v = item.split("=", 1)
+        weights[k.strip()] = v.strip()
+    pair = tuple(s.strip() for s in args.pair.split(","))
+    split = None if args.split == "all" else args.split
+    data = load_pairs(args.data, pair=pair, split=split)
+    methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
+    result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
+                              progress=not args.quiet)
+    paths = write_results(result, args.out)
+    print(paths["markdown"].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
