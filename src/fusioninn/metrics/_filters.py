@@ -73,6 +73,8 @@ def local_moments(
     ``reference=True`` evaluates them at the centre windows the toolbox uses, else over the valid region.
     """
     stack = np.stack([x, y, x * x, y * y, x * y])
+    if stack.shape[-1] < size or stack.shape[-2] < size:
+        raise ValueError(f"images of {stack.shape[-2]}x{stack.shape[-1]} are smaller than the {size}x{size} window")
     if reference:
         m = centre_filter(fspecial_gaussian(size, sigma), stack)
     else:
@@ -84,7 +86,10 @@ def local_moments(
 def ssim_map_255(
     x: np.ndarray, y: np.ndarray, reference: bool, data_range: float = 255.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SSIM map of Wang et al. (2004) as ``ssim_index.m`` computes it; also returns both variances."""
+    """SSIM map of Wang et al. (2004) as ``ssim_index.m`` computes it; also returns both variances.
+
+    ``x`` and ``y`` may be stacks (N, H, W) of image pairs.
+    """
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
     mu_x, mu_y, var_x, var_y, cov = local_moments(x, y, reference)

@@ -30,7 +30,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from ._checks import MIN_SIDE, check_protocol, triplet
 
@@ -41,124 +40,128 @@ _LN2 = float(np.log(2.0))
 _CHUNK = 2048
 
 
-def _windows(img: np.ndarray, w: int) -> torch.Tensor:
-    """All valid w x w windows as rows of w*w values in MATLAB's column-major order."""
-    v = torch.from_numpy(img).unfold(0, w, 1).unfold(1, w, 1)  # (rows, cols, dr, dc)
-    return v.transpose(2, 3).reshape(-1, w * w)
+def _shifted(img: np.ndarray, w: int) -> np.ndarray:
+    """The w*w pixels of every valid w x w window, (w*w, H-w+1, W-w+1), in MATLAB's column-major order."""
+    h, wd = img.shape[0] - w + 1, img.shape[1] - w + 1
+    return np.stack([img[dr : dr + h, dc : dc + wd] for dc in range(w) for dr in range(w)])
 
 
-def _span(win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-window minimum and range (max - min)."""
-    lo = win.amin(dim=1, keepdim=True)
-    return lo, win.amax(dim=1, keepdim=True) - lo
+def _pdf_rows(x: np.ndarray, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
+    """fmi.m's distributions of selected non-constant windows as rows (M, w*w): min-max, then / sum."""
+    x = (x - lo) / span
+    x /= x.sum(axis=0)
+    return np.ascontiguousarray(x.T)
 
 
-def _pdf(win: torch.Tensor, lo: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
-    """fmi.m's distribution of non-constant windows: min-max to [0, 1], divided by the sum."""
-    x = (win - lo) / span
-    return x / x.sum(dim=1, keepdim=True)
+def _neg_xlog2x_np(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = -x log2|x|`` (0 at 0) without temporaries."""
+    np.abs(x, out=out)
+    np.maximum(out, 1e-300, out=out)
+    np.log2(out, out=out)
+    out *= x
+    return np.negative(out, out=out)
 
 
-def _neg_xlog2x(x: torch.Tensor) -> torch.Tensor:
-    """-x log2|x| with 0 at 0 (MATLAB's real(-x*log2(x)) also for the negative masses phi > 1 makes)."""
-    return -x * torch.log2(x.abs().clamp_(min=1e-300))
+def _nfmi_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Normalised MI 2 I / (H_p + H_q) of the Nelsen joint of each row pair (p source, q fused).
 
-
-def _merge(first: torch.Tensor, second: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sort the concatenated non-negative rows; return sorted values and "came from ``first``" flags.
-
-    The origin travels in the lowest mantissa bit of the float64 sort key (0 = first, so ties put
-    ``first`` first); values come back with that bit cleared, i.e. within one ulp.
+    ``p``, ``q``: (M, n) probability rows, M small enough for the temporaries to stay in cache (see
+    ``_CHUNK``). Everything is written with contiguous element-wise operations and small matrix
+    products: numpy's reductions along short rows, cumsum, np.where with broadcasting and mixed int/float
+    broadcasting are 10-50x slower on these arrays.
     """
-    keys = torch.cat([first, second], dim=1).clamp_(min=0.0).numpy().view(np.int64)
-    keys &= ~np.int64(1)
-    keys[:, first.shape[1] :] |= 1
-    keys.sort(axis=1)
-    from_first = torch.from_numpy((keys & 1) == 0)
-    keys &= ~np.int64(1)
-    return torch.from_numpy(keys.view(np.float64)), from_first
-
-
-def _nfmi_terms(p: torch.Tensor, q: torch.Tensor, h_p: torch.Tensor, h_q: torch.Tensor) -> torch.Tensor:
-    """Normalised MI 2 I / (H_p + H_q) of the Nelsen joint of each row pair (p source, q fused)."""
-    n = p.shape[1]
+    m, n = p.shape
+    ones, ones2 = np.ones(n), np.ones(2 * n)
+    h_p = _neg_xlog2x_np(p, np.empty_like(p)) @ ones
+    h_q = _neg_xlog2x_np(q, np.empty_like(q)) @ ones
     # Pearson correlation of the two probability vectors.
-    tp = p - p.mean(dim=1, keepdim=True)
-    tq = q - q.mean(dim=1, keepdim=True)
-    num = (tp * tq).sum(dim=1)
-    den = ((tp * tp).sum(dim=1) * (tq * tq).sum(dim=1)).sqrt()
-    c = num / den.clamp(min=1e-300) * (num != 0)
-    # Population standard deviations of the bin index 1..n under p and q.
-    idx = torch.arange(1, n + 1, dtype=p.dtype)
-    sds = (p @ (idx * idx) - (p @ idx) ** 2).clamp_(min=0.0).sqrt_() * (
-        q @ (idx * idx) - (q @ idx) ** 2
-    ).clamp_(min=0.0).sqrt_()
-
-    cdf_q = torch.cumsum(q, dim=1)  # "F" (fused)
-    cdf_p = torch.cumsum(p, dim=1)  # "A" (source)
-    up = (c >= 0)[:, None]
-    # Merge the breakpoints of the two cumulative sums; for the lower bound the source's run backwards.
-    s, from_q = _merge(cdf_q, torch.where(up, cdf_p, 1.0 - cdf_p))
-    d = torch.diff(s, dim=1, prepend=torch.zeros_like(s[:, :1]))  # length of (s[k-1], s[k]]
-    n_q = torch.cumsum(from_q, dim=1) - from_q.long()  # q-breakpoints before position k
-    n_o = torch.arange(2 * n) - n_q  # other breakpoints before position k
-    jj = torch.where(up, n_o, n - n_o)  # source bin of the interval; n - n_q counts F_i > t
-    # sum_ij U(F_i, A_j) = integral of #{F_i > t} * #{A_j > t} (upper) or #{A_j > 1 - t} (lower) dt,
-    # and #{A_j > t} = n - n_o = n - jj, #{A_j > 1 - t} = n_o = n - jj: one expression for both bounds.
-    cov = (d * ((n - jj) * (n - n_q))).sum(dim=1) - cdf_q.sum(dim=1) * cdf_p.sum(dim=1)
-    corr = cov / sds.clamp(min=1e-300)
-    ok = (sds > 0) & (corr != 0) & (c != 0)
-    phi = c / torch.where(ok, corr, 1.0) * ok
-
-    # Cell (i, j) of each merged interval: i indexes q's bins, j the source's.
-    on = (d > 0) & (n_q < n) & (jj >= 0) & (jj < n)
-    qi = torch.gather(q, 1, n_q.clamp(max=n - 1))
-    pj = torch.gather(p, 1, jj.clamp(0, n - 1))
+    tp = p - (p @ (ones / n))[:, None]
+    tq = q - (q @ (ones / n))[:, None]
+    num = (tp * tq) @ ones
+    den = np.sqrt(((tp * tp) @ ones) * ((tq * tq) @ ones))
+    c = np.divide(num, den, out=np.zeros(m), where=(num != 0) & (den > 0))
+    # Population standard deviations of the bin index 1..n under p and q (their product).
+    idx = np.arange(1.0, n + 1)
+    sds = np.sqrt(np.maximum(p @ (idx * idx) - (p @ idx) ** 2, 0.0))
+    sds *= np.sqrt(np.maximum(q @ (idx * idx) - (q @ idx) ** 2, 0.0))
+    tri = np.triu(np.ones((n, n)))
+    cdf_q = q @ tri  # "F" (fused)
+    cdf_p = p @ tri  # "A" (source)
+    cross = (cdf_q @ ones) * (cdf_p @ ones)
+    lower = (c < 0).astype(np.float64)[:, None]
+    # Merge the breakpoints of the two cumulative sums; for the lower bound the source's run backwards
+    # (1 - A). The origin travels in the lowest mantissa bit of the float64 sort key (0 = fused, so ties
+    # put the fused breakpoint first); values are read back with that bit cleared, i.e. within one ulp.
+    keys = np.empty((m, 2 * n))
+    keys[:, :n] = cdf_q
+    keys[:, n:] = cdf_p + lower * (1.0 - 2.0 * cdf_p)
+    np.maximum(keys, 0.0, out=keys)
+    keys = keys.view(np.int64)
+    keys &= ~np.int64(1)
+    keys[:, n:] |= 1
+    keys.sort(axis=1)
+    s = (keys & ~np.int64(1)).view(np.float64)
+    d = np.empty_like(s)  # length of the interval (s[k-1], s[k]]
+    np.subtract(s.reshape(-1)[1:], s.reshape(-1)[:-1], out=d.reshape(-1)[1:])
+    d[:, 0] = s[:, 0]
+    n_q = ((keys & 1) == 0).astype(np.float64) @ np.triu(np.ones((2 * n, 2 * n)), 1)  # fused before k
+    n_o = np.arange(2 * n, dtype=np.float64) - n_q  # source breakpoints before position k
+    jj = n_o + lower * (n - 2.0 * n_o)  # source bin: n_o (upper bound), n - n_o (lower bound)
+    # sum_ij U(F_i, A_j) = integral of #{F_i > t} #{A_j > t} (upper) or #{A_j > 1 - t} (lower) dt;
+    # both counts of A equal n - jj, and #{F_i > t} = n - n_q.
+    cov = (d * ((n - jj) * (n - n_q))) @ ones2 - cross
+    corr = cov / np.maximum(sds, 1e-300)
+    phi = np.divide(c, corr, out=np.zeros(m), where=(sds > 0) & (corr != 0) & (c != 0))
+    # Cell masses on the staircase. Intervals whose bin index runs past n - 1 exist only through
+    # round-off (length ~1e-16); clamping them changes the entropy by ~1e-15.
+    rows = np.arange(0, m * n, n, dtype=np.float64)[:, None]
+    np.minimum(n_q, n - 1, out=n_q)
+    np.minimum(jj, n - 1, out=jj)
+    n_q += rows
+    jj += rows
     k = 1.0 - phi
-    base = k[:, None] * qi * pj
-    exact = phi[:, None] * d + base
-    correction = ((_neg_xlog2x(exact) - _neg_xlog2x(base)) * on).sum(dim=1)
-    # Entropy of the independent part k q_i p_j over all cells, in closed form.
-    s_p, s_q = p.sum(dim=1), q.sum(dim=1)
-    h_indep = _neg_xlog2x(k) * s_p * s_q + k * (s_p * h_q + s_q * h_p)
-    mi = h_p + h_q - (h_indep + correction)
+    base = np.take(q.reshape(-1), n_q.astype(np.intp))
+    base *= np.take(p.reshape(-1), jj.astype(np.intp))
+    base *= k[:, None]
+    exact = d
+    exact *= phi[:, None]
+    exact += base
+    h_joint = _neg_xlog2x_np(exact, n_q)
+    h_joint -= _neg_xlog2x_np(base, jj)
+    # ... plus the entropy of the independent part k q_i p_j over all n x n cells, in closed form.
+    s_p, s_q = p @ ones, q @ ones
+    h_joint = h_joint @ ones2 + _neg_xlog2x_np(k, np.empty(m)) * s_p * s_q + k * (s_p * h_q + s_q * h_p)
+    mi = h_p + h_q - h_joint
     h_sum = h_p + h_q
-    return 2.0 * mi / h_sum.clamp(min=1e-300) * ((mi != 0) & (h_sum > 0))
+    return np.divide(2.0 * mi, h_sum, out=np.zeros(m), where=(mi != 0) & (h_sum > 0))
 
 
 def _source_terms(
-    src: torch.Tensor,
-    fus_cmp: torch.Tensor,
-    fus: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    constant_windows: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-window term for one source against the fused windows.
+    src: np.ndarray, fus_cmp: np.ndarray, fus: np.ndarray, constant_windows: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-window terms for one source (window grid shape) and the equality-shortcut flags.
 
-    ``fus_cmp`` is what the equality shortcut compares with; ``fus`` = (pdf, constant flags, entropy) of
-    the fused windows. Also returns the equality flags.
+    ``src``, ``fus``: shifted stacks (w*w, h, w) of the source and fused image; ``fus_cmp``: what the
+    equality shortcut compares the source windows with.
     """
-    q_all, fus_const, hq_all = fus
-    term = torch.zeros(src.shape[0], dtype=torch.float64)
-    equal = (src == fus_cmp).all(dim=1)
+    term = np.zeros(src.shape[1:])
+    equal = (src == fus_cmp).all(axis=0)
     term[equal] = 1.0
-    lo, span = _span(src)
-    src_const = span[:, 0] == 0
+    lo, hi = src.min(axis=0), src.max(axis=0)
+    f_lo, f_hi = fus.min(axis=0), fus.max(axis=0)
+    src_const, fus_const = hi == lo, f_hi == f_lo
     # Two different constant windows: both distributions uniform, their covariance is 0 exactly and only
     # round-off decides; summed left to right (Octave) the term is ~1, exactly it is 0.
     if constant_windows == "roundoff":
         term[~equal & src_const & fus_const] = 1.0
     # One constant window against a varying one: correlation 0 (up to ~1e-16 round-off), term 0.
     todo = ~equal & ~src_const & ~fus_const
-    if bool(todo.any()):
-        p = _pdf(src[todo], lo[todo], span[todo])
-        h_p = _neg_xlog2x(p.clone()).sum(dim=1)
-        q, h_q = q_all[todo], hq_all[todo]
+    if todo.any():
+        p = _pdf_rows(src[:, todo], lo[todo], (hi - lo)[todo])
+        q = _pdf_rows(fus[:, todo], f_lo[todo], (f_hi - f_lo)[todo])
         # Chunks small enough for the temporaries to stay in cache (about 2x faster than one pass).
-        term[todo] = torch.cat(
-            [
-                _nfmi_terms(p[i : i + _CHUNK], q[i : i + _CHUNK], h_p[i : i + _CHUNK], h_q[i : i + _CHUNK])
-                for i in range(0, len(p), _CHUNK)
-            ]
+        term[todo] = np.concatenate(
+            [_nfmi_terms(p[i : i + _CHUNK], q[i : i + _CHUNK]) for i in range(0, len(p), _CHUNK)]
         )
     return term, equal
 
@@ -198,19 +201,15 @@ def q_fmi(
     if not isinstance(window, int) or window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}")
     qa, qb, qf = triplet(a, b, fused, "8bit", min_side=max(MIN_SIDE, window))
-    wa, wb, wf = _windows(qa, window), _windows(qb, window), _windows(qf, window)
-    lo, span = _span(wf)
-    fus_const = span[:, 0] == 0
-    # Constant fused windows become all ones in fmi.m; their pdf is never used (no "todo" row).
-    q = _pdf(wf, lo, torch.where(fus_const[:, None], 1.0, span))
-    fused_info = (q, fus_const, _neg_xlog2x(q.clone()).sum(dim=1))
-    term_a, equal_a = _source_terms(wa, wf, fused_info, constant_windows)
+    sa, sb, sf = _shifted(qa, window), _shifted(qb, window), _shifted(qf, window)
+    term_a, equal_a = _source_terms(sa, sf, sf, constant_windows)
     if reference:
         # fmi.m overwrites its fused window by the rescaled one (constant -> ones) unless the first
         # source's equality shortcut fired, and the second source is compared with that.
-        rescaled = torch.where(fus_const[:, None], 1.0, (wf - lo) / torch.where(fus_const[:, None], 1.0, span))
-        wf_cmp = torch.where(equal_a[:, None], wf, rescaled)
+        f_lo, f_span = sf.min(axis=0), np.ptp(sf, axis=0)
+        rescaled = np.divide(sf - f_lo, f_span, out=np.ones_like(sf), where=f_span != 0)
+        sf_cmp = np.where(equal_a, sf, rescaled)
     else:
-        wf_cmp = wf
-    term_b, _ = _source_terms(wb, wf_cmp, fused_info, constant_windows)
+        sf_cmp = sf
+    term_b, _ = _source_terms(sb, sf_cmp, sf, constant_windows)
     return float(((term_a + term_b) / 2.0).mean())
