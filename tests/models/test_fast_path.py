@@ -91,7 +91,7 @@ def test_loss_and_gradients_match_freia(name, channels_last):
     loss, parts = fp.fast_loss(x, *fp.fast_training_pass(model, x, z_fresh))
     grads = torch.autograd.grad(loss, params)
 
-    assert abs(float(loss) - float(loss_ref)) < 1e-4
+    assert abs(loss.item() - loss_ref.item()) < 1e-4
     for key in ("fusion", "latent", "decomposition", "fused_ssim", "dec_ssim_1", "dec_ssim_2"):
         assert abs(float(parts[key]) - float(parts_ref[key])) < 1e-4, key
     for g, g_ref in zip(grads, grads_ref, strict=True):
@@ -114,7 +114,7 @@ def test_loss_matches_original_training_step():
     z_target, z_fresh = torch.randn(2, 32 * 32), torch.randn(2, 1, 32, 32)
     ref = reference_training_loss(graph, x, z_target, z_fresh)
     ours, _ = fp.fast_loss(x, *fp.fast_training_pass(model, x, z_fresh), z_target=z_target)
-    assert abs(float(ref) - float(ours)) < 1e-4
+    assert abs(ref.item() - ours.item()) < 1e-4
     fused_ref, dec_ref = reference_fuse_decompose(graph, x, z_fresh)
     fused, _y, _z = fp.fast_fuse(model, x)
     torch.testing.assert_close(fused, fused_ref, rtol=0, atol=1e-5)
