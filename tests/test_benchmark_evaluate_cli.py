@@ -1,0 +1,51 @@
+"""evaluate and benchmark commands end to end on a tiny phantom set."""
+
+import json
+
+import pytest
+import torch
+
+from fusioninn.api import save_model
+from fusioninn.cli import main
+from fusioninn.models import FusionINN, FusionINNConfig
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    model = FusionINN(FusionINNConfig.fast())
+    model.initialise_actnorm(torch.rand(2, 2, 16, 16))
+    path = tmp_path_factory.mktemp("m") / "model.safetensors"
+    save_model(model, path)
+    return str(path)
+
+
+def test_evaluate_writes_the_documented_json(tmp_path, model_path):
+    rc = main(["evaluate", "--data", "phantom:3:9", "--methods", "fusioninn,average", "--out", str(tmp_path),
+               "--model", model_path, "--quiet", "--threads", "1"])
+    assert rc == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    by = {m["method"]: m for m in res["methods"]}
+    assert by["fusioninn"]["n"] == 3 and by["average"]["n"] == 3
+    for key in ("q_ssim", "q_fmi", "q_ncie", "q_xy", "q_p", "psnr", "mi", "en", "sd"):
+        assert set(by["average"][key]) == {"mean", "std"}
+    assert by["average"]["dec_ssim_1"] is None
+    assert 0 <= by["fusioninn"]["dec_ssim_1"]["mean"] <= 1
+    assert (tmp_path / "per_image.csv").exists() and (tmp_path / "results.md").exists()
+
+
+def test_benchmark_lists_every_method_and_ddfm_as_not_run(tmp_path, model_path):
+    rc = main(["benchmark", "--data", "phantom:2:9", "--methods", "fusioninn,average,dwt", "--out", str(tmp_path),
+               "--model", model_path, "--quiet", "--threads", "1"])
+    assert rc == 0
+    s = json.loads((tmp_path / "benchmark.json").read_text())
+    assert [m["method"] for m in s["methods"]] == ["fusioninn", "average", "dwt"]
+    assert s["methods"][0]["parameters"] == 17_648
+    assert "ddfm" in s["not_run"]
+    assert (tmp_path / "comparison.png").stat().st_size > 1000
+
+
+def test_unknown_method_is_a_user_error(tmp_path, model_path, capsys):
+    assert main(["evaluate", "--data", "phantom:2", "--methods", "nosuch", "--out", str(tmp_path),
+                 "--model", model_path]) == 2
+    assert "nosuch" in capsys.readouterr().err
