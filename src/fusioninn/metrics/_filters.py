@@ -38,12 +38,9 @@ def fspecial_gaussian(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     return h / h.sum()
 
 
-def centre_filter(kernel: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """``imfilter(kernel, image, 'conv')`` for a stack of images (..., H, W): a kernel-sized output.
-
-    out[p, q] = sum_ij kernel[i, j] * image[H//2 + p - i, W//2 + q - j], zero outside the image.
-    """
-    kh, kw = kernel.shape
+def centre_patch(images: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The (2k-1)-sized zero-padded patch around the centre that ``centre_filter`` reads."""
+    kh, kw = shape
     h, w = images.shape[-2:]
     r_lo, c_lo = h // 2 - (kh - 1), w // 2 - (kw - 1)
     r_hi, c_hi = h // 2 + kh, w // 2 + kw
@@ -51,10 +48,22 @@ def centre_filter(kernel: np.ndarray, images: np.ndarray) -> np.ndarray:
         pad = [(0, 0)] * (images.ndim - 2) + [(kh, kh), (kw, kw)]
         images = np.pad(images, pad)
         r_lo, r_hi, c_lo, c_hi = r_lo + kh, r_hi + kh, c_lo + kw, c_hi + kw
-    patch = images[..., r_lo:r_hi, c_lo:c_hi]
-    # A valid true convolution of the (2k-1)-sized patch gives exactly the k x k 'same' centre.
-    windows = np.lib.stride_tricks.sliding_window_view(patch, (kh, kw), axis=(-2, -1))
+    return images[..., r_lo:r_hi, c_lo:c_hi]
+
+
+def _valid_conv(patch: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """True 2-D convolution of the last two axes, valid region only."""
+    windows = np.lib.stride_tricks.sliding_window_view(patch, kernel.shape, axis=(-2, -1))
     return np.einsum("...pqij,ij->...pq", windows, kernel[::-1, ::-1])
+
+
+def centre_filter(kernel: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """``imfilter(kernel, image, 'conv')`` for a stack of images (..., H, W): a kernel-sized output.
+
+    out[p, q] = sum_ij kernel[i, j] * image[H//2 + p - i, W//2 + q - j], zero outside the image: a valid
+    true convolution of the (2k-1)-sized centre patch gives exactly the k x k 'same' centre.
+    """
+    return _valid_conv(centre_patch(images, kernel.shape), kernel)
 
 
 def valid_filter(images: np.ndarray, window_1d: np.ndarray) -> np.ndarray:
@@ -72,12 +81,14 @@ def local_moments(
 
     ``reference=True`` evaluates them at the centre windows the toolbox uses, else over the valid region.
     """
-    stack = np.stack([x, y, x * x, y * y, x * y])
-    if stack.shape[-1] < size or stack.shape[-2] < size:
-        raise ValueError(f"images of {stack.shape[-2]}x{stack.shape[-1]} are smaller than the {size}x{size} window")
+    if x.shape[-1] < size or x.shape[-2] < size:
+        raise ValueError(f"images of {x.shape[-2]}x{x.shape[-1]} are smaller than the {size}x{size} window")
     if reference:
-        m = centre_filter(fspecial_gaussian(size, sigma), stack)
+        # Only the centre patch matters: crop first, then form the products.
+        x, y = centre_patch(x, (size, size)), centre_patch(y, (size, size))
+        m = _valid_conv(np.stack([x, y, x * x, y * y, x * y]), fspecial_gaussian(size, sigma))
     else:
+        stack = np.stack([x, y, x * x, y * y, x * y])
         m = valid_filter(stack, gaussian_1d(size, sigma))
     mu_x, mu_y = m[0], m[1]
     return mu_x, mu_y, m[2] - mu_x * mu_x, m[3] - mu_y * mu_y, m[4] - mu_x * mu_y
