@@ -107,3 +107,31 @@ def ssim_map_255(
     num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
     return num / den, var_x, var_y
+
+
+def fusion_ssim_maps(
+    a: np.ndarray, b: np.ndarray, f: np.ndarray, reference: bool, data_range: float = 255.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SSIM maps of (a, f) and (b, f) and the local variances of a and b, from 8 filtered maps.
+
+    The same numbers as two :func:`ssim_map_255` calls (SSIM is symmetric in its arguments), but the
+    moments of ``f`` are filtered once.
+    """
+    size, sigma = 11, 1.5
+    if reference:
+        a, b, f = (centre_patch(x, (size, size)) for x in (a, b, f))
+        stack = np.stack([a, b, f, a * a, b * b, f * f, a * f, b * f])
+        m = _valid_conv(stack, fspecial_gaussian(size, sigma))
+    else:
+        stack = np.stack([a, b, f, a * a, b * b, f * f, a * f, b * f])
+        m = valid_filter(stack, gaussian_1d(size, sigma))
+    mu_a, mu_b, mu_f = m[0], m[1], m[2]
+    var_a, var_b, var_f = m[3] - mu_a * mu_a, m[4] - mu_b * mu_b, m[5] - mu_f * mu_f
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    maps = []
+    for mu_s, var_s, e_sf in ((mu_a, var_a, m[6]), (mu_b, var_b, m[7])):
+        cov = e_sf - mu_s * mu_f
+        num = (2.0 * mu_s * mu_f + c1) * (2.0 * cov + c2)
+        maps.append(num / ((mu_s * mu_s + mu_f * mu_f + c1) * (var_s + var_f + c2)))
+    return maps[0], maps[1], var_a, var_b

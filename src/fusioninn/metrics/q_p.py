@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_protocol, triplet
-from ._filters import ssim_map_255
+from ._filters import fusion_ssim_maps
 
 __all__ = ["q_p"]
 
@@ -41,7 +41,7 @@ def q_p(a: Any, b: Any, fused: Any, protocol: str = "full") -> float:
     """
     reference = check_protocol(protocol) == "reference"
     qa, qb, qf = triplet(a, b, fused, "8bit")
-    _, var_a, var_b = ssim_map_255(qa, qb, reference)
+    ssim_fa, ssim_fb, var_a, var_b = fusion_ssim_maps(qa, qb, qf, reference)
     if not reference:
         # E[x^2] - mu^2 leaves round-off (even negative) on flat windows; the smallest real variance of
         # an 8-bit window under this Gaussian is ~1e-5, so anything below 1e-7 is treated as exactly 0.
@@ -51,6 +51,4 @@ def q_p(a: Any, b: Any, fused: Any, protocol: str = "full") -> float:
     var_a = var_a + flat * 0.5
     var_b = var_b + flat * 0.5
     lam = var_a / (var_a + var_b)
-    # SSIM is symmetric in its two arguments, so SSIM(f, a) = SSIM(a, f); one call for both maps.
-    ssim_fa, ssim_fb = ssim_map_255(np.stack([qa, qb]), np.stack([qf, qf]), reference)[0]
     return float(np.mean(lam * ssim_fa + (1.0 - lam) * ssim_fb))

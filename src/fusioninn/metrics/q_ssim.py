@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_protocol, triplet
-from ._filters import ssim_map_255
+from ._filters import fusion_ssim_maps, ssim_map_255
 
 __all__ = ["q_ssim", "ssim_float"]
 
@@ -53,6 +53,8 @@ def q_ssim(a: Any, b: Any, fused: Any, protocol: str = "full") -> float:
     """
     if check_protocol(protocol) == "full":
         fa, fb, ff = triplet(a, b, fused, "unit")
-        return float(ssim_float(np.stack([fa, fb]), np.stack([ff, ff])).mean())
-    qa, qb, qf = triplet(a, b, fused, "8bit")
-    return float(ssim_map_255(np.stack([qa, qb]), np.stack([qf, qf]), reference=True)[0].mean())
+        s_a, s_b, _, _ = fusion_ssim_maps(fa, fb, ff, reference=False, data_range=1.0)
+    else:
+        qa, qb, qf = triplet(a, b, fused, "8bit")
+        s_a, s_b, _, _ = fusion_ssim_maps(qa, qb, qf, reference=True)
+    return float((s_a.mean() + s_b.mean()) / 2.0)
