@@ -70,18 +70,41 @@ class FusionINNLoss(torch.nn.Module):
         self.weights = weights or LossWeights()
 
     def forward(
-        self, x: torch.Tensor, fused: torch.Tensor, z: torch.Tensor, decomposed: torch.Tensor
+        self,
+        x: torch.Tensor,
+        fused: torch.Tensor,
+        z: torch.Tensor,
+        decomposed: torch.Tensor,
+        z_target: torch.Tensor | None = None,
+        z_peers: tuple[torch.Tensor, torch.Tensor] | None = None,
+        latent_scale: float = 1.0,
+        data_scale: float = 1.0,
     ) -> tuple[torch.Tensor, dict]:
+        """``z_target``: the N(0, I) batch the MMD compares with (drawn here if None). For data-parallel
+        training, ``z_peers`` = (latents of the ranks before, after this one), detached, so the MMD is that
+        of the global batch; ``latent_scale`` (world size) and ``data_scale`` (local share of the global
+        batch x world size) make the rank-averaged gradient equal to the single-process one."""
         w = self.weights
         l_fus, fus_parts = fusion_loss(fused, x, w)
         zf = z.reshape(z.shape[0], -1)
-        l_lat = mmd_multiscale(zf, torch.randn_like(zf), w.mmd_scales) if w.latent else zf.new_zeros(())
+        if z_peers is not None:
+            zf = torch.cat([z_peers[0].reshape(-1, zf.shape[1]), zf, z_peers[1].reshape(-1, zf.shape[1])])
+        if w.latent:
+            target = torch.randn_like(zf) if z_target is None else z_target.reshape(zf.shape)
+            l_lat = mmd_multiscale(zf, target, w.mmd_scales)
+        else:
+            l_lat = zf.new_zeros(())
+        l_lat_value = l_lat.detach()
+        l_lat = l_lat * latent_scale
         l_dec, dec_parts = decomposition_loss(decomposed, x, w)
-        total = w.forward * (l_fus + w.latent * l_lat) + (1 - w.forward) * l_dec
+        if latent_scale == 1.0 and data_scale == 1.0:
+            total = w.forward * (l_fus + w.latent * l_lat) + (1 - w.forward) * l_dec
+        else:
+            total = data_scale * (w.forward * l_fus + (1 - w.forward) * l_dec) + w.forward * w.latent * l_lat
         parts = {
             "loss": total.detach(),
             "fusion": l_fus.detach(),
-            "latent": l_lat.detach(),
+            "latent": l_lat_value,
             "decomposition": l_dec.detach(),
             "fused_ssim": 0.5 * (fus_parts["ssim_1"] + fus_parts["ssim_2"]),
             "dec_ssim_1": dec_parts["ssim_1"],

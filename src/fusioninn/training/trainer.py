@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import torch
 from ..atomic import atomic_path, atomic_write_text, ensure_writable_dir
 from ..device import configure_threads, resolve_device
 from ..errors import CheckpointError, UserInputError
-from ..losses.fusion import FusionINNLoss, fusion_loss
+from ..losses.fusion import FusionINNLoss, decomposition_loss, fusion_loss
 from ..metrics.ssim import ssim
 from ..models.fusioninn import FusionINN, FusionINNConfig
 from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint
@@ -73,6 +74,66 @@ def model_from_checkpoint(data: CheckpointData, path: str | Path = "") -> torch.
         model.module_list[0].init_on_next_batch = False
     model.eval()
     return model
+
+
+def _init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group torchrun describes (WORLD_SIZE > 1); return (rank, world size)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        use_cuda = device != "cpu" and torch.cuda.is_available()
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _all_gather_detached(t: torch.Tensor) -> list[torch.Tensor]:
+    import torch.distributed as dist
+
+    shapes = [torch.zeros(1, dtype=torch.long, device=t.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(shapes, torch.tensor([t.shape[0]], device=t.device))
+    width = max(int(s) for s in shapes)
+    padded = torch.zeros(width, *t.shape[1:], dtype=t.dtype, device=t.device)
+    padded[: t.shape[0]] = t.detach()
+    out = [torch.empty_like(padded) for _ in shapes]
+    dist.all_gather(out, padded)
+    return [o[: int(s)] for o, s in zip(out, shapes, strict=True)]
+
+
+def _average_gradients(model: torch.nn.Module, world: int) -> None:
+    import torch.distributed as dist
+
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def _average_parts(parts: dict, share: float, device: torch.device) -> dict:
+    import torch.distributed as dist
+
+    keys = sorted(parts)
+    t = torch.tensor([float(parts[k]) * share for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return dict(zip(keys, t.tolist(), strict=True))
+
+
+def _broadcast_flag(flag: bool, world: int) -> bool:
+    if world <= 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if flag else 0])
+    dist.broadcast(t, 0)
+    return bool(t.item())
 
 
 @dataclass
@@ -169,8 +230,11 @@ class Trainer:
         if config.val_max_images and len(self.val) > config.val_max_images:
             idx = torch.linspace(0, len(self.val) - 1, config.val_max_images).round().long()
             self.val = self.val[idx]
+        self.rank, self.world = _init_distributed(config.device)
         configure_threads(config.threads)
         self.device = resolve_device(config.device)
+        if self.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
@@ -228,22 +292,49 @@ class Trainer:
         w = self.config.warmup_steps
         return min(1.0, (self.global_step + 1) / w) if w else 1.0
 
+    def _shard(self, n: int) -> tuple[int, int]:
+        """This rank's slice [lo, hi) of a global batch of n."""
+        lo = n * self.rank // self.world
+        return lo, n * (self.rank + 1) // self.world
+
     def _train_step(self, x: torch.Tensor) -> dict:
         base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         factor = self._lr_factor()
         for g in self.optimizer.param_groups:
             g["lr"] = g["lr"] * factor
+        n_global = x.shape[0]
+        lo, hi = self._shard(n_global)
+        data_scale = (hi - lo) * self.world / n_global
         if self.is_inn:
-            fused, z, dec = self.model.fused_and_decomposed_for_training(x)
-            loss, parts = self.loss_fn(x, fused, z, dec)
+            h, w = x.shape[2:]
+            # the global batch's noise, drawn identically on every rank (same RNG state), then sliced:
+            # a data-parallel run sees exactly the noise of a single-process run
+            z_fresh = torch.randn(n_global, 1, h, w, device=self.device)
+            z_target = torch.randn(n_global, h * w, device=self.device)
+            xl = x[lo:hi]
+            fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi])
+            if self.world > 1:
+                peers = _all_gather_detached(z)
+                empty = z.new_zeros(0, *z.shape[1:])
+                before = torch.cat(peers[: self.rank]) if self.rank else empty
+                after = torch.cat(peers[self.rank + 1 :]) if self.rank < self.world - 1 else empty
+                loss, parts = self.loss_fn(xl, fused, z, dec, z_target=z_target, z_peers=(before, after),
+                                           latent_scale=float(self.world), data_scale=data_scale)
+            else:
+                loss, parts = self.loss_fn(xl, fused, z, dec, z_target=z_target)
         else:
-            fused = self.model(x)
-            loss, fparts = fusion_loss(fused, x, self.config.loss)
+            xl = x[lo:hi]
+            fused = self.model(xl)
+            loss, fparts = fusion_loss(fused, xl, self.config.loss)
             parts = {"loss": loss.detach(), "fused_ssim": 0.5 * (fparts["ssim_1"] + fparts["ssim_2"])}
+            loss = loss * data_scale
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.global_step}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world > 1:
+            _average_gradients(self.model, self.world)
+            parts = _average_parts(parts, (hi - lo) / n_global, self.device)
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -253,33 +344,49 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Validation loss, Q_SSIM and (FusionINN) decomposition SSIM per source, with a fixed latent seed."""
+        """Validation loss, Q_SSIM and (FusionINN) decomposition SSIM per source, with fixed latents.
+
+        In a data-parallel run every rank scores its share of the validation set and the sums are
+        gathered, so the figures equal a single-process run's."""
         self.model.eval()
         gen = torch.Generator().manual_seed(12345)
-        sums: dict[str, float] = {}
-        n = 0
-        for i in range(0, len(self.val), 16):
-            x = self.val[i : i + 16].to(self.device)
+        n_val = len(self.val)
+        z_all = torch.randn(n_val, 1, *self.val.shape[2:], generator=gen) if self.is_inn else None
+        lo, hi = self._shard(n_val)
+        keys = ["q_ssim", "loss"] + (["dec_ssim_1", "dec_ssim_2"] if self.is_inn else [])
+        sums = torch.zeros(len(keys) + 1, dtype=torch.float64)
+        for i in range(lo, hi, 16):
+            j = min(i + 16, hi)
+            x = self.val[i:j].to(self.device)
+            vals = {}
             if self.is_inn:
                 y_raw, z = self.model(x)
                 fused = self.model.fused_image(y_raw)
-                zf = torch.randn(z.shape, generator=gen).to(self.device)
+                zf = z_all[i:j].to(self.device)
                 rev_in = y_raw if self.model.config.reverse_input == "logit" else fused
                 dec = self.model.output_map(self.model.inverse(rev_in, zf))
-                loss, _ = self.loss_fn(x, fused, z, dec)
-                d1 = ssim(dec[:, :1], x[:, :1], reduction="none")
-                d2 = ssim(dec[:, 1:], x[:, 1:], reduction="none")
-                sums["dec_ssim_1"] = sums.get("dec_ssim_1", 0.0) + float(d1.sum())
-                sums["dec_ssim_2"] = sums.get("dec_ssim_2", 0.0) + float(d2.sum())
+                # The MMD term is left out: on a fixed-size chunk it is dominated by its diagonal and would
+                # make the figure depend on how the set is chunked (and across ranks).
+                w = self.config.loss
+                l_fus, _ = fusion_loss(fused, x, w)
+                l_dec, _ = decomposition_loss(dec, x, w)
+                loss = w.forward * l_fus + (1 - w.forward) * l_dec
+                vals["dec_ssim_1"] = float(ssim(dec[:, :1], x[:, :1], reduction="none").sum())
+                vals["dec_ssim_2"] = float(ssim(dec[:, 1:], x[:, 1:], reduction="none").sum())
             else:
                 fused = self.model(x)
                 loss, _ = fusion_loss(fused, x, self.config.loss)
             q = 0.5 * (ssim(fused, x[:, :1], reduction="none") + ssim(fused, x[:, 1:], reduction="none"))
-            sums["q_ssim"] = sums.get("q_ssim", 0.0) + float(q.sum())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss) * len(x)
-            n += len(x)
+            vals["q_ssim"] = float(q.sum())
+            vals["loss"] = float(loss) * len(x)
+            sums += torch.tensor([vals[k] for k in keys] + [len(x)], dtype=torch.float64)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(sums)
         self.model.train()
-        return {f"val_{k}": v / n for k, v in sums.items()}
+        n = max(float(sums[-1]), 1.0)
+        return {f"val_{k}": float(sums[i]) / n for i, k in enumerate(keys)}
 
     # ------------------------------------------------------------------------------------------
     def _meta(self, last_metrics: dict | None = None) -> dict:
@@ -309,6 +416,9 @@ class Trainer:
         if not weights_only:
             meta["optimizer"] = opt_meta
             meta["rng"] = rng_meta
+        if self.rank != 0:  # checkpoints are written by rank 0 only; the others wait for it
+            self._barrier()
+            return
         save_checkpoint(
             path,
             CheckpointData(
@@ -318,6 +428,13 @@ class Trainer:
                 rng_tensors={} if weights_only else rng_tensors,
             ),
         )
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def resume(self) -> bool:
         """Load ``run_dir/last.safetensors`` if present; return whether a run was resumed."""
@@ -363,6 +480,8 @@ class Trainer:
         return out
 
     def _write_history(self) -> None:
+        if self.rank != 0:
+            return
         atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in self.history))
         try:
             self._plot()
@@ -405,12 +524,13 @@ class Trainer:
             raise UserInputError(
                 "already holds a run; pass --resume to continue it or choose another --out", self.run_dir
             )
-        atomic_write_text(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        if self.rank == 0:
+            atomic_write_text(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         from tqdm.auto import tqdm
 
         total = cfg.epochs * self.steps_per_epoch
         bar = tqdm(total=total, initial=self.epoch * self.steps_per_epoch + self.step_in_epoch,
-                   disable=not self.progress, unit="step", dynamic_ncols=True)
+                   disable=not self.progress or self.rank != 0, unit="step", dynamic_ncols=True)
         stopped = "completed"
         last_ckpt = time.time()
         last_metrics: dict = self.history[-1] if self.history else {}
@@ -427,10 +547,11 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(epoch=self.epoch + 1, loss=f"{parts['loss']:.4f}",
                                     q_ssim=f"{parts['fused_ssim']:.3f}", refresh=False)
+                    # time-based decisions come from rank 0 so every rank takes the same branch
                     out_of_time = cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes
-                    if out_of_time:
+                    if _broadcast_flag(out_of_time, self.world):
                         break
-                    due = time.time() - last_ckpt > cfg.checkpoint_minutes * 60
+                    due = _broadcast_flag(time.time() - last_ckpt > cfg.checkpoint_minutes * 60, self.world)
                     if due and self.step_in_epoch < self.steps_per_epoch:
                         self.save(self.run_dir / "last.safetensors", last_metrics)
                         last_ckpt = time.time()
@@ -440,7 +561,7 @@ class Trainer:
                     break
                 last_metrics = self._end_epoch()
                 last_ckpt = time.time()
-                if cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes:
+                if _broadcast_flag(cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes, self.world):
                     stopped = "max_minutes" if self.epoch < cfg.epochs else "completed"
                     break
         finally:
