@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in _available().items():
         module = importlib.import_module(f"fusioninn.commands.{module_name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--debug", action="store_true", help="show tracebacks")
+        # SUPPRESS: without --debug here, `fusioninn --debug COMMAND` keeps the top-level value
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
