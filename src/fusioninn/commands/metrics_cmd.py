@@ -36,21 +36,25 @@ def read_metric_image(path: str | Path) -> Any:
     """
     import numpy as np
 
+    from ..data.pairs import _check_npy_size, _open_checked
     from ..errors import UserInputError
 
     path = Path(path)
+    if path.is_dir():
+        raise UserInputError("is a directory, expected an image file", path)
     if not path.is_file():
         raise UserInputError("file not found", path)
     if path.suffix.lower() == ".npy":
+        _check_npy_size(path)
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise UserInputError(f"not a readable .npy array ({err})", path) from None
     else:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import UnidentifiedImageError
 
         try:
-            with Image.open(path) as im:
+            with _open_checked(path) as im:
                 im.seek(0)
                 im.load()
                 if im.mode in ("P", "PA", "CMYK", "YCbCr"):
@@ -58,6 +62,8 @@ def read_metric_image(path: str | Path) -> Any:
                 elif im.mode == "LA":
                     im = im.convert("L")
                 arr = np.asarray(im)
+        except UserInputError:
+            raise
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
             raise UserInputError(f"not a readable image ({err})", path) from None
     if arr.ndim == 3 and arr.shape[-1] in (3, 4) and path.suffix.lower() != ".npy":

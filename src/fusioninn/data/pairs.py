@@ -100,12 +100,15 @@ def _scale_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[float, 
 def read_image(path: str | Path) -> ImageData:
     """Read a PNG/TIFF/JPEG/GIF/BMP image or a 2-D ``.npy`` array as grey [0, 1] (+ chroma if colour)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError("is a directory, expected an image file", path)
     if not path.is_file():
         raise DataError("file not found", path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
         raise DataError(f"unsupported image type {ext!r} (use {', '.join(IMAGE_EXTENSIONS)})", path)
     if ext == ".npy":
+        _check_npy_size(path)
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as err:
@@ -114,10 +117,10 @@ def read_image(path: str | Path) -> ImageData:
             raise DataError(f"expected a 2-D numeric array, got {arr.dtype} {tuple(arr.shape)}", path)
         grey, rng = _scale_float(arr, path)
         return ImageData(grey, None, str(arr.dtype), rng, "npy", path)
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _open_checked(path) as im:
             im.seek(0)  # first frame of a GIF / multi-page TIFF
             im.load()
             mode = im.mode
@@ -128,6 +131,8 @@ def read_image(path: str | Path) -> ImageData:
             elif mode == "CMYK" or mode == "YCbCr":
                 im = im.convert("RGB")
             arr = np.asarray(im)
+    except DataError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"not a readable image ({err})", path) from None
     if arr.ndim == 3:
@@ -151,6 +156,58 @@ def read_image(path: str | Path) -> ImageData:
         return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
     grey, rng = _scale_float(arr, path)
     return ImageData(grey, None, str(arr.dtype), rng, mode, path)
+
+
+# Bytes per pixel while reading and fusing one image: float32 grey, chroma and RGB copies.
+_READ_BYTES_PER_PIXEL = 32
+
+
+def _check_npy_size(path: Path) -> None:
+    """Refuse a ``.npy`` whose header announces more data than memory can hold (before reading it)."""
+    from ._memory import check_memory
+
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except Exception:  # an unreadable header is reported by np.load itself
+        return
+    n = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    dims = "x".join(str(s) for s in shape) or "scalar"
+    check_memory(int(n * max(dtype.itemsize, 4) * 2), f"array of {dims} {dtype}", path)
+
+
+def _open_checked(path: Path):
+    """``Image.open`` with our own memory check in place of Pillow's fixed decompression-bomb limit.
+
+    Pillow refuses images above 2 x 89 Mpixel with an error that does not say what memory they would
+    need, and warns (on stderr) above 89 Mpixel; we read the header size and refuse only what does not
+    fit in the memory available now.
+    """
+    import warnings
+
+    from PIL import Image
+
+    from ._memory import check_memory
+
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    w, h = im.size
+    try:
+        check_memory(w * h * _READ_BYTES_PER_PIXEL, f"image of {w}x{h} pixels", path)
+    except DataError:
+        im.close()
+        raise
+    return im
 
 
 def write_image(path: str | Path, array: np.ndarray, chroma: np.ndarray | None = None, bits: int = 8) -> Path:

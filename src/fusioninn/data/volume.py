@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _CORRUPT = (EOFError, zlib.error, OSError, ValueError, TypeError, MemoryError)
+# float32 copies made while reading and slicing one volume (data, RAS copy, slices, normalised, padded, output)
+_WORK_BYTES_PER_VOXEL = 24
 
 
 @dataclass
@@ -81,6 +83,8 @@ def _load_image(path: Path):
 
     if not path.exists():
         raise DataError("file not found", path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a NIfTI file (.nii or .nii.gz)", path)
     try:
         return nib.load(str(path))
     except Exception as err:  # nibabel raises ImageFileError, OSError, EOFError, ...
@@ -93,8 +97,15 @@ def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndar
     Raises :class:`DataError` naming the file when it is missing, corrupt or truncated, not 3-D, or
     holds NaN or infinite values.
     """
+    from ._memory import check_memory
+
     path = Path(path)
     img = _load_image(path)
+    shape = tuple(int(s) for s in img.shape)
+    voxels = int(np.prod(shape, dtype=np.float64))
+    dims = "x".join(str(s) for s in shape)
+    # the header says how big the data is: refuse before decoding what cannot fit
+    check_memory(voxels * _WORK_BYTES_PER_VOXEL, f"volume of {dims} voxels", path)
     try:
         data = np.asarray(img.dataobj, dtype=dtype)
     except _CORRUPT as err:
