@@ -1,12 +1,14 @@
 """Atomic file writes: a temporary file in the target folder, fsync, then rename.
 
 A reader never sees a half-written output, and a killed process leaves either the old file or the new
-one, plus at most a stray ``.tmp-*`` file that the next write of the same target cleans up.
+one, plus at most a stray ``.tmp-<stem>-<pid>-*`` file that the next successful write of the same target
+removes (once that pid is gone).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,7 +17,15 @@ from typing import IO
 
 from .errors import UserInputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "ensure_writable_dir"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_with",
+    "check_output_folder",
+    "ensure_writable_dir",
+    "output_group",
+]
 
 
 def ensure_writable_dir(path: str | Path) -> Path:
@@ -41,11 +51,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserInputError("output folder does not exist", parent)
+    check_output_folder(target)
     suffix = "".join(target.suffixes) or ""
+    prefix = _tmp_prefix(target)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.stem[:40]}-", suffix=suffix, dir=parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=parent)
     except OSError as err:
         raise UserInputError(f"cannot write here ({err.strerror})", target) from None
     os.close(fd)
@@ -54,8 +64,15 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp makes the file private (0600); give it the mode an ordinary write would have
+        os.chmod(tmp, _mode_for(target))
+        is_new = not target.exists()
         os.replace(tmp, target)
+        group = _GROUP.get()
+        if group is not None and is_new:
+            group.append(target)
         _fsync_dir(parent)
+        _remove_stale_temps(parent, prefix)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         if isinstance(err, UserInputError):
@@ -64,6 +81,85 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_output_folder(target: str | Path) -> None:
+    """Raise :class:`UserInputError` naming the folder unless ``target``'s folder exists and is a folder."""
+    parent = Path(target).parent if str(Path(target).parent) else Path(".")
+    if parent.is_dir():
+        return
+    # the nearest existing ancestor tells a missing folder from a path through a regular file
+    probe = parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserInputError("is a file, not a folder: cannot write below it", probe)
+    raise UserInputError("output folder does not exist", parent)
+
+
+@contextlib.contextmanager
+def output_group() -> Iterator[list[Path]]:
+    """All or nothing for the files one command writes: if the block raises (bad input found late, a
+    full disk on the third output, Ctrl-C), the files it newly created through :func:`atomic_path` are
+    removed again. Files that existed before keep their complete new content.
+    """
+    created: list[Path] = []
+    token = _GROUP.set(created)
+    try:
+        yield created
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    finally:
+        _GROUP.reset(token)
+
+
+_GROUP: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("fusioninn_output_group", default=None)
+
+
+def _tmp_prefix(target: Path) -> str:
+    return f".tmp-{target.stem[:40]}-"
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777  # keep the mode of the file we replace
+    except OSError:
+        return 0o666 & ~_UMASK
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temps(folder: Path, prefix: str) -> None:
+    """Remove temporary files of the same target left by killed processes (their pid is in the name)."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.startswith(prefix):
+                continue
+            pid_text = entry.name[len(prefix):].split("-", 1)[0]
+            if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, check_output_folder
 from .data.pairs import pad_to_multiple, read_image, unpad, write_image
 from .data.volume import (
     axial_slices,
@@ -115,8 +115,9 @@ def fuse_files(
     if is_volume(out) != vol_in[0]:
         kind = "a NIfTI volume (.nii.gz)" if vol_in[0] else "an image (.png, .tif, .npy)"
         raise UserInputError(f"output must be {kind} for these inputs", out)
-    if not out.parent.is_dir():
-        raise UserInputError("output folder does not exist", out.parent)
+    check_output_folder(out)
+    if latent_out is not None:
+        check_output_folder(latent_out)
     t0 = time.perf_counter()
     meta = {"format": LATENT_FORMAT, "names": list(names), "model": _model_id(model),
             "sources": [path_a.name, path_b.name]}

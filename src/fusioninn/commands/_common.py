@@ -34,3 +34,14 @@ def parse_names(text: str | None) -> tuple[str, str] | None:
     if len(names) != 2 or not all(names) or any("/" in n for n in names):
         raise UserInputError(f"--names takes two names separated by a comma, got {text!r}")
     return names  # type: ignore[return-value]
+
+
+def check_inputs_exist(*paths: str | None) -> None:
+    """Name a missing input file before anything slow happens."""
+    from pathlib import Path
+
+    from ..errors import DataError
+
+    for p in paths:
+        if p is not None and not Path(p).exists():
+            raise DataError("file not found", p)

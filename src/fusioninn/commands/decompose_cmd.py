@@ -22,17 +22,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from ..atomic import output_group
     from ..errors import UserInputError
     from ..inference import decompose_file
-    from ._common import load_model, parse_names
+    from ._common import check_inputs_exist, load_model, parse_names
 
     if args.latent and args.samples != 1:
         raise UserInputError("--samples has no effect with --latent (the decomposition is exact)")
     names = parse_names(args.names)
+    check_inputs_exist(*(args.fused, args.latent))  # before the (slower) model load
     model = load_model(args)
     t0 = time.perf_counter()
-    written = decompose_file(model, args.fused, args.out, args.latent, samples=args.samples, seed=args.seed,
-                             names=names, batch_slices=max(1, args.batch_slices))
+    with output_group():  # all outputs or none
+        written = decompose_file(model, args.fused, args.out, args.latent, samples=args.samples, seed=args.seed,
+                                 names=names, batch_slices=max(1, args.batch_slices))
     mode = "exact (latent)" if args.latent else f"sampled latent, K={args.samples}"
     print(f"decomposed {args.fused} [{mode}] in {time.perf_counter() - t0:.2f} s:")
     for path in written:

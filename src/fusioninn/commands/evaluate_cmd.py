@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import ensure_writable_dir, output_group
     from ..data.spec import load_pairs
     from ..device import configure_threads, resolve_device
     from ..errors import UserInputError
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..methods import resolve_methods
 
     configure_threads(args.threads)
+    ensure_writable_dir(args.out)  # before the evaluation, not after it
     names = [n.strip() for n in args.methods.split(",") if n.strip()]
     if not names:
         raise UserInputError("--methods is empty")
@@ -48,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
                               progress=not args.quiet)
-    paths = write_results(result, args.out)
+    with output_group():  # all result files or none
+        paths = write_results(result, args.out)
     print(paths["markdown"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

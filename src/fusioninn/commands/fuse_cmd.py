@@ -18,13 +18,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import output_group
     from ..inference import fuse_files
-    from ._common import load_model, parse_names
+    from ._common import check_inputs_exist, load_model, parse_names
 
     names = parse_names(args.names)
+    check_inputs_exist(*(args.a, args.b))  # before the (slower) model load
     model = load_model(args)
-    report = fuse_files(model, args.a, args.b, args.out, args.save_latent, names=names,
-                        batch_slices=max(1, args.batch_slices))
+    with output_group():  # a failure on the latent also removes the fused file written before it
+        report = fuse_files(model, args.a, args.b, args.out, args.save_latent, names=names,
+                            batch_slices=max(1, args.batch_slices))
     extra = f", latent {report.latent}" if report.latent else ""
     print(f"fused {args.a} + {args.b} -> {report.fused}{extra} "
           f"in {report.seconds:.2f} s")

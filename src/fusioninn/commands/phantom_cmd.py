@@ -67,19 +67,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
+    from ..atomic import output_group
     from ..data.phantom import write_phantom_subjects
 
     start = time.perf_counter()
-    folders = write_phantom_subjects(
-        args.out,
-        cases=args.cases,
-        seed=args.seed,
-        shape=args.shape,
-        naming=args.naming,
-        sequences=args.sequences,
-        png=args.png,
-        compress=not args.no_compress,
-    )
+    with output_group():  # a failure part-way removes the files already written
+        folders = write_phantom_subjects(
+            args.out,
+            cases=args.cases,
+            seed=args.seed,
+            shape=args.shape,
+            naming=args.naming,
+            sequences=args.sequences,
+            png=args.png,
+            compress=not args.no_compress,
+        )
     seconds = time.perf_counter() - start
     for folder in folders:
         print(folder)
