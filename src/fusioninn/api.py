@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -35,8 +36,13 @@ def load_pretrained(path: str | Path | None = None, device: str | torch.device |
 
 
 def _original_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        raise CheckpointError("is a safetensors file, not an original .pt; fusioninn checkpoints need no import "
+                              "(pass them with --model)", path)
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns on stderr about pickle protocols: one line per error
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError("file not found", path) from None
     except IsADirectoryError:
