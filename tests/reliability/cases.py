@@ -1,0 +1,749 @@
+"""The bad-input cases of the reliability suite, shared by the tests and ``benchmarks/reliability_table.py``.
+
+Every case builds its inputs in its own folder, runs one CLI command in-process through
+``fusioninn.cli.main`` (optionally with a simulated fault: a full disk, an internal error), and records
+the exit code, stderr and the files the command left behind. What each case must get:
+
+- exit code 2 for bad input (1 for internal errors), 0 for inputs that must work (all-zero, odd sizes);
+- exactly one line on stderr, naming the offending file (when there is one) and the problem;
+- no traceback (only ``--debug`` shows one);
+- no file left behind by a failed command (no partial output, no ``.tmp-*`` file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import io
+import os
+import pickle  # only to *write* a malicious file that import-original must refuse
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+
+__all__ = ["Case", "Ctx", "Outcome", "CASES", "make_assets", "run_case", "files_under"]
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+def blobs(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    img = np.zeros((h, w))
+    for _ in range(4):
+        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(2, 6)
+        img += rng.uniform(0.3, 1) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+    return img / img.max()
+
+
+def png(path: Path, arr: np.ndarray) -> Path:
+    from PIL import Image
+
+    Image.fromarray(np.rint(np.clip(arr, 0, 1) * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def npy(path: Path, arr: np.ndarray) -> Path:
+    np.save(path, arr)
+    return path
+
+
+def nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    import nibabel as nib
+
+    nib.Nifti1Image(np.asarray(data, dtype=np.float32), np.eye(4) if affine is None else affine).to_filename(path)
+    return path
+
+
+def volume(shape=(16, 16, 4), seed: int = 0) -> np.ndarray:
+    return np.stack([blobs(shape[0], shape[1], seed + k) for k in range(shape[2])], axis=-1) * 1000
+
+
+def huge_png(path: Path, w: int = 60000, h: int = 60000) -> Path:
+    """A valid PNG header announcing ``w`` x ``h`` pixels, with one tiny (truncated) data chunk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def huge_nifti(path: Path, shape=(4096, 4096, 4096)) -> Path:
+    """A NIfTI header announcing a float32 volume of ``shape`` with almost no data behind it."""
+    import nibabel as nib
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape(shape)
+    hdr.set_data_dtype(np.float32)
+    hdr.set_qform(np.eye(4), code=1)
+    with gzip.open(path, "wb") as fh:
+        fh.write(hdr.binaryblock + b"\0" * 4 + b"\0" * 1024)
+    return path
+
+
+def huge_npy(path: Path, shape=(200_000, 200_000)) -> Path:
+    """A ``.npy`` header announcing a float64 array of ``shape`` with no data."""
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return path
+
+
+def truncated_gz(path: Path, data: np.ndarray) -> Path:
+    nifti(path, data)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    return path
+
+
+def h5(path: Path, data: np.ndarray) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as fh:
+        fh["data"] = data
+    return path
+
+
+class _Evil:
+    """Unpickling this runs code: what a malicious ``.pt`` does. import-original must never run it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Ctx:
+    """What a case builder gets: its own folder and the shared assets (models, checkpoints)."""
+
+    root: Path
+    assets: Path
+
+    def p(self, name: str) -> Path:
+        return self.root / name
+
+    def s(self, name: str) -> str:
+        return str(self.root / name)
+
+    @property
+    def model(self) -> str:
+        return str(self.assets / "model.safetensors")
+
+
+def make_assets(folder: Path) -> Path:
+    """Small checkpoints shared by the cases: a random FusionINN (fast widths), a CNN baseline, a
+    FusionINN with weights that do not fit its config, a tampered copy, an ``original``-style ``.pt``."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from fusioninn.api import save_model
+    from fusioninn.models import FusionINN, FusionINNConfig
+    from fusioninn.models.baselines.registry import CNN_BASELINES
+    from fusioninn.training.checkpoint import CheckpointData, save_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = FusionINN(FusionINNConfig.fast())
+    model.initialise_actnorm(torch.rand(2, 2, 16, 16))
+    with torch.no_grad():
+        for prm in model.parameters():
+            if prm.requires_grad:
+                prm.add_(0.02 * torch.randn_like(prm))
+    save_model(model, folder / "model.safetensors")
+    cnn = CNN_BASELINES["deepfuse"]()
+    save_checkpoint(folder / "deepfuse.safetensors",
+                    CheckpointData(model_state=cnn.state_dict(), meta={"kind": "weights", "model": "deepfuse"}))
+    # FusionINN metadata saying "widths 16, 32, 16" on weights of the published widths
+    save_checkpoint(folder / "misfit.safetensors", CheckpointData(
+        model_state=model.state_dict(),
+        meta={"kind": "weights", "model": "fusioninn",
+              "model_config": FusionINNConfig(widths=(16, 32, 16)).to_dict()}))
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as fh:
+        meta, tensors = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}
+    key = sorted(k for k in tensors if tensors[k].is_floating_point())[0]
+    tensors[key] = tensors[key] + 1e-3  # one edited weight, the stored checksum unchanged
+    save_file(tensors, str(folder / "tampered.safetensors"), metadata=meta)
+    torch.save({"model_state_dict": model.state_dict()}, folder / "pickled.pt")
+    return folder
+
+
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    """One bad (or awkward) input for one command.
+
+    ``build(ctx)`` writes the inputs and returns the argv and the file the message must name (None for
+    pure option errors). ``expect``: phrases the stderr line must contain (case-insensitive).
+    ``fault``: a simulated failure while the command runs (``"enospc"``: a full disk on every file;
+    ``"enospc:<text>"``: only on files whose temporary name contains ``<text>``; ``"internal"``: a bug).
+    ``check(ctx)``: for cases that must succeed, asserts on the outputs.
+    """
+
+    id: str
+    command: str
+    what: str
+    build: Callable[[Ctx], tuple[list[str], str | None]]
+    expect: tuple[str, ...] = ()
+    code: int = 2
+    fault: str | None = None
+    check: Callable[[Ctx], None] | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class Outcome:
+    code: int
+    stdout: str
+    stderr: str
+    new_files: list[str]
+    named: str | None
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+
+
+@contextlib.contextmanager
+def _fault(kind: str | None) -> Iterator[None]:
+    if kind is None:
+        yield
+        return
+    if kind.startswith("enospc"):
+        suffix = kind.partition(":")[2]
+        real = os.fsync
+
+        def full_disk(fd: int) -> None:
+            try:
+                name = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                name = ""
+            base = os.path.basename(name)
+            if base.startswith(".tmp-") and suffix in base:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(fd)
+
+        with mock.patch("os.fsync", full_disk):
+            yield
+        return
+    if kind == "internal":
+        from fusioninn.models.fusioninn import FusionINN
+
+        def broken(*_a, **_k):
+            raise RuntimeError("simulated bug in the model")
+
+        with mock.patch.object(FusionINN, "fuse", broken):
+            yield
+        return
+    raise ValueError(kind)
+
+
+def run_case(case: Case, root: Path, assets: Path) -> Outcome:
+    """Build the case's inputs under ``root`` and run its command in-process."""
+    from fusioninn.cli import main
+
+    root.mkdir(parents=True, exist_ok=True)
+    ctx = Ctx(root, assets)
+    argv, named = case.build(ctx)
+    before = files_under(root)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _fault(case.fault):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    new = sorted(files_under(root) - before)
+    return Outcome(int(code), out.getvalue(), err.getvalue(), new, named)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers for the builders
+def _pair_png(c: Ctx, size=(32, 32), size_b=None) -> tuple[str, str]:
+    a = png(c.p("a.png"), blobs(*size, 1))
+    b = png(c.p("b.png"), blobs(*(size_b or size), 2))
+    return str(a), str(b)
+
+
+def _pair_nii(c: Ctx, shape=(16, 16, 4)) -> tuple[str, str]:
+    return str(nifti(c.p("a.nii.gz"), volume(shape, 1))), str(nifti(c.p("b.nii.gz"), volume(shape, 7)))
+
+
+def _b_nii(c: Ctx, shape=(16, 16, 4)) -> str:
+    return str(nifti(c.p("b.nii.gz"), volume(shape, 7)))
+
+
+def _b_png(c: Ctx, size=(32, 32)) -> str:
+    return str(png(c.p("b.png"), blobs(*size, 2)))
+
+
+def _fuse(c: Ctx, a: str, b: str, out: str = "f.png", *extra: str) -> list[str]:
+    return ["fuse", a, b, "-o", c.s(out), "--model", c.model, "--threads", "1", *extra]
+
+
+def _fused_and_latent(c: Ctx, size=(32, 32)) -> tuple[str, str]:
+    """A fused image and its latent, made by a real ``fuse``."""
+    from fusioninn.cli import main
+
+    a, b = _pair_png(c, size)
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(_fuse(c, a, b, "f.png", "--save-latent", c.s("z.npz"))) == 0
+    return c.s("f.png"), c.s("z.npz")
+
+
+def _decompose(c: Ctx, fused: str, *extra: str) -> list[str]:
+    return ["decompose", fused, "-o", c.s("dec"), "--model", c.model, "--threads", "1", *extra]
+
+
+def _metrics(a: str, b: str, f: str) -> list[str]:
+    return ["metrics", a, b, f, "--json"]
+
+
+def _train(c: Ctx, data: str, *extra: str, out: str | None = None) -> list[str]:
+    return ["train", "--data", data, "--out", out or c.s("run"), "--epochs", "1", "--batch-size", "4", "--crop", "16",
+            "--threads", "1", "--device", "cpu", "--quiet", *extra]
+
+
+def _evaluate(c: Ctx, data: str, *extra: str, out: str | None = None) -> list[str]:
+    return ["evaluate", "--data", data, "--out", out or c.s("eval"), "--threads", "1", "--device", "cpu", "--quiet",
+            "--model", c.model, *extra]
+
+
+def _import(c: Ctx, src: str, out: str = "imported.safetensors") -> list[str]:
+    return ["import-original", src, "-o", c.s(out)]
+
+
+def _check_outputs_finite(*names: str, shape=None) -> Callable[[Ctx], None]:
+    def check(c: Ctx) -> None:
+        from fusioninn.data.pairs import read_image
+        from fusioninn.data.volume import read_volume
+
+        for n in names:
+            path = c.p(n)
+            assert path.is_file(), f"{n} was not written"
+            if n.endswith(".npz"):
+                with np.load(path) as z:
+                    arr = z["latent"]
+            elif ".nii" in n:
+                arr = read_volume(path).data
+            else:
+                arr = read_image(path).grey
+            assert np.isfinite(arr).all(), f"{n} holds NaN/Inf"
+            if shape is not None and ".nii" not in n and not n.endswith(".npz"):
+                assert arr.shape == shape, (n, arr.shape)
+    return check
+
+
+def _write(c: Ctx, name: str, data: bytes) -> str:
+    c.p(name).write_bytes(data)
+    return c.s(name)
+
+
+def _mkdir(c: Ctx, name: str) -> str:
+    c.p(name).mkdir()
+    return c.s(name)
+
+
+def _training_checkpoint(c: Ctx, **config) -> str:
+    """A resumable-looking ``run/last.safetensors`` whose saved config is ``config``."""
+    import torch
+
+    from fusioninn.training.checkpoint import CheckpointData, save_checkpoint
+    from fusioninn.training.config import TrainConfig
+
+    run = c.p("run")
+    run.mkdir()
+    cfg = TrainConfig(**config)
+    save_checkpoint(run / "last.safetensors", CheckpointData(
+        model_state={"w": torch.zeros(1)},
+        meta={"kind": "training", "model": "fusioninn", "train_config": cfg.to_dict(), "optimizer": {}}))
+    return str(run / "last.safetensors")
+
+
+def _tampered_run(c: Ctx) -> str:
+    run = c.p("run")
+    run.mkdir()
+    data = (c.assets / "tampered.safetensors").read_bytes()
+    (run / "last.safetensors").write_bytes(data)
+    return str(run / "last.safetensors")
+
+
+def _original_like_state(**changes) -> dict:
+    """A state dict of the published architecture (what the original code saves)."""
+    from fusioninn.models import FusionINN, FusionINNConfig
+
+    state = FusionINN(FusionINNConfig.paper()).state_dict()
+    state.update(changes)
+    return state
+
+
+def _pt(c: Ctx, name: str, obj) -> str:
+    import torch
+
+    torch.save(obj, c.p(name))
+    return c.s(name)
+
+
+def _evil_pt(c: Ctx) -> str:
+    path = c.p("evil.pt")
+    marker = c.p("PWNED")
+    with open(path, "wb") as fh:
+        pickle.dump({"model_state_dict": _Evil(marker)}, fh)
+    return str(path)
+
+
+# --------------------------------------------------------------------------------------------------
+def _cases() -> list[Case]:  # noqa: C901 - a flat table
+    C = Case
+    cases: list[Case] = []
+    add = cases.append
+
+    # ---- fuse: 2-D images
+    add(C("fuse-missing", "fuse", "source file does not exist",
+          lambda c: (_fuse(c, c.s("nope.png"), _b_png(c)), c.s("nope.png")), ("not found",)))
+    add(C("fuse-directory", "fuse", "a directory where an image is expected",
+          lambda c: (_fuse(c, _mkdir(c, "dir.png"), _b_png(c)), c.s("dir.png")), ("directory",)))
+    add(C("fuse-empty", "fuse", "empty (0-byte) .png",
+          lambda c: (_fuse(c, _write(c, "e.png", b""), _b_png(c)), c.s("e.png")), ("not a readable image",)))
+    add(C("fuse-not-image", "fuse", "text bytes with a .png extension",
+          lambda c: (_fuse(c, _write(c, "t.png", b"hello, this is not a PNG\n" * 20), _b_png(c)), c.s("t.png")),
+          ("not a readable image",)))
+    add(C("fuse-truncated-png", "fuse", "PNG cut in half",
+          lambda c: (_fuse(c, _write(c, "h.png", Path(_pair_png(c)[0]).read_bytes()[:300]), c.s("b.png")),
+                     c.s("h.png")), ("not a readable image",)))
+    add(C("fuse-bad-extension", "fuse", "unsupported extension (.txt)",
+          lambda c: (_fuse(c, _write(c, "a.txt", b"1 2 3"), _b_png(c)), c.s("a.txt")), ("unsupported",)))
+    add(C("fuse-size-mismatch", "fuse", "sources of different sizes (32x32, 40x32)",
+          lambda c: (_fuse(c, *_pair_png(c, (32, 32), (32, 40))), c.s("a.png")), ("differs",)))
+    add(C("fuse-3d-npy", "fuse", "3-D array (.npy) where a 2-D image is expected",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), np.random.rand(4, 32, 32))), _b_png(c)), c.s("a.npy")),
+          ("2-d",)))
+    add(C("fuse-2-channels", "fuse", "2-channel array (32x32x2 .npy)",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), np.random.rand(32, 32, 2))), _b_png(c)), c.s("a.npy")),
+          ("2-d",)))
+    add(C("fuse-string-npy", "fuse", "non-numeric .npy (strings)",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), np.array([["a", "b"], ["c", "d"]]))), _b_png(c)),
+                     c.s("a.npy")), ("numeric",)))
+    add(C("fuse-nan", "fuse", "NaN pixel in a float image",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), np.where(np.eye(32) > 0, np.nan, 0.5))),
+                           str(npy(c.p("b.npy"), blobs(32, 32, 2)))), c.s("a.npy")), ("nan",)))
+    add(C("fuse-inf", "fuse", "+Inf pixel in a float image",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), np.where(np.eye(32) > 0, np.inf, 0.5))),
+                           str(npy(c.p("b.npy"), blobs(32, 32, 2)))), c.s("a.npy")), ("infinite",)))
+    add(C("fuse-all-zero", "fuse", "all-zero images (must work, no NaN)",
+          lambda c: (_fuse(c, str(png(c.p("a.png"), np.zeros((32, 32)))), str(png(c.p("b.png"), np.zeros((32, 32)))),
+                           "f.png", "--save-latent", c.s("z.npz")), None),
+          code=0, check=_check_outputs_finite("f.png", "z.npz", shape=(32, 32))))
+    add(C("fuse-odd-size", "fuse", "odd size 33x31 (must work, same size out)",
+          lambda c: (_fuse(c, *_pair_png(c, (33, 31))), None), code=0,
+          check=_check_outputs_finite("f.png", shape=(33, 31))))
+    add(C("fuse-huge-png", "fuse", "PNG header claiming 60000x60000 pixels",
+          lambda c: (_fuse(c, str(huge_png(c.p("big.png"))), _b_png(c)), c.s("big.png")),
+          ("would need", "memory")))
+    add(C("fuse-huge-npy", "fuse", ".npy header claiming 200000x200000 float64",
+          lambda c: (_fuse(c, str(huge_npy(c.p("big.npy"))), _b_png(c)), c.s("big.npy")),
+          ("would need", "memory")))
+    add(C("fuse-volume-with-image", "fuse", "a NIfTI volume with a PNG",
+          lambda c: (_fuse(c, _pair_nii(c)[0], _b_png(c), "f.nii.gz"), c.s("a.nii.gz")), ("2-d image",)))
+    add(C("fuse-output-kind", "fuse", "images in, .nii.gz out",
+          lambda c: (_fuse(c, *_pair_png(c), "f.nii.gz"), c.s("f.nii.gz")), ("output must be",)))
+    add(C("fuse-output-ext", "fuse", "unknown output extension (.xyz)",
+          lambda c: (_fuse(c, *_pair_png(c), "f.xyz"), c.s("f.xyz")), ("unsupported output type",)))
+    add(C("fuse-latent-ext", "fuse", "--save-latent not .npz",
+          lambda c: (_fuse(c, *_pair_png(c), "f.png", "--save-latent", c.s("z.txt")), c.s("z.txt")), (".npz",)))
+    add(C("fuse-out-under-file", "fuse", "output folder is a regular file (unwritable)",
+          lambda c: (_fuse(c, *_pair_png(c), _write(c, "file", b"x") + "/f.png"), c.s("file")), ("not a folder",)))
+    add(C("fuse-out-missing-dir", "fuse", "output folder does not exist",
+          lambda c: (_fuse(c, *_pair_png(c), "nodir/f.png"), c.s("nodir")), ("does not exist",)))
+    add(C("fuse-latent-under-file", "fuse", "latent folder is a regular file",
+          lambda c: (_fuse(c, *_pair_png(c), "f.png", "--save-latent", _write(c, "file", b"x") + "/z.npz"),
+                     c.s("file")), ("not a folder",)))
+    add(C("fuse-disk-full", "fuse", "disk full while writing the fused image (simulated ENOSPC)",
+          lambda c: (_fuse(c, *_pair_png(c)), c.s("f.png")), ("no space left",), fault="enospc"))
+    add(C("fuse-disk-full-latent", "fuse", "disk full while writing the latent, after the fused image",
+          lambda c: (_fuse(c, *_pair_png(c), "f.png", "--save-latent", c.s("z.npz")), c.s("z.npz")),
+          ("no space left",), fault="enospc:.npz"))
+    add(C("fuse-internal-error", "fuse", "a bug inside the model (simulated RuntimeError)",
+          lambda c: (_fuse(c, *_pair_png(c)), None), ("internal error", "--debug"), code=1, fault="internal"))
+    add(C("fuse-names", "fuse", "--names with one name",
+          lambda c: (_fuse(c, *_pair_png(c), "f.png", "--names", "t1ce"), None), ("--names",)))
+    add(C("fuse-device", "fuse", "unknown --device",
+          lambda c: (_fuse(c, *_pair_png(c), "f.png", "--device", "tpu"), None), ("unknown device",)))
+    add(C("fuse-missing-option", "fuse", "no -o",
+          lambda c: (["fuse", *_pair_png(c)], None), ("required",)))
+
+    # ---- fuse: checkpoints
+    def with_model(model: Callable[[Ctx], str]):
+        return lambda c: ([*_fuse(c, *_pair_png(c))[:-4], "--model", model(c), "--threads", "1"], model(c))
+
+    add(C("model-missing", "fuse", "--model file does not exist",
+          with_model(lambda c: c.s("none.safetensors")), ("not found",)))
+    add(C("model-directory", "fuse", "--model is a directory",
+          with_model(lambda c: str(c.root)), ("directory",)))
+    add(C("model-empty", "fuse", "--model is an empty file",
+          with_model(lambda c: (c.p("e.safetensors").touch(), c.s("e.safetensors"))[1]), ("not a readable",)))
+    add(C("model-other-arch", "fuse", "checkpoint of another architecture (CNN baseline)",
+          with_model(lambda c: str(c.assets / "deepfuse.safetensors")), ("fusion-only",)))
+    add(C("model-misfit", "fuse", "FusionINN checkpoint whose weights do not fit its config",
+          with_model(lambda c: str(c.assets / "misfit.safetensors")), ("do not fit",)))
+    add(C("model-tampered", "fuse", "checkpoint with one weight edited (checksum)",
+          with_model(lambda c: str(c.assets / "tampered.safetensors")), ("checksum",)))
+    add(C("model-pickle", "fuse", "a PyTorch pickle (.pt) as --model",
+          with_model(lambda c: str(c.assets / "pickled.pt")), ("import-original",)))
+
+    # ---- fuse: NIfTI volumes
+    add(C("vol-truncated", "fuse", "truncated .nii.gz (half the bytes)",
+          lambda c: (_fuse(c, str(truncated_gz(c.p("a.nii.gz"), volume())), _b_nii(c), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("truncated",)))
+    add(C("vol-not-nifti", "fuse", "random bytes named .nii.gz",
+          lambda c: (_fuse(c, _write(c, "a.nii.gz", os.urandom(2000)), _b_nii(c), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("not a readable nifti",)))
+    add(C("vol-empty", "fuse", "empty .nii",
+          lambda c: (_fuse(c, _write(c, "a.nii", b""), _b_nii(c), "f.nii.gz"), c.s("a.nii")),
+          ("not a readable nifti",)))
+    add(C("vol-directory", "fuse", "a directory named .nii.gz",
+          lambda c: (_fuse(c, _mkdir(c, "a.nii.gz"), _b_nii(c), "f.nii.gz"), c.s("a.nii.gz")),
+          ("directory",)))
+    add(C("vol-shape-mismatch", "fuse", "volumes of different shapes",
+          lambda c: (_fuse(c, str(nifti(c.p("a.nii.gz"), volume((16, 16, 4)))),
+                           str(nifti(c.p("b.nii.gz"), volume((16, 16, 5)))), "f.nii.gz"), c.s("a.nii.gz")),
+          ("shape",)))
+    add(C("vol-affine-mismatch", "fuse", "same shape, different affines (not co-registered)",
+          lambda c: (_fuse(c, str(nifti(c.p("a.nii.gz"), volume())),
+                           str(nifti(c.p("b.nii.gz"), volume(), np.diag([2.0, 2.0, 2.0, 1.0]))), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("affine",)))
+    add(C("vol-2d", "fuse", "a 2-D NIfTI where a 3-D volume is expected",
+          lambda c: (_fuse(c, str(nifti(c.p("a.nii.gz"), blobs(16, 16, 0))), _b_nii(c), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("3-d",)))
+    add(C("vol-4d", "fuse", "4-D NIfTI with 3 volumes (wrong channel count)",
+          lambda c: (_fuse(c, str(nifti(c.p("a.nii.gz"), np.stack([volume()] * 3, -1))), _b_nii(c),
+                           "f.nii.gz"), c.s("a.nii.gz")), ("3-d",)))
+    add(C("vol-nan", "fuse", "NaN voxels",
+          lambda c: (_fuse(c, str(nifti(c.p("a.nii.gz"), np.where(volume() > 500, np.nan, volume()))),
+                           _b_nii(c), "f.nii.gz"), c.s("a.nii.gz")), ("nan",)))
+    add(C("vol-huge", "fuse", "NIfTI header claiming 4096^3 float32 voxels",
+          lambda c: (_fuse(c, str(huge_nifti(c.p("a.nii.gz"))), _b_nii(c), "f.nii.gz"), c.s("a.nii.gz")),
+          ("would need", "memory")))
+    add(C("vol-all-zero", "fuse", "all-zero volumes (must work, no NaN)",
+          lambda c: (_fuse(c, str(nifti(c.p("a.nii.gz"), np.zeros((16, 16, 4)))),
+                           str(nifti(c.p("b.nii.gz"), np.zeros((16, 16, 4)))), "f.nii.gz"), None),
+          code=0, check=_check_outputs_finite("f.nii.gz")))
+    add(C("vol-odd-size", "fuse", "odd volume size 15x17x3 (must work)",
+          lambda c: (_fuse(c, *_pair_nii(c, (15, 17, 3)), "f.nii.gz"), None),
+          code=0, check=_check_outputs_finite("f.nii.gz")))
+    add(C("vol-disk-full", "fuse", "disk full while writing the fused volume",
+          lambda c: (_fuse(c, *_pair_nii(c), "f.nii.gz"), c.s("f.nii.gz")), ("no space left",), fault="enospc"))
+    add(C("vol-disk-full-sidecar", "fuse", "disk full while writing the normalisation sidecar",
+          lambda c: (_fuse(c, *_pair_nii(c), "f.nii.gz"), c.s("f.fusioninn.json")), ("no space left",),
+          fault="enospc:.json"))
+
+    # ---- decompose
+    add(C("dec-missing", "decompose", "fused file does not exist",
+          lambda c: (_decompose(c, c.s("nope.png")), c.s("nope.png")), ("not found",)))
+    add(C("dec-latent-mismatch", "decompose", "latent of a 32x32 image with a 40x40 fused image",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(40, 40, 3))), "--latent", _fused_and_latent(c)[1]),
+                     c.s("z.npz")), ("does not match",)))
+    add(C("dec-latent-garbage", "decompose", "latent file of random bytes",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--latent",
+                                _write(c, "z.npz", os.urandom(500))), c.s("z.npz")), ("not a fusioninn latent",)))
+    add(C("dec-latent-pickle", "decompose", "latent .npz holding a pickled object array",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--latent",
+                                (np.savez(c.p("z.npz"), latent=np.array([{"x": 1}], dtype=object)), c.s("z.npz"))[1]),
+                     c.s("z.npz")), ("not a fusioninn latent",)))
+    add(C("dec-latent-kind", "decompose", "image latent used for a volume",
+          lambda c: (_decompose(c, str(nifti(c.p("v.nii.gz"), np.full((16, 16, 4), 0.5))), "--latent",
+                                _fused_and_latent(c)[1]), c.s("z.npz")), ("latent was saved for",)))
+    add(C("dec-latent-and-samples", "decompose", "--latent with --samples 3 (conflicting options)",
+          lambda c: (_decompose(c, *_fused_and_latent(c)[:1], "--latent", c.s("z.npz"), "--samples", "3"), None),
+          ("--samples",)))
+    add(C("dec-samples-zero", "decompose", "--samples 0",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--samples", "0"), None),
+          ("--samples",)))
+    add(C("dec-out-is-file", "decompose", "output folder is an existing file",
+          lambda c: (["decompose", str(png(c.p("g.png"), blobs(32, 32, 3))), "-o", _write(c, "dec", b"x"),
+                      "--model", c.model], c.s("dec")), ("not a directory",)))
+    add(C("dec-volume-range", "decompose", "fused volume with values outside [0, 1]",
+          lambda c: (_decompose(c, str(nifti(c.p("v.nii.gz"), volume()))), c.s("v.nii.gz")), ("[0, 1]",)))
+    add(C("dec-disk-full", "decompose", "disk full on the 2nd of 4 outputs (sampled, --samples 2)",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--samples", "2", "--names", "x,y"),
+                     c.s("dec/g_y.png")), ("no space left",), fault="enospc:.tmp-g_y-"))
+    add(C("dec-all-zero", "decompose", "all-zero fused image (must work, no NaN)",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), np.zeros((32, 32)))), "--seed", "1"), None),
+          code=0, check=_check_outputs_finite("dec/g_source1.png", "dec/g_source2.png")))
+
+    # ---- metrics
+    def tri(c: Ctx, a=None, b=None, f=None) -> list[str]:
+        pa = a or str(png(c.p("a.png"), blobs(32, 32, 1)))
+        pb = b or str(png(c.p("b.png"), blobs(32, 32, 2)))
+        pf = f or str(png(c.p("f.png"), blobs(32, 32, 3)))
+        return _metrics(pa, pb, pf)
+
+    add(C("metrics-missing", "metrics", "fused file does not exist",
+          lambda c: (tri(c, f=c.s("nope.png")), c.s("nope.png")), ("not found",)))
+    add(C("metrics-directory", "metrics", "a directory as source",
+          lambda c: (tri(c, a=_mkdir(c, "d.png")), c.s("d.png")), ("directory",)))
+    add(C("metrics-not-image", "metrics", "text bytes with a .png extension",
+          lambda c: (tri(c, b=_write(c, "t.png", b"not an image")), c.s("t.png")), ("not a readable image",)))
+    add(C("metrics-size", "metrics", "fused image of another size",
+          lambda c: (tri(c, f=str(png(c.p("f.png"), blobs(30, 32, 3)))), c.s("f.png")), ("differs",)))
+    add(C("metrics-nan", "metrics", "NaN in a float .npy",
+          lambda c: (tri(c, f=str(npy(c.p("f.npy"), np.full((32, 32), np.nan)))), c.s("f.npy")), ("nan",)))
+    add(C("metrics-range", "metrics", "float image outside [0, 1]",
+          lambda c: (tri(c, f=str(npy(c.p("f.npy"), blobs(32, 32, 3) * 7))), c.s("f.npy")), ("[0, 1]",)))
+    add(C("metrics-3d", "metrics", "2-channel .npy (32x32x2)",
+          lambda c: (tri(c, a=str(npy(c.p("a.npy"), np.random.rand(32, 32, 2)))), c.s("a.npy")), ("2-d",)))
+    add(C("metrics-huge", "metrics", "PNG header claiming 60000x60000 pixels",
+          lambda c: (tri(c, f=str(huge_png(c.p("big.png")))), c.s("big.png")), ("would need",)))
+    add(C("metrics-all-zero", "metrics", "all-zero sources and fused (must work, no NaN)",
+          lambda c: (tri(c, *(str(png(c.p(n), np.zeros((32, 32)))) for n in ("a.png", "b.png", "f.png"))), None),
+          code=0))
+    add(C("metrics-odd", "metrics", "odd size 33x31 (must work)",
+          lambda c: (tri(c, *(str(png(c.p(n), blobs(33, 31, k))) for k, n in enumerate(("a.png", "b.png", "f.png")))),
+                     None), code=0))
+    add(C("metrics-protocol", "metrics", "unknown --protocol",
+          lambda c: ([*tri(c), "--protocol", "matlab"], None), ("invalid choice",)))
+
+    # ---- train
+    add(C("train-unknown-spec", "train", "data spec that is neither phantom, folder, .h5 nor pairs",
+          lambda c: (_train(c, c.s("nosuch")), c.s("nosuch")), ("unknown data spec",)))
+    add(C("train-bad-phantom", "train", "phantom:abc",
+          lambda c: (_train(c, "phantom:abc"), "phantom:abc"), ("phantom",)))
+    add(C("train-phantom-zero", "train", "phantom:0",
+          lambda c: (_train(c, "phantom:0"), "phantom:0"), ("n >= 1",)))
+    add(C("train-text-file", "train", "a .txt file as data spec",
+          lambda c: (_train(c, _write(c, "d.txt", b"x")), c.s("d.txt")), ("not a data spec",)))
+    add(C("train-h5-garbage", "train", "random bytes named .h5",
+          lambda c: (_train(c, _write(c, "d.h5", os.urandom(4000))), c.s("d.h5")), ("not a readable hdf5",)))
+    add(C("train-h5-channels", "train", "HDF5 with 3 channels (4 expected)",
+          lambda c: (_train(c, str(h5(c.p("d.h5"), np.random.rand(4, 3, 16, 16).astype(np.float32)))), c.s("d.h5")),
+          ("channels",)))
+    add(C("train-h5-3d", "train", "HDF5 'data' of 3 dimensions",
+          lambda c: (_train(c, str(h5(c.p("d.h5"), np.random.rand(4, 16, 16).astype(np.float32)))), c.s("d.h5")),
+          ("n x c x h x w",)))
+    add(C("train-h5-nan", "train", "HDF5 with NaN",
+          lambda c: (_train(c, str(h5(c.p("d.h5"), np.full((4, 4, 16, 16), np.nan, np.float32)))), c.s("d.h5")),
+          ("nan",)))
+    def unmatched(c: Ctx) -> tuple[list[str], str]:
+        a, b = _mkdir(c, "A"), _mkdir(c, "B")
+        png(c.p("A/x.png"), blobs(16, 16, 0))
+        png(c.p("B/y.png"), blobs(16, 16, 1))
+        return _train(c, f"pairs:{a}:{b}"), a
+
+    add(C("train-pairs-unmatched", "train", "pairs:A:B folders with different file names", unmatched,
+          ("unmatched",)))
+    add(C("train-crop-odd", "train", "--crop 15 (odd)",
+          lambda c: (_train(c, "phantom:8", "--crop", "15"), None), ("crop",)))
+    add(C("train-epochs-zero", "train", "--epochs 0",
+          lambda c: (_train(c, "phantom:8", "--epochs", "0"), None), ("positive",)))
+    add(C("train-val-fraction", "train", "--val-fraction 1.5",
+          lambda c: (_train(c, "phantom:8", "--val-fraction", "1.5"), None), ("--val-fraction",)))
+    add(C("train-model", "train", "unknown --model",
+          lambda c: (_train(c, "phantom:8", "--model", "resnet"), None), ("unknown model",)))
+    add(C("train-pair", "train", "--pair with one name",
+          lambda c: (_train(c, "phantom:8", "--pair", "t1ce"), None), ("--pair",)))
+    add(C("train-out-is-file", "train", "--out is an existing file",
+          lambda c: (_train(c, "phantom:8", out=_write(c, "run", b"x")), c.s("run")), ("not a directory",)))
+    add(C("train-out-under-file", "train", "--out inside a regular file (unwritable)",
+          lambda c: (_train(c, "phantom:8", out=_write(c, "file", b"x") + "/run"), c.s("file")), ("file",)))
+    add(C("train-resume-nothing", "train", "--resume with no checkpoint",
+          lambda c: (_train(c, "phantom:8", "--resume"), c.s("run")), ("nothing to resume",)))
+    add(C("train-resume-tampered", "train", "--resume from a tampered last.safetensors",
+          lambda c: (_train(c, "phantom:8", "--resume"), _tampered_run(c)), ("checksum",)))
+    add(C("train-resume-conflict", "train", "--resume with another --batch-size than the run's",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     _training_checkpoint(c, data="phantom:8", batch_size=2, crop=16, epochs=1)), ("batch_size",)))
+    add(C("train-existing-run", "train", "--out holds a run, no --resume",
+          lambda c: (_train(c, "phantom:8"), _training_checkpoint(c, data="phantom:8") and c.s("run")),
+          ("already holds a run",)))
+    add(C("train-recipe", "train", "unknown --recipe",
+          lambda c: (_train(c, "phantom:8", "--recipe", "slow"), None), ("invalid choice",)))
+
+    # ---- evaluate
+    add(C("eval-unknown-spec", "evaluate", "unknown data spec",
+          lambda c: (_evaluate(c, c.s("nosuch")), c.s("nosuch")), ("unknown data spec",)))
+    add(C("eval-method", "evaluate", "unknown method name",
+          lambda c: (_evaluate(c, "phantom:4", "--methods", "nosuch"), None), ("nosuch",)))
+    add(C("eval-methods-empty", "evaluate", "--methods ','",
+          lambda c: (_evaluate(c, "phantom:4", "--methods", ","), None), ("--methods",)))
+    add(C("eval-weights", "evaluate", "--weights without NAME=PATH",
+          lambda c: (_evaluate(c, "phantom:4", "--weights", "deepfuse"), None), ("--weights",)))
+    add(C("eval-model-tampered", "evaluate", "--model tampered checkpoint",
+          lambda c: ([*_evaluate(c, "phantom:4", "--methods", "fusioninn")[:-2], "--model",
+                      str(c.assets / "tampered.safetensors")], str(c.assets / "tampered.safetensors")),
+          ("checksum",)))
+    add(C("eval-out-is-file", "evaluate", "--out is an existing file",
+          lambda c: (_evaluate(c, "phantom:4", "--methods", "average", out=_write(c, "eval", b"x")), c.s("eval")),
+          ("not a directory",)))
+    add(C("eval-batch-size", "evaluate", "--batch-size 0",
+          lambda c: (_evaluate(c, "phantom:4", "--methods", "average", "--batch-size", "0"), None), ("batch size",)))
+    add(C("eval-disk-full", "evaluate", "disk full while writing results",
+          lambda c: (_evaluate(c, "phantom:4", "--methods", "average"), c.s("eval")), ("no space left",),
+          fault="enospc"))
+
+    # ---- phantom
+    def ph(c: Ctx, *extra: str) -> list[str]:
+        return ["phantom", "--out", c.s("ph"), "--shape", "16,16,8", *extra]
+
+    add(C("phantom-shape", "phantom", "--shape with two sides",
+          lambda c: (["phantom", "--out", c.s("ph"), "--shape", "8,8"], None), ("x,y,z",)))
+    add(C("phantom-sequences", "phantom", "unknown sequence name",
+          lambda c: (ph(c, "--sequences", "t1,pet"), None), ("sequences",)))
+    add(C("phantom-cases", "phantom", "--cases -1",
+          lambda c: (ph(c, "--cases", "-1"), None), (">= 0",)))
+    add(C("phantom-out-is-file", "phantom", "--out is an existing file",
+          lambda c: (["phantom", "--out", _write(c, "ph", b"x"), "--shape", "16,16,8"], c.s("ph")),
+          ("not a directory",)))
+    add(C("phantom-huge", "phantom", "--shape 100000,100000,1000",
+          lambda c: (["phantom", "--out", c.s("ph"), "--shape", "100000,100000,1000"], None), ("would need",)))
+    add(C("phantom-disk-full", "phantom", "disk full while writing a volume",
+          lambda c: (ph(c), c.s("ph")), ("no space left",), fault="enospc"))
+
+    # ---- import-original
+    add(C("import-missing", "import-original", ".pt file does not exist",
+          lambda c: (_import(c, c.s("inn.pt")), c.s("inn.pt")), ("not found",)))
+    add(C("import-directory", "import-original", "a directory as .pt",
+          lambda c: (_import(c, _mkdir(c, "inn.pt")), c.s("inn.pt")), ("directory",)))
+    add(C("import-garbage", "import-original", "random bytes named .pt",
+          lambda c: (_import(c, _write(c, "inn.pt", os.urandom(300))), c.s("inn.pt")), ("not a loadable",)))
+    add(C("import-evil-pickle", "import-original", "pickle that runs a shell command when unpickled",
+          lambda c: (_import(c, _evil_pt(c)), c.s("evil.pt")), ("weights-only",)))
+    add(C("import-other-arch", "import-original", "state dict of another network",
+          lambda c: (_import(c, _pt(c, "inn.pt", {"model_state_dict": {"fc.weight": __import__("torch").zeros(3, 4)}})),
+                     c.s("inn.pt")), ("published architecture",)))
+    add(C("import-wrong-shapes", "import-original", "right names, wrong shapes",
+          lambda c: (_import(c, _pt(c, "inn.pt", {"model_state_dict": {
+              k: __import__("torch").zeros(*(s + 1 for s in v.shape)) for k, v in _original_like_state().items()}})),
+              c.s("inn.pt")), ("shape",)))
+    add(C("import-our-checkpoint", "import-original", "our own .safetensors given as the .pt",
+          lambda c: (_import(c, c.model), c.model), ("no import",)))
+    add(C("import-out-ext", "import-original", "output not .safetensors",
+          lambda c: (_import(c, str(c.assets / "pickled.pt"), "out.pt"), c.s("out.pt")), (".safetensors",)))
+    def import_under_file(c: Ctx) -> tuple[list[str], str]:
+        _write(c, "file", b"x")
+        return _import(c, _pt(c, "inn.pt", {"model_state_dict": _original_like_state()}), "file/out.safetensors"), \
+            c.s("file")
+
+    add(C("import-out-under-file", "import-original", "output folder is a regular file", import_under_file,
+          ("not a folder",)))
+
+    # ---- benchmark / bench: argument errors only (the commands may not exist yet)
+    add(C("benchmark-option", "benchmark", "unknown option",
+          lambda c: (["benchmark", "--out", c.s("b"), "--bogus"], None), ("unrecognized",)))
+    add(C("benchmark-protocol", "benchmark", "unknown --protocol",
+          lambda c: (["benchmark", "--out", c.s("b"), "--protocol", "x"], None), ("invalid choice",)))
+    add(C("bench-repeats", "bench", "--repeats not an integer",
+          lambda c: (["bench", "--repeats", "many"], None), ("invalid int",)))
+    return cases
+
+
+CASES: list[Case] = _cases()
