@@ -60,20 +60,20 @@ def _reference(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
 def _full(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     """The 2000 paper's formula over the valid interior (pixels whose 3x3 Sobel window fits)."""
     stack = np.stack([a, b, f])
-    gx = ndimage.convolve(stack, SOBEL_X[None], mode="constant")[:, 1:-1, 1:-1]
-    gy = ndimage.convolve(stack, SOBEL_Y[None], mode="constant")[:, 1:-1, 1:-1]
-    g = np.hypot(gx, gy)
-    # atan(gy / gx) in (-pi/2, pi/2], with gx = 0 -> +-pi/2 and a flat pixel -> 0.
+    gx = np.ascontiguousarray(ndimage.convolve(stack, SOBEL_X[None], mode="constant")[:, 1:-1, 1:-1])
+    gy = np.ascontiguousarray(ndimage.convolve(stack, SOBEL_Y[None], mode="constant")[:, 1:-1, 1:-1])
+    g = np.sqrt(gx * gx + gy * gy)
+    # Orientation alpha = atan(gy / gx) is defined modulo pi; arctan2 gives it up to a multiple of pi
+    # (gx = 0 -> +-pi/2, a flat pixel -> 0), and only differences modulo pi are used below.
     alpha = np.arctan2(gy, gx)
-    alpha = np.where(alpha > np.pi / 2, alpha - np.pi, np.where(alpha <= -np.pi / 2, alpha + np.pi, alpha))
     g_f, alpha_f = g[2], alpha[2]
     num = 0.0
     den = 0.0
     for g_s, alpha_s in ((g[0], alpha[0]), (g[1], alpha[1])):
         hi = np.maximum(g_s, g_f)
         strength = np.divide(np.minimum(g_s, g_f), hi, out=np.ones_like(hi), where=hi > 0)
-        # Orientations are defined modulo pi (atan), so the distance is folded into [0, pi/2].
-        d = np.abs(alpha_s - alpha_f)
+        # Orientation distance folded into [0, pi/2].
+        d = np.abs(alpha_s - alpha_f) % np.pi
         orient = 1.0 - np.minimum(d, np.pi - d) / (np.pi / 2)
         num += float((_sigmoid_q(strength, orient, _PAPER) * g_s).sum())
         den += float(g_s.sum())
