@@ -11,7 +11,8 @@ same loss and fused image on the same batch, then times, interleaved (reference,
 
 * training step: forward + reverse + losses + backward, as the original loop (images/s);
 * fuse + decompose: forward, sigmoid, reverse with fresh noise, sigmoid, without gradients (pairs/s);
-* peak memory of one step, as the growth of the resident set (``ru_maxrss``) in a fresh subprocess.
+* peak memory of one step, as the growth of the resident-set high-water mark (VmHWM) in a fresh
+  subprocess.
 
 Times are medians of ``--repeats`` interleaved runs of wall-clock time and of process CPU time. The machine
 may be shared: CPU time is the steadier figure when other processes compete for the cores (with one
@@ -27,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -178,6 +178,28 @@ def _allocator(tuned: bool) -> Callable[[], None]:
 # Peak memory, one subprocess per configuration
 
 
+def _rss_kb(field: str) -> int:
+    """VmRSS / VmHWM of this process in kB from /proc/self/status (0 if unavailable).
+
+    ``ru_maxrss`` is not used: Linux carries it over from the parent across fork + exec, so a child of a
+    large benchmark process would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _reset_peak() -> None:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); harmless where not supported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
 def _probe(spec: str) -> None:
     """Child process: set up, measure ru_maxrss growth over two runs of one workload, print JSON."""
     import torch
@@ -193,10 +215,11 @@ def _probe(spec: str) -> None:
         return
     model, graph, x, zt, zf = _setup(int(batch), int(size))
     fn = _workloads(model, graph, x, zt, zf)[f"{impl}_{mode}"]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _reset_peak()
+    before = _rss_kb("VmRSS")
     fn()
     fn()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _rss_kb("VmHWM")
     print(json.dumps({"peak_mb": round((after - before) / 1024, 1)}))
 
 
@@ -211,7 +234,8 @@ def _volume_probe(impl: str, size: int, depth: int = 155, batch_slices: int = 16
     rng = np.random.default_rng(0)
     v1 = rng.random((size, size, depth), dtype=np.float32)
     v2 = rng.random((size, size, depth), dtype=np.float32)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _reset_peak()
+    before = _rss_kb("VmRSS")
     t0, c0 = time.perf_counter(), time.process_time()
     if impl == "our":
         fused, _latent = fp.fuse_volume(model, v1, v2, batch_slices)
@@ -222,7 +246,7 @@ def _volume_probe(impl: str, size: int, depth: int = 155, batch_slices: int = 16
             x = torch.from_numpy(np.stack([np.moveaxis(v[:, :, s:s + batch_slices], 2, 0) for v in (v1, v2)], 1))
             reference_fuse_decompose(graph, x, torch.randn(x.shape[0], 1, size, size, generator=gen))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _rss_kb("VmHWM")
     print(json.dumps({"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_mb": round((after - before) / 1024, 1)}))
 
 

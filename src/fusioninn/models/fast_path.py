@@ -31,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,7 +41,9 @@ from ..errors import UserInputError
 from ..losses.fusion import LossWeights
 from ..losses.mmd import mmd_multiscale
 from ..metrics.ssim import gaussian_window_1d
-from .fusioninn import FusionINN
+
+if TYPE_CHECKING:  # annotations only, so fusioninn.py may import this module without a cycle
+    from .fusioninn import FusionINN
 
 __all__ = [
     "fast_forward",
