@@ -20,12 +20,6 @@ import pytest
 from fusioninn.training.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-# Trainer._end_epoch writes last.safetensors (epoch k) *before* the metrics.jsonl line of epoch k; a kill
-# between the two resumes at epoch k with no line for it, and that epoch's metrics are lost for good.
-# Fix (training/trainer.py, not ours to edit): write best.safetensors and metrics.jsonl first, then
-# last.safetensors; a kill in between then re-runs epoch k exactly. Remove this marker with that fix.
-TRAINER_ORDER_BUG = pytest.mark.xfail(
-    reason="trainer writes last.safetensors before the epoch's metrics.jsonl line (see comment)", strict=False)
 EXE = REPO / ".venv" / "bin" / "fusioninn"
 pytestmark = pytest.mark.skipif(not EXE.exists(), reason="no installed fusioninn script")
 
@@ -105,7 +99,6 @@ def _assert_same_run(killed: Path, reference: Path, epochs: int) -> None:
     assert not [p.name for p in killed.iterdir() if p.name.startswith(".tmp-")]
 
 
-@TRAINER_ORDER_BUG
 def test_kill_right_after_a_checkpoint_write_then_resume(tmp_path):
     epochs = 3
     reference, killed = tmp_path / "reference", tmp_path / "killed"
@@ -119,7 +112,6 @@ def test_kill_right_after_a_checkpoint_write_then_resume(tmp_path):
     _assert_same_run(killed, reference, epochs)
 
 
-@TRAINER_ORDER_BUG
 @pytest.mark.slow
 def test_random_kills_during_steps_and_checkpoint_writes(tmp_path):
     epochs = 6

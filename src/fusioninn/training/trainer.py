@@ -591,10 +591,12 @@ class Trainer:
         is_best = val["val_loss"] < self.best_val
         if is_best:
             self.best_val = val["val_loss"]
-        # checkpoint first, then the history line: a kill in between re-runs nothing and loses nothing
-        self.save(self.run_dir / "last.safetensors", record)
+        # best weights, then the history line, then the resumable checkpoint: a kill anywhere in between
+        # resumes from the previous checkpoint, re-runs this epoch exactly, and resume() drops the
+        # history lines past the checkpoint, so no completed epoch is lost or counted twice.
         if is_best:
             self.save(self.run_dir / "best.safetensors", record, weights_only=True)
         self.history.append(record)
         self._write_history()
+        self.save(self.run_dir / "last.safetensors", record)
         return record
