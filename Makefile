@@ -30,7 +30,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/fusioninn demo --out demo-out
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -13,7 +13,7 @@ import torch
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "brats-samples"
 ORACLE = Path(__file__).resolve().parents[1].parent / "shared" / "oracle"
 
-torch.set_num_threads(int(os.environ.get("FUSIONINN_TEST_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("FUSIONINN_TEST_THREADS", "1")))
 
 
 @pytest.fixture(autouse=True)

@@ -156,6 +156,9 @@ class FusionINN(nn.Module):
     def __init__(self, config: FusionINNConfig | None = None) -> None:
         super().__init__()
         self.config = config or FusionINNConfig()
+        # Same parameters, plain tensor ops instead of FrEIA's wrappers (see fast_path.py); False runs
+        # every pass through FrEIA's modules.
+        self.use_fast_path = True
         c = self.config
         w1, w2, w3 = c.widths
         sub = [_subnet_constructor(w, c.subnet_out_relu, c.zero_init) for w in (w1, w2, w3)]
@@ -227,6 +230,22 @@ class FusionINN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(y_raw, z)``, each (N, 1, H, W)."""
+        if self.use_fast_path:
+            from .fast_path import fast_forward
+
+            return fast_forward(self, x)
+        return self.forward_freia(x)
+
+    def inverse(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Exact inverse of :meth:`forward`: ``inverse(*forward(x)) == x`` to float precision."""
+        if self.use_fast_path:
+            from .fast_path import fast_inverse
+
+            return fast_inverse(self, y_raw, z)
+        return self.inverse_freia(y_raw, z)
+
+    def forward_freia(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` through FrEIA's own modules (the reference the fast path is tested against)."""
         self._check_input(x)
         if not self.actnorm_initialised:
             self.initialise_actnorm(x)
@@ -235,8 +254,8 @@ class FusionINN(nn.Module):
             (h,), _ = module([h], rev=False, jac=False)
         return h[:, :1], h[:, 1:]
 
-    def inverse(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Exact inverse of :meth:`forward`: ``inverse(*forward(x)) == x`` to float precision."""
+    def inverse_freia(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`inverse` through FrEIA's own modules."""
         if y_raw.shape != z.shape or y_raw.ndim != 4 or y_raw.shape[1] != 1:
             raise ValueError(
                 f"y and z must both be (N, 1, H, W) of one shape, got {tuple(y_raw.shape)} and {tuple(z.shape)}"
