@@ -296,8 +296,7 @@ def fast_training_pass(model: FusionINN, x: torch.Tensor, z_fresh: torch.Tensor 
     fused = model.fused_image(y_raw)
     if z_fresh is None:
         z_fresh = torch.randn_like(z)
-    rev_in = y_raw if model.config.reverse_input == "logit" else fused
-    decomposed = model.output_map(fast_inverse(model, rev_in, z_fresh))
+    decomposed = model.output_map(fast_inverse(model, model.reverse_input(fused), z_fresh))
     return fused, z, decomposed
 
 

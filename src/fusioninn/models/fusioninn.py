@@ -303,18 +303,21 @@ class FusionINN(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def fused_and_decomposed_for_training(
-        self, x: torch.Tensor, z_fresh: torch.Tensor | None = None
+        self, x: torch.Tensor, z_fresh: torch.Tensor | None = None, fused_noise: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One training pass: ``(fused, z, decomposed)`` where decomposition uses ``z_fresh`` ~ N(0, I)."""
+        """One training pass: ``(fused, z, decomposed)``.
+
+        The decomposition is computed exactly as clinical decomposition will be: from the displayed fused
+        image (plus ``fused_noise``, e.g. uniform +-0.5/255 so it survives an 8-bit export) and a fresh
+        ``z_fresh`` ~ N(0, I) — never from the pre-sigmoid y, which holds values the displayed image has lost.
+        """
         y_raw, z = self(x)
         fused = self.fused_image(y_raw)
         if z_fresh is None:
             z_fresh = torch.randn_like(z)
-        rev_in = y_raw if self.config.reverse_input == "logit" else fused
-        decomposed = self.output_map(self.inverse(rev_in, z_fresh))
+        seen = fused if fused_noise is None else (fused + fused_noise).clamp(0.0, 1.0)
+        decomposed = self.output_map(self.inverse(self.reverse_input(seen), z_fresh))
         return fused, z, decomposed
-
-
 
 
 # --------------------------------------------------------------------------------------------------

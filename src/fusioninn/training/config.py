@@ -12,9 +12,11 @@ __all__ = ["TrainConfig", "RECIPES", "recipe_defaults"]
 # What each recipe changes. Everything not listed takes the TrainConfig default (= published).
 RECIPES: dict[str, dict] = {
     # Kumar et al.: Adam 3e-4, batch 64, 400 epochs, full 240x240 slices, ReduceLROnPlateau(0.95, 8).
-    "paper": {"lr": 3e-4, "batch_size": 64, "epochs": 400, "crop": None, "warmup_steps": 0, "grad_clip": None},
+    "paper": {"lr": 3e-4, "batch_size": 64, "epochs": 400, "crop": None, "warmup_steps": 0, "grad_clip": None,
+              "fused_noise": 0.0},
     # Ours, for a CPU budget (docs/training.md explains each difference).
-    "fast": {"lr": 1e-3, "batch_size": 8, "epochs": 60, "crop": 120, "warmup_steps": 20, "grad_clip": 1.0},
+    "fast": {"lr": 1e-3, "batch_size": 8, "epochs": 60, "crop": 120, "warmup_steps": 20, "grad_clip": 1.0,
+             "fused_noise": 1.0 / 255},
 }
 
 
@@ -32,6 +34,8 @@ class TrainConfig:
     crop: int | None = 120
     warmup_steps: int = 20
     grad_clip: float | None = 1.0
+    # amplitude of uniform noise on the fused image the training decomposition sees (1/255: 8-bit rounding)
+    fused_noise: float = 1.0 / 255
     plateau_factor: float = 0.95
     plateau_patience: int = 8
     weight_decay: float = 0.0

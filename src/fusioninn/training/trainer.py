@@ -315,8 +315,12 @@ class Trainer:
             # a data-parallel run sees exactly the noise of a single-process run
             z_fresh = torch.randn(n_global, 1, h, w, device=self.device)
             z_target = torch.randn(n_global, h * w, device=self.device)
+            noise = None
+            if self.config.fused_noise:
+                noise = (torch.rand(n_global, 1, h, w, device=self.device) - 0.5) * self.config.fused_noise
+                noise = noise[lo:hi]
             xl = x[lo:hi]
-            fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi])
+            fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
             if self.world > 1:
                 peers = _all_gather_detached(z)
                 empty = z.new_zeros(0, *z.shape[1:])
@@ -367,8 +371,8 @@ class Trainer:
                 y_raw, z = self.model(x)
                 fused = self.model.fused_image(y_raw)
                 zf = z_all[i:j].to(self.device)
-                rev_in = y_raw if self.model.config.reverse_input == "logit" else fused
-                dec = self.model.output_map(self.model.inverse(rev_in, zf))
+                # exactly the clinical decomposition: from the displayed fused image and a fresh latent
+                dec = self.model.decompose_tensor(fused, zf)
                 # The MMD term is left out: on a fixed-size chunk it is dominated by its diagonal and would
                 # make the figure depend on how the set is chunked (and across ranks).
                 w = self.config.loss
