@@ -143,12 +143,11 @@ def _figure(path: Path, x, fused, dec, dec_scores, samples: int, rows: int = 3) 
             ax.imshow(img, cmap="magma" if c >= 5 else "gray", vmin=0, vmax=vmax if c >= 5 else 1)
             ax.set_xticks([])
             ax.set_yticks([])
-            label = titles[c]
-            if c == 3:
-                label += f"\nSSIM {dec_scores[r]['dec_ssim_1']:.3f}"
-            if c == 4:
-                label += f"\nSSIM {dec_scores[r]['dec_ssim_2']:.3f}"
-            if r == 0 or c in (3, 4):
+            label = titles[c] if r == 0 else ""
+            if c in (3, 4):
+                score = dec_scores[r]["dec_ssim_1" if c == 3 else "dec_ssim_2"]
+                label = (label + "\n" if label else "") + f"SSIM {score:.3f}"
+            if label:
                 ax.set_title(label, fontsize=9)
     fig.suptitle(f"FusionINN on held-out phantom slices (decomposition: mean of {samples} latent samples; "
                  "uncertainty: per-pixel std)", fontsize=10)
