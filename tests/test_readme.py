@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -33,3 +34,22 @@ def test_shipped_weights_load_and_decompose_well():
     s1 = float(ssim(torch.from_numpy(d.x1[:, None]), torch.from_numpy(x[:, :1])))
     s2 = float(ssim(torch.from_numpy(d.x2[:, None]), torch.from_numpy(x[:, 1:])))
     assert s1 > 0.9 and s2 > 0.9, (s1, s2)
+
+
+@pytest.mark.slow
+def test_readme_commands_run(tmp_path):
+    """Every `fusioninn` line of the README's command block runs (except import-original, which needs a
+    checkpoint of the original code)."""
+    import os
+    import subprocess
+    import sys
+
+    text = README.read_text()
+    block = re.search(r"```bash\n# write 2 phantom subjects(.*?)```", text, flags=re.S).group(1)
+    lines = [ln for ln in block.replace("\\\n", " ").splitlines() if ln and not ln.startswith("#")]
+    script = "\n".join(["set -e", *[ln for ln in lines if "import-original" not in ln]])
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
