@@ -49,3 +49,19 @@ def check_inputs_exist(*paths: str | None) -> None:
     for p in paths:
         if p is not None and not Path(p).exists():
             raise DataError("file not found", p)
+
+
+def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``--methods a,b,c`` and repeated ``--weights NAME=PATH`` as a name list and a dict."""
+    from ..errors import UserInputError
+
+    names = [n.strip() for n in methods.split(",") if n.strip()]
+    if not names:
+        raise UserInputError("--methods is empty")
+    paths = {}
+    for item in weights:
+        if "=" not in item:
+            raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
+        k, v = item.split("=", 1)
+        paths[k.strip()] = v.strip()
+    return names, paths

@@ -23,19 +23,11 @@ def run(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
     from ..data.spec import load_pairs
     from ..device import configure_threads, resolve_device
-    from ..errors import UserInputError
     from ..methods import resolve_methods
+    from ._common import parse_methods_and_weights
 
     configure_threads(args.threads)
-    weights = {}
-    for item in args.weights:
-        if "=" not in item:
-            raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        weights[k.strip()] = v.strip()
-    names = [n.strip() for n in args.methods.split(",") if n.strip()]
-    if not names:
-        raise UserInputError("--methods is empty")
+    names, weights = parse_methods_and_weights(args.methods, args.weights)
     data = load_pairs(args.data, pair=tuple(s.strip() for s in args.pair.split(",")))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     summary = run_benchmark(methods, data.images, args.out, args.data, protocol=args.protocol,

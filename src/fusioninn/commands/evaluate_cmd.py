@@ -29,21 +29,13 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import ensure_writable_dir, output_group
     from ..data.spec import load_pairs
     from ..device import configure_threads, resolve_device
-    from ..errors import UserInputError
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
+    from ._common import parse_methods_and_weights
 
     configure_threads(args.threads)
     ensure_writable_dir(args.out)  # before the evaluation, not after it
-    names = [n.strip() for n in args.methods.split(",") if n.strip()]
-    if not names:
-        raise UserInputError("--methods is empty")
-    weights = {}
-    for item in args.weights:
-        if "=" not in item:
-            raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        weights[k.strip()] = v.strip()
+    names, weights = parse_methods_and_weights(args.methods, args.weights)
     pair = tuple(s.strip() for s in args.pair.split(","))
     split = None if args.split == "all" else args.split
     data = load_pairs(args.data, pair=pair, split=split)
