@@ -83,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", type=Path, help="folder with a.png, b.png, fused.png")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--tune-allocator", action="store_true",
+                        help="keep freed memory in the heap (fusioninn.device.tune_cpu_allocator), as the CLI does")
     args = parser.parse_args(argv)
+    if args.tune_allocator:
+        from fusioninn.device import tune_cpu_allocator
+
+        tune_cpu_allocator(True)
     a, b, f = load_case(args.case) if args.case else synthetic_triplet()
     rows = []
     for protocol in ("full", "reference"):

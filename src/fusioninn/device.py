@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
 import torch
 
 from .errors import UserInputError
 
-__all__ = ["resolve_device", "configure_threads"]
+__all__ = ["resolve_device", "configure_threads", "tune_cpu_allocator"]
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -39,3 +41,31 @@ def configure_threads(threads: int | None = None) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameter numbers (malloc.h)
+
+
+def tune_cpu_allocator(enabled: bool = True) -> bool:
+    """Keep freed tensor memory in the process heap instead of returning it to the kernel (glibc only).
+
+    PyTorch's CPU allocator does not cache: every activation of a training step (tens of MB at batch 8,
+    240x240) is a fresh ``malloc``, which glibc serves above 32 MB by ``mmap``, so each step pays the
+    page faults and zeroing of every large tensor again. Disabling ``mmap`` for allocations and raising
+    the trim threshold lets the heap reuse those pages: measured 1.4-1.6x less CPU time per training step
+    (docs/performance.md). Process-wide, so opt-in; ``enabled=False`` restores glibc's defaults.
+    Returns False (and does nothing) where glibc's ``mallopt`` is not available.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    if enabled:
+        ok = mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    else:
+        ok = mallopt(_M_MMAP_MAX, 65536) and mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+        libc.malloc_trim(0)
+    return bool(ok)

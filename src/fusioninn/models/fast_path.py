@@ -28,8 +28,6 @@ bounded by the batch, not the volume.
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import tune_cpu_allocator  # noqa: F401  (re-export)
 from ..errors import UserInputError
 from ..losses.fusion import LossWeights
 from ..losses.mmd import mmd_multiscale
@@ -74,32 +73,7 @@ def set_channels_last(enabled: bool) -> None:
     _CHANNELS_LAST = bool(enabled)
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameter numbers (malloc.h)
-
-
-def tune_cpu_allocator(enabled: bool = True) -> bool:
-    """Keep freed tensor memory in the process heap instead of returning it to the kernel (glibc only).
-
-    PyTorch's CPU allocator does not cache: every activation of a training step (tens of MB at batch 8,
-    240x240) is a fresh ``malloc``, which glibc serves above 32 MB by ``mmap``, so each step pays the
-    page faults and zeroing of every large tensor again. Disabling ``mmap`` for allocations and raising
-    the trim threshold lets the heap reuse those pages: measured 1.4-1.6x less CPU time per training step
-    (docs/performance.md). Process-wide, so opt-in; ``enabled=False`` restores glibc's defaults.
-    Returns False (and does nothing) where glibc's ``mallopt`` is not available.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    if enabled:
-        ok = mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-    else:
-        ok = mallopt(_M_MMAP_MAX, 65536) and mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
-        libc.malloc_trim(0)
-    return bool(ok)
+# tune_cpu_allocator lives in fusioninn.device (metrics and data use it too); re-exported here.
 
 
 # --------------------------------------------------------------------------------------------------
