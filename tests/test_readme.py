@@ -45,7 +45,7 @@ def test_readme_commands_run(tmp_path):
     import sys
 
     text = README.read_text()
-    block = re.search(r"```bash\n# write 2 phantom subjects(.*?)```", text, flags=re.S).group(1)
+    block = re.search(r"```bash\n(# write 2 phantom subjects.*?)```", text, flags=re.S).group(1)
     lines = [ln for ln in block.replace("\\\n", " ").splitlines() if ln and not ln.startswith("#")]
     script = "\n".join(["set -e", *[ln for ln in lines if "import-original" not in ln]])
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
