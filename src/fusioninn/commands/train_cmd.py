@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
-    p.add_argument("--cache-dir", help="where decoded BraTS slices are cached (default: <data>/.fusioninn-cache)")
+    p.add_argument("--cache-dir", help="folder to cache decoded BraTS slices in (default: no cache)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
     for name, default in (("w-ssim", 0.8), ("w-l2", 0.2), ("w-forward", 0.5), ("w-latent", 1.0)):
         p.add_argument(f"--{name}", type=float, help=f"loss weight (default {default})")
