@@ -265,13 +265,13 @@ def fast_inverse(model: FusionINN, y_raw: torch.Tensor, z: torch.Tensor) -> torc
 
 def fast_training_pass(model: FusionINN, x: torch.Tensor, z_fresh: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Same as ``model.fused_and_decomposed_for_training(x, z_fresh)``: ``(fused, z, decomposed)``."""
-    y_raw, z = fast_forward(model, x)
-    fused = model.fused_image(y_raw)
-    if z_fresh is None:
-        z_fresh = torch.randn_like(z)
-    decomposed = model.output_map(fast_inverse(model, model.reverse_input(fused), z_fresh))
-    return fused, z, decomposed
+    """Same as ``model.fused_and_decomposed_for_training(x, z_fresh)``: ``(fused, z, decomposed)``, on the
+    fast path whatever ``model.use_fast_path`` says."""
+    previous, model.use_fast_path = model.use_fast_path, True
+    try:
+        return model.fused_and_decomposed_for_training(x, z_fresh)
+    finally:
+        model.use_fast_path = previous
 
 
 # --------------------------------------------------------------------------------------------------
