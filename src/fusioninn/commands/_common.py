@@ -19,10 +19,6 @@ def load_model(args: argparse.Namespace):
 
     configure_threads(args.threads)
     device = resolve_device(args.device)
-    if device.type == "cpu":
-        from ..models.fast_path import tune_cpu_allocator
-
-        tune_cpu_allocator(True)
     model = load_pretrained(args.model, device=device)
     if not isinstance(model, FusionINN):
         raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint", args.model)

@@ -53,14 +53,19 @@ def weights_sha256(state: dict[str, torch.Tensor]) -> str:
 
 
 def _versions() -> dict[str, str]:
-    import FrEIA  # noqa: F401  (version is fixed by the dependency pin)
+    from importlib.metadata import PackageNotFoundError, version
 
     from .. import __version__
+
+    try:
+        freia = version("FrEIA")
+    except PackageNotFoundError:  # FrEIA imported from a source tree
+        freia = "unknown"
 
     return {
         "fusioninn": __version__,
         "torch": torch.__version__,
-        "freia": "0.2",
+        "freia": freia,
         "python": platform.python_version(),
     }
 

@@ -236,7 +236,7 @@ class Trainer:
         if self.world > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         if self.device.type == "cpu":
-            from ..models.fast_path import tune_cpu_allocator
+            from ..device import tune_cpu_allocator
 
             tune_cpu_allocator(True)  # reuse activation memory between steps (docs/performance.md)
         torch.manual_seed(config.seed)
