@@ -85,3 +85,20 @@ def test_bad_training_data_is_refused(tmp_path):
         Trainer(_cfg(), bad, _data(4), tmp_path / "r", progress=False)
     with pytest.raises(UserInputError, match="non-empty"):
         Trainer(_cfg(), _data()[:, :1], _data(4), tmp_path / "r", progress=False)
+
+
+def test_init_weights_start_from_a_checkpoint_and_refuse_other_architectures(tmp_path):
+    first = Trainer(_cfg(epochs=1), _data(), _data(4, seed=1), tmp_path / "a", progress=False)
+    first.fit()
+    start = tmp_path / "a" / "last.safetensors"
+    tuned = Trainer(_cfg(epochs=1, init_weights=str(start), loss={"gradient": 0.5}), _data(), _data(4, seed=1),
+                    tmp_path / "b", progress=False)
+    for key, value in load_checkpoint(start).model_state.items():
+        torch.testing.assert_close(tuned.model.state_dict()[key], value, msg=key)
+    assert tuned.fit().stopped == "completed"
+    with pytest.raises(UserInputError, match="another architecture"):
+        Trainer(_cfg(epochs=1, model="unet", init_weights=str(start)), _data(), _data(4, seed=1), tmp_path / "c",
+                progress=False)
+    with pytest.raises(CheckpointError, match="not found"):
+        Trainer(_cfg(epochs=1, init_weights=str(tmp_path / "nope.safetensors")), _data(), _data(4, seed=1),
+                tmp_path / "d", progress=False)

@@ -35,6 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
     for name, default in (("w-ssim", 0.8), ("w-l2", 0.2), ("w-forward", 0.5), ("w-latent", 1.0)):
         p.add_argument(f"--{name}", type=float, help=f"loss weight (default {default})")
+    p.add_argument("--w-gradient", type=float,
+                   help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
+    p.add_argument("--init", metavar="WEIGHTS",
+                   help="start from these weights (a checkpoint or model .safetensors of the same architecture)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -60,14 +64,15 @@ def run(args: argparse.Namespace) -> int:
         settings["crop"] = None if args.crop == 0 else args.crop
     weights = LossWeights()
     for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
-                        ("latent", args.w_latent)):
+                        ("latent", args.w_latent), ("gradient", args.w_gradient)):
         if value is not None:
             setattr(weights, attr, value)
     try:
         config = TrainConfig(
             data="+".join(args.data), val_data="+".join(args.val_data) if args.val_data else None,
             pair=pair, val_fraction=args.val_fraction, model=args.model,
-            recipe=args.recipe, seed=args.seed, max_minutes=args.max_minutes, device=args.device,
+            recipe=args.recipe, seed=args.seed, init_weights=args.init, max_minutes=args.max_minutes,
+            device=args.device,
             threads=args.threads, loss=weights, **settings,
         )
     except ValueError as err:

@@ -4,7 +4,8 @@
     L_dec    = w_ssim * sum_i a_i (1 - SSIM(x^_i, x_i)) + w_l2 * sum_i a_i MSE(x^_i, x_i)
     L        = w_fwd * (L_fusion + w_latent * L_latent) + (1 - w_fwd) * L_dec
 
-with published weights w_ssim 0.8, w_l2 0.2, a = (0.5, 0.5), w_fwd 0.5, w_latent 1.
+with published weights w_ssim 0.8, w_l2 0.2, a = (0.5, 0.5), w_fwd 0.5, w_latent 1. Our option, not in
+the paper: ``gradient`` > 0 adds w_grad * L_grad (:mod:`.gradient`, max-gradient edge term) to L_fusion.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..metrics.ssim import ssim_map
+from .gradient import max_gradient_loss
 from .mmd import mmd_multiscale
 
 __all__ = ["LossWeights", "fusion_loss", "decomposition_loss", "FusionINNLoss"]
@@ -26,6 +28,7 @@ class LossWeights:
     source_1: float = 0.5
     forward: float = 0.5
     latent: float = 1.0
+    gradient: float = 0.0  # max-gradient edge term in the fusion loss; 0 = the published loss
     mmd_scales: tuple[float, ...] = (0.05, 0.2, 0.9)
 
     def to_dict(self) -> dict:
@@ -52,7 +55,13 @@ def fusion_loss(
     fused: torch.Tensor, x: torch.Tensor, weights: LossWeights | None = None
 ) -> tuple[torch.Tensor, dict]:
     """Fusion loss of a fused batch (N, 1, H, W) against both sources (N, 2, H, W)."""
-    return _two_source_loss(fused.expand_as(x), x, weights or LossWeights())
+    w = weights or LossWeights()
+    loss, parts = _two_source_loss(fused.expand_as(x), x, w)
+    if w.gradient:
+        l_grad = max_gradient_loss(fused, x)
+        loss = loss + w.gradient * l_grad
+        parts["gradient"] = l_grad.detach()
+    return loss, parts
 
 
 def decomposition_loss(

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from ..device import tune_cpu_allocator  # noqa: F401  (re-export)
 from ..errors import UserInputError
 from ..losses.fusion import LossWeights
+from ..losses.gradient import max_gradient_loss
 from ..losses.mmd import mmd_multiscale
 from ..metrics.ssim import gaussian_window_1d
 
@@ -325,6 +326,8 @@ def fast_loss(x: torch.Tensor, fused: torch.Tensor, z: torch.Tensor, decomposed:
     mse_dec = ((decomposed - x) ** 2).flatten(2).mean(-1).mean(0)
     a = torch.tensor([w.source_1, 1 - w.source_1], dtype=x.dtype, device=x.device)
     l_fus = w.ssim * (a * (1 - s_fus)).sum() + w.l2 * (a * mse_fus).sum()
+    if w.gradient:
+        l_fus = l_fus + w.gradient * max_gradient_loss(fused, x)
     l_dec = w.ssim * (a * (1 - s_dec)).sum() + w.l2 * (a * mse_dec).sum()
     zf = z.reshape(z.shape[0], -1)
     if w.latent:

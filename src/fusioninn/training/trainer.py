@@ -244,7 +244,9 @@ class Trainer:
         random.seed(config.seed)
         self.model = build_model(config).to(self.device)
         self.is_inn = isinstance(self.model, FusionINN)
-        if self.is_inn:
+        if config.init_weights:
+            self._load_init_weights(config.init_weights)
+        elif self.is_inn:
             n0 = min(len(self.train), 64)
             self.model.initialise_actnorm(self.train[:n0].to(self.device))
         self.loss_fn = FusionINNLoss(config.loss)
@@ -259,6 +261,18 @@ class Trainer:
         self.best_val = math.inf
         self.history: list[dict] = []
         self._epoch_sums: dict[str, float] = {}
+
+    def _load_init_weights(self, path: str) -> None:
+        """Fine-tuning: copy the weights of a checkpoint or model file of the same architecture."""
+        init = model_from_checkpoint(load_checkpoint(path), path)
+        same = type(init) is type(self.model) and (not self.is_inn or init.config == self.model.config)
+        if not same:
+            raise UserInputError(f"{path}: weights of another architecture or configuration than "
+                                 f"--model {self.config.model} with the {self.config.recipe} recipe")
+        self.model.load_state_dict(init.state_dict())
+        if self.is_inn:
+            self.model.module_list[0].init_on_next_batch = False
+        self.model.train()
 
     # ------------------------------------------------------------------------------------------
     @property

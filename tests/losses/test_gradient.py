@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from fusioninn.losses import FusionINNLoss, LossWeights, fusion_loss, max_gradient_loss, sobel_gradients
+from fusioninn.models import fast_path as fp
+
+
+def test_sobel_of_a_ramp_is_eight_times_its_slope():
+    ramp = (0.01 * torch.arange(20.0)).expand(1, 1, 16, 20)
+    gx, gy = sobel_gradients(ramp)
+    assert gx.shape == gy.shape == (1, 1, 14, 18)
+    torch.testing.assert_close(gx, torch.full_like(gx, 0.08))
+    torch.testing.assert_close(gy, torch.zeros_like(gy))
+
+
+def test_sobel_matches_scipy():
+    img = np.random.default_rng(0).random((12, 15))
+    gx, gy = sobel_gradients(torch.from_numpy(img)[None, None])
+    # scipy's sobel(axis=1) is the x derivative with the same [1, 2, 1] smoothing, same sign convention
+    torch.testing.assert_close(gx[0, 0], torch.from_numpy(ndimage.sobel(img, axis=1)[1:-1, 1:-1]))
+    torch.testing.assert_close(gy[0, 0], torch.from_numpy(ndimage.sobel(img, axis=0)[1:-1, 1:-1]))
+
+
+def test_zero_when_the_fused_image_has_the_stronger_edges():
+    edge = torch.zeros(1, 1, 16, 16)
+    edge[..., 8:] = 1.0
+    flat = torch.full_like(edge, 0.3)
+    assert float(max_gradient_loss(edge, torch.cat([edge, flat], 1))) == 0.0
+    assert float(max_gradient_loss(edge, torch.cat([flat, edge], 1))) == 0.0
+    # averaging halves the edge: penalised
+    avg = 0.5 * (edge + flat)
+    assert float(max_gradient_loss(avg, torch.cat([edge, flat], 1))) > 0.0
+    assert float(max_gradient_loss(avg, torch.cat([edge, flat], 1))) < float(
+        max_gradient_loss(flat, torch.cat([edge, flat], 1)))
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="expected fused"):
+        max_gradient_loss(torch.rand(1, 2, 8, 8), torch.rand(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="expected an"):
+        sobel_gradients(torch.rand(8, 8))
+
+
+def test_weight_zero_is_the_published_loss_and_positive_weight_adds_the_term():
+    x = torch.rand(2, 2, 24, 24)
+    fused = x.mean(1, keepdim=True)
+    base, parts = fusion_loss(fused, x, LossWeights())
+    assert "gradient" not in parts
+    with_grad, parts = fusion_loss(fused, x, LossWeights(gradient=0.7))
+    assert float(with_grad - base) == pytest.approx(0.7 * float(max_gradient_loss(fused, x)), rel=1e-5)
+    assert float(parts["gradient"]) > 0
+
+
+def test_fast_loss_agrees_with_the_module_loss_with_the_gradient_term():
+    torch.manual_seed(0)
+    x, fused, dec = torch.rand(2, 2, 24, 24), torch.rand(2, 1, 24, 24), torch.rand(2, 2, 24, 24)
+    z, target = torch.randn(2, 1, 24, 24), torch.randn(2, 24 * 24)
+    w = LossWeights(gradient=0.5)
+    ref, _ = FusionINNLoss(w)(x, fused, z, dec, z_target=target)
+    ours, _ = fp.fast_loss(x, fused, z, dec, w, z_target=target)
+    assert float(ours) == pytest.approx(float(ref), abs=1e-5)
