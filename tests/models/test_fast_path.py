@@ -9,6 +9,7 @@ import torch
 from fusioninn.errors import UserInputError
 from fusioninn.losses import FusionINNLoss
 from fusioninn.models import fast_path as fp
+from fusioninn.models import native
 from fusioninn.models.fusioninn import FusionINN, FusionINNConfig
 
 CONFIGS = {"paper": FusionINNConfig.paper, "fast": FusionINNConfig.fast}
@@ -36,6 +37,7 @@ def _restore_switches():
     yield
     fp.set_channels_last(True)
     fp.set_inference_kernels(True)
+    native.set_enabled(True)
 
 
 @pytest.mark.parametrize("name", ["paper", "fast"])
@@ -60,15 +62,17 @@ def test_forward_inverse_match_freia(name, size):
 
 @pytest.mark.parametrize("name", ["paper", "fast"])
 def test_inference_kernels_match_freia(name):
-    """Fused conv+ReLU and the tap-GEMM convolution (inference only) give the FrEIA results."""
+    """The native fused subnet, fused conv+ReLU and the tap-GEMM convolution (inference only) give the
+    FrEIA results."""
     model = _model(name)
     x = _images(2, 24, 32)
     z = torch.randn(2, 1, 24, 32)
     with torch.no_grad():
         fused_ref, _ = model.fuse_tensor(x)
         dec_ref = model.decompose_tensor(fused_ref, z)
-    for kernels in (True, False):
+    for kernels, native_kernel in ((True, True), (True, False), (False, False)):
         fp.set_inference_kernels(kernels)
+        native.set_enabled(native_kernel)
         fused, y_raw, z_out = fp.fast_fuse(model, x)
         torch.testing.assert_close(fused, fused_ref, rtol=0, atol=1e-5)
         torch.testing.assert_close(fp.fast_decompose(model, fused, z), dec_ref, rtol=0, atol=1e-5)
