@@ -285,10 +285,15 @@ def run_speed(batch_sizes: Sequence[int] = (1, 8, 64), repeats: int = 5, threads
     """Run the side-by-side comparison; return every figure as a JSON-ready dict."""
     import torch
 
+    from fusioninn.models import native
+
     torch.set_num_threads(threads)
     peak = cpu_peak_gflops(threads)
+    native_kernel = native.available()
+    log(f"native fused subnet kernel: {'compiled and used' if native_kernel else 'not available (PyTorch path)'}")
     result: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                 "torch": torch.__version__, **peak},
+                    "native_kernel": native_kernel,
                     "size": size, "threads": threads, "repeats": repeats, "batches": {}}
     for batch in batch_sizes:
         model, graph, x, zt, zf = _setup(batch, size)
@@ -360,6 +365,7 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
 
     from fusioninn.losses import FusionINNLoss
     from fusioninn.models import fast_path as fp
+    from fusioninn.models import native
 
     torch.set_num_threads(threads)
     model, graph, x, zt, zf = _setup(batch, size)
@@ -387,10 +393,12 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
             fused = model.fused_image(y_raw)
             model.output_map(fp.fast_inverse(model, model.reverse_input(fused), zf))
 
-    def state(alloc: bool, cl: bool = True, thr: int = threads):
+    def state(alloc: bool, cl: bool = True, thr: int = threads, native_kernel: bool = True, nchw_copy: bool = True):
         def prep():
             fp.tune_cpu_allocator(alloc)
             fp.set_channels_last(cl)
+            native.set_enabled(native_kernel)
+            fp._CONTIGUOUS_COUPLING = nchw_copy
             torch.set_num_threads(thr)
         return prep
 
@@ -403,6 +411,8 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
         "fast path, NCHW convolutions": (w["our_train"], w["our_infer"], state(True, cl=False)),
         "fast path, FusionINNLoss (2 SSIM passes)": (fast_with_old_loss, None, state(True)),
         "fast path, no_grad not inference_mode": (None, fast_no_grad_infer, state(True)),
+        "fast path, no native fused subnet": (None, w["our_infer"], state(True, native_kernel=False)),
+        "fast path, channels-last coupling slices": (w["our_train"], w["our_infer"], state(True, nchw_copy=False)),
     }
     if threads == 1 and (os.cpu_count() or 1) > 1:
         variants["fast path, 2 threads"] = (w["our_train"], w["our_infer"], state(True, thr=2))
