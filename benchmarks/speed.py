@@ -208,12 +208,15 @@ def _probe(spec: str) -> None:
     torch.set_num_threads(int(threads))
     from fusioninn.models.fast_path import tune_cpu_allocator
 
-    if impl == "our":
+    if impl in ("our", "oursaving"):
         tune_cpu_allocator(True)
     if mode == "volume":
         _volume_probe(impl, int(size))
         return
     model, graph, x, zt, zf = _setup(int(batch), int(size))
+    if impl == "oursaving":  # the fast path with memory-saving backpropagation
+        model.memory_saving = True
+        impl = "our"
     fn = _workloads(model, graph, x, zt, zf)[f"{impl}_{mode}"]
     _reset_peak()
     before = _rss_kb("VmRSS")
@@ -319,6 +322,8 @@ def run_speed(batch_sizes: Sequence[int] = (1, 8, 64), repeats: int = 5, threads
                 for kind in ("train", "infer"):
                     probe = _run_probe(f"{impl},{kind},{batch},{size},{threads}", threads)
                     row[f"{impl}_{kind}_peak_mb"] = probe["peak_mb"]
+            probe = _run_probe(f"oursaving,train,{batch},{size},{threads}", threads)
+            row["our_saving_train_peak_mb"] = probe["peak_mb"]
         result["batches"][str(batch)] = row
         log(_format_row(batch, row, memory))
         del model, graph, x, w
@@ -348,6 +353,8 @@ def _format_row(batch: int, r: dict, memory: bool) -> str:
              f"{'GFLOP/s ref/ours (cpu)':>24s}" + ("   peak MB ref/ours" if memory else "")]
     for kind, label in (("train", "train img/s"), ("infer", "fuse+dec pairs/s")):
         mem = f"   {r[f'ref_{kind}_peak_mb']:.0f} / {r[f'our_{kind}_peak_mb']:.0f}" if memory else ""
+        if memory and kind == "train":
+            mem += f" (memory-saving backprop: {r['our_saving_train_peak_mb']:.0f})"
         lines.append(f"  {label:16s} {r[f'ref_{kind}_per_s']:12.2f} {r[f'our_{kind}_per_s']:12.2f} "
                      f"{r[f'ratio_{kind}']:6.2f}x {r[f'ratio_{kind}_cpu']:9.2f}x "
                      f"{r[f'ref_{kind}_gflops_cpu']:11.1f} / {r[f'our_{kind}_gflops_cpu']:.1f}{mem}")
@@ -387,6 +394,13 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
         loss, _ = loss_fn(x, *fp.fast_training_pass(model, x, zf))
         loss.backward()
 
+    def fast_memory_saving_train():
+        model.memory_saving = True
+        try:
+            w["our_train"]()
+        finally:
+            model.memory_saving = False
+
     def fast_no_grad_infer():
         with torch.no_grad():
             y_raw, _z = fp.fast_forward(model, x)
@@ -411,6 +425,7 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
         "fast path, NCHW convolutions": (w["our_train"], w["our_infer"], state(True, cl=False)),
         "fast path, FusionINNLoss (2 SSIM passes)": (fast_with_old_loss, None, state(True)),
         "fast path, no_grad not inference_mode": (None, fast_no_grad_infer, state(True)),
+        "fast path, memory-saving backprop": (fast_memory_saving_train, None, state(True)),
         "fast path, no native fused subnet": (None, w["our_infer"], state(True, native_kernel=False)),
         "fast path, channels-last coupling slices": (w["our_train"], w["our_infer"], state(True, nchw_copy=False)),
     }

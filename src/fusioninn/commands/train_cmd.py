@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from these weights (a checkpoint or model .safetensors of the same architecture)")
+    p.add_argument("--memory-saving", action="store_true",
+                   help="FusionINN: recompute coupling activations in the backward pass (less memory, more compute)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             data="+".join(args.data), val_data="+".join(args.val_data) if args.val_data else None,
             pair=pair, val_fraction=args.val_fraction, model=args.model,
             recipe=args.recipe, seed=args.seed, init_weights=args.init, max_minutes=args.max_minutes,
+            memory_saving=args.memory_saving,
             device=args.device,
             threads=args.threads, loss=weights, **settings,
         )

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from ..device import tune_cpu_allocator  # noqa: F401  (re-export)
 from ..errors import UserInputError
@@ -194,6 +195,17 @@ def _coupling_inverse(block, y1: torch.Tensor, y2: torch.Tensor, out_relu: bool)
     return x1, x2
 
 
+def _coupling(model: FusionINN, block, a: torch.Tensor, b: torch.Tensor, inverse: bool) -> Pair:
+    """One coupling block, forward or inverse. With ``model.memory_saving`` and autograd recording, the
+    block is checkpointed: only its two input halves are kept for the backward pass, which recomputes the
+    subnets' hidden maps (``torch.utils.checkpoint``) instead of storing them."""
+    fn = _coupling_inverse if inverse else _coupling_forward
+    relu = model.config.subnet_out_relu
+    if getattr(model, "memory_saving", False) and torch.is_grad_enabled():
+        return checkpoint(fn, block, a, b, relu, use_reentrant=False)
+    return fn(block, a, b, relu)
+
+
 def _permute_pair(pair: Pair, perm: torch.Tensor) -> Pair:
     """FrEIA ``PermuteRandom`` on two channels held as two one-channel tensors: no copy."""
     return (pair[0], pair[1]) if int(perm[0]) == 0 else (pair[1], pair[0])
@@ -228,7 +240,6 @@ def fast_forward(model: FusionINN, x: torch.Tensor) -> Pair:
     if not model.actnorm_initialised:
         model.initialise_actnorm(x)
     _check_model(model)
-    relu = model.config.subnet_out_relu
     ml = model.module_list
     h = model._squeeze(x)
     an = ml[0]
@@ -236,15 +247,15 @@ def fast_forward(model: FusionINN, x: torch.Tensor) -> Pair:
     # ActNorm, written per channel so the two halves are separate contiguous tensors from the start.
     a = h[:, 0:1] * scale[:, 0:1] + an.bias[:, 0:1]
     b = h[:, 1:2] * scale[:, 1:2] + an.bias[:, 1:2]
-    a, b = _coupling_forward(ml[1], a, b, relu)
+    a, b = _coupling(model, ml[1], a, b, inverse=False)
     a, b = _permute_pair((a, b), ml[2].perm)
     # iRevNet down-sampling of cat(a, b) = cat(unshuffle(a), unshuffle(b)); the 8-channel coupling splits
     # 4 / 4, i.e. exactly at that seam.
     a, b = F.pixel_unshuffle(a, 2), F.pixel_unshuffle(b, 2)
-    a, b = _coupling_forward(ml[4], a, b, relu)
+    a, b = _coupling(model, ml[4], a, b, inverse=False)
     h = _permute_cat((a, b), ml[5].perm)
     a, b = F.pixel_shuffle(h[:, :4], 2), F.pixel_shuffle(h[:, 4:], 2)
-    y_raw, z = _coupling_forward(ml[7], a, b, relu)
+    y_raw, z = _coupling(model, ml[7], a, b, inverse=False)
     return y_raw, z
 
 
@@ -259,14 +270,13 @@ def fast_inverse(model: FusionINN, y_raw: torch.Tensor, z: torch.Tensor) -> torc
     if not model.actnorm_initialised:
         raise RuntimeError("ActNorm is not initialised: run a forward pass or load weights first")
     _check_model(model)
-    relu = model.config.subnet_out_relu
     ml = model.module_list
-    a, b = _coupling_inverse(ml[7], y_raw, z, relu)
+    a, b = _coupling(model, ml[7], y_raw, z, inverse=True)
     h = _permute_cat((F.pixel_unshuffle(a, 2), F.pixel_unshuffle(b, 2)), ml[5].perm_inv)
-    a, b = _coupling_inverse(ml[4], h[:, :4], h[:, 4:], relu)
+    a, b = _coupling(model, ml[4], h[:, :4], h[:, 4:], inverse=True)
     a, b = F.pixel_shuffle(a, 2), F.pixel_shuffle(b, 2)
     a, b = _permute_pair((a, b), ml[2].perm_inv)
-    a, b = _coupling_inverse(ml[1], a, b, relu)
+    a, b = _coupling(model, ml[1], a, b, inverse=True)
     an = ml[0]
     inv_scale = (-an.scale).exp()
     h = torch.cat([(a - an.bias[:, 0:1]) * inv_scale[:, 0:1], (b - an.bias[:, 1:2]) * inv_scale[:, 1:2]], 1)

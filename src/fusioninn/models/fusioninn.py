@@ -159,6 +159,9 @@ class FusionINN(nn.Module):
         # Same parameters, plain tensor ops instead of FrEIA's wrappers (see fast_path.py); False runs
         # every pass through FrEIA's modules.
         self.use_fast_path = True
+        # Fast path in training: checkpoint every coupling block (recompute its hidden maps in the backward
+        # pass instead of storing them); trades compute for memory on large batches (docs/performance.md).
+        self.memory_saving = False
         c = self.config
         w1, w2, w3 = c.widths
         sub = [_subnet_constructor(w, c.subnet_out_relu, c.zero_init) for w in (w1, w2, w3)]

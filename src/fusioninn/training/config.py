@@ -41,6 +41,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     loss: LossWeights = field(default_factory=LossWeights)
     seed: int = 0
+    memory_saving: bool = False  # FusionINN: recompute coupling activations in backward instead of storing
     init_weights: str | None = None  # start from these weights (fine-tuning) instead of a fresh model
     max_minutes: float | None = None
     checkpoint_minutes: float = 10.0

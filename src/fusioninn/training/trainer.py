@@ -244,6 +244,8 @@ class Trainer:
         random.seed(config.seed)
         self.model = build_model(config).to(self.device)
         self.is_inn = isinstance(self.model, FusionINN)
+        if self.is_inn:
+            self.model.memory_saving = config.memory_saving
         if config.init_weights:
             self._load_init_weights(config.init_weights)
         elif self.is_inn:
