@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -84,3 +86,28 @@ def test_unwritable_cache_falls_back_to_a_private_folder(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "fusioninn-native-" in result.stdout
+
+
+@requires_native
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_works_in_a_forked_child_after_threaded_use():
+    x = torch.rand(4, 1, 20, 20)
+    weights = _weights(8)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = native.fused_subnet(x, *weights)  # creates the thread pool in the parent
+        pid = os.fork()
+        if pid == 0:  # child: must not hang on the parent's (thread-less) pool
+            ok = torch.equal(native.fused_subnet(x, *weights), expected)
+            os._exit(0 if ok else 1)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the native kernel hung in a forked child")
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        torch.set_num_threads(previous)

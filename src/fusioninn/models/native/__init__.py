@@ -31,7 +31,7 @@ _lib: ctypes.CDLL | None = None
 _tried = False
 _enabled = os.environ.get("FUSIONINN_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
 _pool: ThreadPoolExecutor | None = None
-_pool_threads = 0
+_pool_key: tuple[int, int] = (0, 0)
 
 
 def set_enabled(enabled: bool) -> None:
@@ -122,12 +122,13 @@ def available() -> bool:
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:
-    global _pool, _pool_threads
-    if _pool is None or _pool_threads != threads:
-        if _pool is not None:
+    global _pool, _pool_key
+    key = (threads, os.getpid())  # a forked child inherits the pool object but not its threads
+    if _pool is None or _pool_key != key:
+        if _pool is not None and _pool_key[1] == os.getpid():
             _pool.shutdown(wait=False)
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fusioninn-native")
-        _pool_threads = threads
+        _pool_key = key
     return _pool
 
 
