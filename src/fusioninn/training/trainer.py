@@ -366,7 +366,7 @@ class Trainer:
             g["lr"] = lr
         return {k: float(v) for k, v in parts.items()}
 
-    @torch.no_grad()
+    @torch.inference_mode()  # also enables the inference-only kernels of the fast path
     def validate(self) -> dict:
         """Validation loss, Q_SSIM and (FusionINN) decomposition SSIM per source, with fixed latents.
 
