@@ -96,6 +96,8 @@ def test_init_weights_start_from_a_checkpoint_and_refuse_other_architectures(tmp
     for key, value in load_checkpoint(start).model_state.items():
         torch.testing.assert_close(tuned.model.state_dict()[key], value, msg=key)
     assert tuned.fit().stopped == "completed"
+    meta = load_checkpoint(tmp_path / "b" / "last.safetensors").meta
+    assert meta["data"]["init_weights"]["weights_sha256"] == load_checkpoint(start).meta["weights_sha256"]
     with pytest.raises(UserInputError, match="another architecture"):
         Trainer(_cfg(epochs=1, model="unet", init_weights=str(start)), _data(), _data(4, seed=1), tmp_path / "c",
                 progress=False)

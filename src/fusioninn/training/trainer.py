@@ -25,7 +25,7 @@ from ..errors import CheckpointError, UserInputError
 from ..losses.fusion import FusionINNLoss, decomposition_loss, fusion_loss
 from ..metrics.ssim import ssim
 from ..models.fusioninn import FusionINN, FusionINNConfig
-from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint, weights_sha256
 from .config import TrainConfig
 
 __all__ = ["Trainer", "TrainResult", "build_model", "model_from_checkpoint"]
@@ -272,6 +272,9 @@ class Trainer:
             raise UserInputError(f"{path}: weights of another architecture or configuration than "
                                  f"--model {self.config.model} with the {self.config.recipe} recipe")
         self.model.load_state_dict(init.state_dict())
+        # the path may be overwritten later (e.g. re-packaged weights); the checksum identifies the start
+        self.data_info = {**self.data_info, "init_weights": {"path": str(path),
+                                                             "weights_sha256": weights_sha256(init.state_dict())}}
         if self.is_inn:
             self.model.module_list[0].init_on_next_batch = False
         self.model.train()
