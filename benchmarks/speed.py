@@ -208,7 +208,7 @@ def _probe(spec: str) -> None:
     torch.set_num_threads(int(threads))
     from fusioninn.models.fast_path import tune_cpu_allocator
 
-    if impl in ("our", "oursaving"):
+    if impl == "our":  # memory saving runs on glibc's default allocator, as the trainer does
         tune_cpu_allocator(True)
     if mode == "volume":
         _volume_probe(impl, int(size))
@@ -425,7 +425,7 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
         "fast path, NCHW convolutions": (w["our_train"], w["our_infer"], state(True, cl=False)),
         "fast path, FusionINNLoss (2 SSIM passes)": (fast_with_old_loss, None, state(True)),
         "fast path, no_grad not inference_mode": (None, fast_no_grad_infer, state(True)),
-        "fast path, memory-saving backprop": (fast_memory_saving_train, None, state(True)),
+        "fast path, memory-saving backprop (default allocator)": (fast_memory_saving_train, None, state(False)),
         "fast path, no native fused subnet": (None, w["our_infer"], state(True, native_kernel=False)),
         "fast path, channels-last coupling slices": (w["our_train"], w["our_infer"], state(True, nchw_copy=False)),
     }

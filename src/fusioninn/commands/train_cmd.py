@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from these weights (a checkpoint or model .safetensors of the same architecture)")
     p.add_argument("--memory-saving", action="store_true",
-                   help="FusionINN: recompute coupling activations in the backward pass (less memory, more compute)")
+                   help="FusionINN: recompute coupling activations in the backward pass (less memory, more compute; "
+                        "keeps glibc's default allocator)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -235,10 +235,12 @@ class Trainer:
         self.device = resolve_device(config.device)
         if self.world > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and not config.memory_saving:
             from ..device import tune_cpu_allocator
 
-            tune_cpu_allocator(True)  # reuse activation memory between steps (docs/performance.md)
+            # reuse activation memory between steps (docs/performance.md); not with --memory-saving, whose
+            # point is a low peak: the kept heap would eat most of what recomputation saves
+            tune_cpu_allocator(True)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
