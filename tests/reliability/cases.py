@@ -27,6 +27,8 @@ from unittest import mock
 
 import numpy as np
 
+from fusioninn.api import default_weights_path
+
 __all__ = ["Case", "Ctx", "Outcome", "CASES", "make_assets", "run_case", "files_under"]
 
 
@@ -643,6 +645,15 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           ("unmatched",)))
     add(C("train-crop-odd", "train", "--crop 15 (odd)",
           lambda c: (_train(c, "phantom:8", "--crop", "15"), None), ("crop",)))
+    add(C("train-w-negative", "train", "--w-gradient -1 (negative loss weight)",
+          lambda c: (_train(c, "phantom:8", "--w-gradient", "-1"), None), ("gradient must be >= 0",)))
+    add(C("train-init-garbage", "train", "--init a file that is not a checkpoint",
+          lambda c: (_train(c, "phantom:8", "--init", _write(c, "w.safetensors", b"not weights")),
+                     c.s("w.safetensors")),
+          ("not a readable safetensors",)))
+    add(C("train-init-other-model", "train", "--init FusionINN weights for --model unet",
+          lambda c: (_train(c, "phantom:8", "--model", "unet", "--init", str(default_weights_path())),
+                     str(default_weights_path())), ("another architecture",)))
     add(C("train-epochs-zero", "train", "--epochs 0",
           lambda c: (_train(c, "phantom:8", "--epochs", "0"), None), ("positive",)))
     add(C("train-val-fraction", "train", "--val-fraction 1.5",

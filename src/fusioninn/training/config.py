@@ -57,6 +57,13 @@ class TrainConfig:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {sorted(RECIPES)}")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
+        w = self.loss
+        for name in ("ssim", "l2", "latent", "gradient"):
+            if not getattr(w, name) >= 0:  # also refuses NaN
+                raise ValueError(f"loss weight {name} must be >= 0, got {getattr(w, name)}")
+        for name in ("forward", "source_1"):
+            if not 0 <= getattr(w, name) <= 1:
+                raise ValueError(f"loss weight {name} must be between 0 and 1, got {getattr(w, name)}")
         if self.crop is not None and (self.crop < 16 or self.crop % 2):
             raise ValueError(f"crop must be an even size >= 16, got {self.crop}")
 
