@@ -91,16 +91,24 @@ def test_init_weights_start_from_a_checkpoint_and_refuse_other_architectures(tmp
     first = Trainer(_cfg(epochs=1), _data(), _data(4, seed=1), tmp_path / "a", progress=False)
     first.fit()
     start = tmp_path / "a" / "last.safetensors"
-    tuned = Trainer(_cfg(epochs=1, init_weights=str(start), loss={"gradient": 0.5}), _data(), _data(4, seed=1),
-                    tmp_path / "b", progress=False)
-    for key, value in load_checkpoint(start).model_state.items():
-        torch.testing.assert_close(tuned.model.state_dict()[key], value, msg=key)
+    start_state = load_checkpoint(start).model_state
+    # a negligible learning rate: after one epoch the weights are still the start's
+    tuned = Trainer(_cfg(epochs=1, lr=1e-12, init_weights=str(start), loss={"gradient": 0.5}), _data(),
+                    _data(4, seed=1), tmp_path / "b", progress=False)
     assert tuned.fit().stopped == "completed"
-    meta = load_checkpoint(tmp_path / "b" / "last.safetensors").meta
-    assert meta["data"]["init_weights"]["weights_sha256"] == load_checkpoint(start).meta["weights_sha256"]
+    end = load_checkpoint(tmp_path / "b" / "last.safetensors")
+    for key, value in start_state.items():
+        torch.testing.assert_close(end.model_state[key], value, rtol=0, atol=1e-6, msg=key)
+    assert end.meta["data"]["init_weights"]["weights_sha256"] == load_checkpoint(start).meta["weights_sha256"]
+    # resuming the fine-tune continues from its own checkpoint, even if the start file is gone
+    start.rename(tmp_path / "moved.safetensors")
+    again = Trainer(_cfg(epochs=2, lr=1e-12, init_weights=str(start), loss={"gradient": 0.5}), _data(),
+                    _data(4, seed=1), tmp_path / "b", progress=False)
+    assert again.fit(resume=True).epochs_done == 2
+    assert "init_weights" in load_checkpoint(tmp_path / "b" / "last.safetensors").meta["data"]
     with pytest.raises(UserInputError, match="another architecture"):
-        Trainer(_cfg(epochs=1, model="unet", init_weights=str(start)), _data(), _data(4, seed=1), tmp_path / "c",
-                progress=False)
+        Trainer(_cfg(epochs=1, model="unet", init_weights=str(tmp_path / "moved.safetensors")), _data(),
+                _data(4, seed=1), tmp_path / "c", progress=False).fit()
     with pytest.raises(CheckpointError, match="not found"):
         Trainer(_cfg(epochs=1, init_weights=str(tmp_path / "nope.safetensors")), _data(), _data(4, seed=1),
-                tmp_path / "d", progress=False)
+                tmp_path / "d", progress=False).fit()

@@ -248,9 +248,6 @@ class Trainer:
         self.is_inn = isinstance(self.model, FusionINN)
         if self.is_inn:
             self.model.memory_saving = config.memory_saving
-        if config.init_weights:
-            self._load_init_weights(config.init_weights)
-        elif self.is_inn:
             n0 = min(len(self.train), 64)
             self.model.initialise_actnorm(self.train[:n0].to(self.device))
         self.loss_fn = FusionINNLoss(config.loss)
@@ -493,6 +490,8 @@ class Trainer:
         self.minutes_before = float(meta["minutes"])
         self.best_val = math.inf if meta.get("best_val") is None else float(meta["best_val"])
         self._epoch_sums = dict(meta.get("epoch_sums") or {})
+        if "init_weights" in (meta.get("data") or {}):  # keep recording where a fine-tune started
+            self.data_info = {**self.data_info, "init_weights": meta["data"]["init_weights"]}
         self.history = [h for h in self._read_history() if h["epoch"] <= self.epoch]
         return True
 
@@ -553,6 +552,8 @@ class Trainer:
             raise UserInputError(
                 "already holds a run; pass --resume to continue it or choose another --out", self.run_dir
             )
+        elif cfg.init_weights:  # a fresh run only: a resumed one continues from its own checkpoint
+            self._load_init_weights(cfg.init_weights)
         if self.rank == 0:
             atomic_write_text(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         from tqdm.auto import tqdm
