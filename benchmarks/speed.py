@@ -407,11 +407,13 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
             fused = model.fused_image(y_raw)
             model.output_map(fp.fast_inverse(model, model.reverse_input(fused), zf))
 
-    def state(alloc: bool, cl: bool = True, thr: int = threads, native_kernel: bool = True, nchw_copy: bool = True):
+    def state(alloc: bool, cl: bool = True, thr: int = threads, native_kernel: bool = True, nchw_copy: bool = True,
+              native_training: bool = True):
         def prep():
             fp.tune_cpu_allocator(alloc)
             fp.set_channels_last(cl)
             native.set_enabled(native_kernel)
+            fp.set_native_training(native_training)
             fp._CONTIGUOUS_COUPLING = nchw_copy
             torch.set_num_threads(thr)
         return prep
@@ -427,6 +429,7 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
         "fast path, no_grad not inference_mode": (None, fast_no_grad_infer, state(True)),
         "fast path, memory-saving backprop (default allocator)": (fast_memory_saving_train, None, state(False)),
         "fast path, no native fused subnet": (None, w["our_infer"], state(True, native_kernel=False)),
+        "fast path, no native training kernels": (w["our_train"], None, state(True, native_training=False)),
         "fast path, channels-last coupling slices": (w["our_train"], w["our_infer"], state(True, nchw_copy=False)),
     }
     if threads == 1 and (os.cpu_count() or 1) > 1:

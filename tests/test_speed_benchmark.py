@@ -33,6 +33,6 @@ def test_levers_table_lists_every_lever(tmp_path):
     variants = data["levers"]["variants"]
     for name in ("fast path, all levers", "fast path, no native fused subnet",
                  "fast path, channels-last coupling slices",
-                 "fast path, memory-saving backprop (default allocator)",
+                 "fast path, memory-saving backprop (default allocator)", "fast path, no native training kernels",
                  "reference (FrEIA GraphINN, original loss)"):
         assert name in variants and name in stdout

@@ -37,6 +37,7 @@ def _restore_switches():
     yield
     fp.set_channels_last(True)
     fp.set_inference_kernels(True)
+    fp.set_native_training(True)
     native.set_enabled(True)
 
 
@@ -80,9 +81,10 @@ def test_inference_kernels_match_freia(name):
 
 
 @pytest.mark.parametrize("name", ["paper", "fast"])
-@pytest.mark.parametrize("channels_last", [True, False])
-def test_loss_and_gradients_match_freia(name, channels_last):
+@pytest.mark.parametrize(("channels_last", "native_training"), [(True, True), (True, False), (False, False)])
+def test_loss_and_gradients_match_freia(name, channels_last, native_training):
     fp.set_channels_last(channels_last)
+    fp.set_native_training(native_training)
     model = _model(name)
     x = _images(2, 24, 24)
     z_fresh = torch.randn(2, 1, 24, 24)
@@ -228,7 +230,9 @@ def _saved_bytes_and_grads(model, x, z_fresh):
 
 
 @pytest.mark.parametrize("name", ["paper", "fast"])
-def test_memory_saving_backprop_gives_the_same_gradients_from_far_fewer_stored_activations(name):
+@pytest.mark.parametrize("native_training", [False, True])
+def test_memory_saving_backprop_gives_the_same_gradients_from_far_fewer_stored_activations(name, native_training):
+    fp.set_native_training(native_training)
     model = _model(name)
     x = _images(2, 32, 32)
     z_fresh = torch.randn(2, 1, 32, 32)
@@ -239,6 +243,7 @@ def test_memory_saving_backprop_gives_the_same_gradients_from_far_fewer_stored_a
     for g, g_ref in zip(grads_ms, grads, strict=True):
         torch.testing.assert_close(g, g_ref, rtol=1e-5, atol=1e-7)
     # the 32- and 64-channel hidden maps are no longer stored; what is left are block inputs and the loss
-    assert stored_ms < stored / 4, (stored_ms, stored)
+    # (the native training kernels already keep no full-resolution hidden map, so the gain is smaller there)
+    assert stored_ms < stored / (3 if native_training else 4), (stored_ms, stored)
     with torch.no_grad():  # no effect outside autograd
         torch.testing.assert_close(fp.fast_forward(model, x)[0], model.forward_freia(x)[0], rtol=0, atol=1e-5)

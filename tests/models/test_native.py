@@ -59,6 +59,58 @@ def test_thread_pieces_give_the_same_result(n):
 
 
 @requires_native
+@pytest.mark.parametrize("shape", [(2, 24, 32), (1, 1, 1), (1, 7, 5), (3, 2, 49), (1, 66, 130), (2, 240, 240)])
+@pytest.mark.parametrize("channels", [32, 5])
+def test_backward_matches_autograd_in_float64(shape, channels):
+    n, h, w = shape
+    g64 = torch.Generator().manual_seed(7)
+    x = torch.rand(n, 1, h, w, generator=g64, dtype=torch.float64).requires_grad_()
+    weights = [t.double().requires_grad_() for t in _weights(channels, seed=5)]
+    out = _reference(x, *weights)
+    grad_out = torch.randn(out.shape, generator=g64, dtype=torch.float64)
+    expected = torch.autograd.grad(out, (x, *weights), grad_out)
+    got = native.fused_subnet_backward(x.float(), grad_out.float(), *(t.float() for t in weights[:3]))
+    for name, a, b in zip(("x", "w1", "b1", "w2", "b2"), got, expected, strict=True):
+        assert a.shape == b.shape and a.dtype == torch.float32, name
+        torch.testing.assert_close(a.double(), b, rtol=0, atol=1e-5 * max(1.0, float(b.abs().max())), msg=name)
+
+
+@requires_native
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_backward_thread_pieces_sum_to_the_same_gradients(n):
+    x, grad_out = torch.rand(n, 1, 21, 34), torch.randn(n, 2, 21, 34)
+    weights = _weights(16, seed=9)[:3]
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = native.fused_subnet_backward(x, grad_out, *weights)
+        torch.set_num_threads(4)
+        four = native.fused_subnet_backward(x, grad_out, *weights)
+    finally:
+        torch.set_num_threads(previous)
+    torch.testing.assert_close(four[0], one[0], rtol=0, atol=0)  # per-image: identical
+    for a, b in zip(four[1:], one[1:], strict=True):  # weight sums in another order
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@requires_native
+@pytest.mark.parametrize("out_relu", [False, True])
+def test_training_function_gives_autograd_gradients(out_relu):
+    from fusioninn.models import fast_path as fp
+
+    x = torch.rand(2, 1, 18, 26, requires_grad=True)
+    weights = [t.requires_grad_() for t in _weights(8, seed=2)]
+    out = fp._NativeSubnet.apply(x, *weights, out_relu)
+    ref = _reference(x, *weights, out_relu)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
+    grad_out = torch.randn_like(out)
+    got = torch.autograd.grad(out, (x, *weights), grad_out)
+    expected = torch.autograd.grad(ref, (x, *weights), grad_out)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@requires_native
 def test_refuses_other_shapes():
     with pytest.raises(ValueError, match="unsupported shapes"):
         native.fused_subnet(torch.rand(1, 2, 8, 8), *_weights(4))

@@ -109,6 +109,8 @@ _CONV_RELU = _mkldnn_conv_relu_available()
 # Inference-only levers (no autograd graph): fused conv+ReLU and the tap-GEMM for thin outputs.
 _INFERENCE_KERNELS = True
 _CONTIGUOUS_COUPLING = True
+# Training: the native forward + backward kernels for the full-resolution subnets (when compiled).
+_NATIVE_TRAINING = True
 
 
 def set_inference_kernels(enabled: bool) -> None:
@@ -138,14 +140,44 @@ def _conv3x3_taps(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Te
     return out
 
 
+class _NativeSubnet(torch.autograd.Function):
+    """The full-resolution 1 -> C -> 2 subnet on the native kernels, forward and backward. Stores only the
+    one-channel input (and the output, for a final ReLU): the backward kernel recomputes the hidden map."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, out_relu: bool):  # noqa: D102
+        out = native.fused_subnet(x, w1, b1, w2, b2, out_relu)
+        ctx.out_relu = out_relu
+        ctx.save_for_backward(x, w1, b1, w2, out if out_relu else None)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):  # noqa: D102
+        x, w1, b1, w2, out = ctx.saved_tensors
+        if ctx.out_relu:
+            grad_out = grad_out * (out > 0)
+        gx, gw1, gb1, gw2, gb2 = native.fused_subnet_backward(x, grad_out, w1, b1, w2)
+        return gx, gw1, gb1, gw2, gb2, None
+
+
+def set_native_training(enabled: bool) -> None:
+    """Switch the native kernels for training (forward + backward of the full-resolution subnets)."""
+    global _NATIVE_TRAINING
+    _NATIVE_TRAINING = bool(enabled)
+
+
 def _subnet(seq: torch.nn.Module, x: torch.Tensor, out_relu: bool) -> torch.Tensor:
     """conv3x3 -> ReLU -> conv3x3 [-> ReLU], on the Sequential's own weights."""
     c1, c2 = seq[0], seq[2]
-    inference_on_cpu = _INFERENCE_KERNELS and torch.is_inference_mode_enabled() and x.device.type == "cpu" \
-        and x.dtype == torch.float32
-    if inference_on_cpu and x.shape[1] == 1 and c2.weight.shape[0] == 2 and native.available():
-        # the full-resolution 1 -> C -> 2 subnets, fused into one cache-resident pass (models/native)
+    on_cpu = x.device.type == "cpu" and x.dtype == torch.float32 and c1.weight.dtype == torch.float32
+    thin = x.shape[1] == 1 and c2.weight.shape[0] == 2  # the full-resolution 1 -> C -> 2 subnets
+    inference_on_cpu = _INFERENCE_KERNELS and torch.is_inference_mode_enabled() and on_cpu
+    if inference_on_cpu and thin and native.available():
+        # fused into one cache-resident pass (models/native)
         return native.fused_subnet(x, c1.weight, c1.bias, c2.weight, c2.bias, out_relu)
+    if _NATIVE_TRAINING and torch.is_grad_enabled() and on_cpu and thin and native.available():
+        return _NativeSubnet.apply(x, c1.weight, c1.bias, c2.weight, c2.bias, out_relu)
     if inference_on_cpu and _CHANNELS_LAST and _CONV_RELU:
         x = _channels_last(x)
         h = torch.ops.mkldnn._convolution_pointwise(x, _channels_last(c1.weight), c1.bias, [1, 1], [1, 1], [1, 1],

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "fused_subnet", "set_enabled", "library_path"]
+__all__ = ["available", "fused_subnet", "fused_subnet_backward", "set_enabled", "library_path"]
 
 _SOURCE = Path(__file__).with_name("fused_subnet.c")
 _FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC", "-std=c11"]
@@ -110,6 +110,9 @@ def _load() -> ctypes.CDLL | None:
             fn.restype = ctypes.c_int
             fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int] * 5 + [ctypes.c_void_p] * 4 \
                 + [ctypes.c_int] * 3
+            bwd = lib.fusioninn_fused_subnet_backward
+            bwd.restype = ctypes.c_int
+            bwd.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int] * 5 + [ctypes.c_void_p] * 4
             _lib = lib
         except (OSError, subprocess.SubprocessError, AttributeError):
             _lib = None  # no usable compiler or library: PyTorch's convolutions are used instead
@@ -173,3 +176,37 @@ def fused_subnet(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.
     # keep the inputs alive until every piece has run (they are referenced by raw pointers)
     del tensors
     return out
+
+
+def fused_subnet_backward(x: torch.Tensor, grad_out: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor,
+                          w2: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Gradients of :func:`fused_subnet` (without the final ReLU) for ``grad_out`` (N, 2, H, W):
+    ``(grad_x, grad_w1, grad_b1, grad_w2, grad_b2)``. Recomputes the hidden map in cache instead of
+    reading a stored one; the batch is split by images over ``torch.get_num_threads()`` threads, each
+    summing its own weight gradients."""
+    lib = _load()
+    if lib is None:
+        raise RuntimeError("the native kernel is not available")
+    n, _, height, width = x.shape
+    channels = w1.shape[0]
+    if tuple(grad_out.shape) != (n, 2, height, width) or tuple(w2.shape) != (2, channels, 3, 3):
+        raise ValueError(f"unsupported shapes x {tuple(x.shape)}, grad {tuple(grad_out.shape)}, w2 {tuple(w2.shape)}")
+    tensors = [t.detach().to(torch.float32).contiguous() for t in (x, grad_out, w1, b1, w2)]
+    x, grad_out, w1, b1, w2 = tensors
+    grad_x = torch.empty(n, 1, height, width, dtype=torch.float32)
+    threads = max(1, min(torch.get_num_threads(), n))
+    sizes = [channels * 9, channels, 2 * channels * 9, 2]
+    grads = torch.zeros(threads, sum(sizes), dtype=torch.float32)
+    fn = lib.fusioninn_fused_subnet_backward
+
+    def run(i: int) -> int:
+        n0, n1 = n * i // threads, n * (i + 1) // threads
+        return fn(x.data_ptr(), grad_out.data_ptr(), grad_x.data_ptr(), n0, n1, height, width, channels,
+                  w1.data_ptr(), b1.data_ptr(), w2.data_ptr(), grads[i].data_ptr())
+
+    codes = [run(0)] if threads == 1 else list(_executor(threads).map(run, range(threads)))
+    if any(codes):
+        raise MemoryError("the native subnet kernel could not allocate its row buffers")
+    del tensors
+    gw1, gb1, gw2, gb2 = grads.sum(0).split(sizes)
+    return grad_x, gw1.view(channels, 1, 3, 3), gb1, gw2.view(2, channels, 3, 3), gb2

@@ -138,3 +138,145 @@ int fusioninn_fused_subnet(const float *x, float *out, int n_begin, int n_end, i
             return -1;
     return 0;
 }
+
+/* ------------------------------------------------------------------------------------------------
+ * Backward pass of the same subnet (training): given g = dLoss/d(out) (before any final ReLU, which the
+ * caller applies), computes dLoss/dx and accumulates the weight and bias gradients. The hidden map is
+ * recomputed three rows at a time, as in the forward kernel, so nothing but x has to be stored.
+ *
+ *   z = conv(x, w1) + b1, h = relu(z), out = conv(h, w2) + b2
+ *   g_h[c,y,x] = sum_{o,ky,kx} w2[o,c,ky,kx] g[o, y-ky+1, x-kx+1],  g_z = g_h [h > 0]
+ *   g_x[y,x]   = sum_{c,ky,kx} w1[c,ky,kx] g_z[c, y-ky+1, x-kx+1]
+ *   g_w1[c,ky,kx] += sum g_z[c,y,x] x[y+ky-1, x+kx-1],  g_b1[c] += sum g_z[c,y,x]
+ *   g_w2[o,c,ky,kx] += sum g[o,y,x] h[c, y+ky-1, x+kx-1], g_b2[o] += sum g[o,y,x]
+ *
+ * grads: C*9 (w1) + C (b1) + 2*C*9 (w2) + 2 (b2) floats, accumulated into (not overwritten).
+ */
+static int subnet_backward_image(const float *x, const float *g, float *gx, int height, int width, int channels,
+                                 const float *w1, const float *b1, const float *w2, float *grads) {
+    int blocks = (width + BLOCK - 1) / BLOCK;
+    int stride = blocks * BLOCK + 2 + VL;
+    size_t plane = (size_t)channels * stride, rows = (size_t)(height + 2) * stride;
+    float *pad = calloc(rows, sizeof(float));        /* x, zero padded */
+    float *gpad = calloc(2 * rows, sizeof(float));   /* g, both channels, zero padded */
+    float *hring = calloc(3 * plane, sizeof(float));
+    float *zring = calloc(4 * plane, sizeof(float)); /* three g_z rows + one zero row */
+    float *tmp = malloc((size_t)blocks * BLOCK * sizeof(float));
+    size_t n_acc = (size_t)channels * 9 * 3 + channels + 2;                 /* w1 | b1 | w2 (2 outputs) | b2 */
+    vec *acc = aligned_alloc(sizeof(vec), n_acc * sizeof(vec));              /* vectors need their alignment */
+    if (acc) memset(acc, 0, n_acc * sizeof(vec));
+    if (!pad || !gpad || !hring || !zring || !tmp || !acc) {
+        free(pad); free(gpad); free(hring); free(zring); free(tmp); free(acc);
+        return -1;
+    }
+    vec *acc_w1 = acc, *acc_b1 = acc + channels * 9, *acc_w2 = acc_b1 + channels, *acc_b2 = acc_w2 + channels * 18;
+    const float *zero_row = zring + 3 * plane;
+    for (int y = 0; y < height; y++) {
+        memcpy(pad + (size_t)(y + 1) * stride + 1, x + (size_t)y * width, (size_t)width * sizeof(float));
+        for (int o = 0; o < 2; o++)
+            memcpy(gpad + o * rows + (size_t)(y + 1) * stride + 1, g + ((size_t)o * height + y) * width,
+                   (size_t)width * sizeof(float));
+    }
+    for (int t = 0; t <= height; t++) {
+        if (t < height) {
+            float *hrow = hring + (size_t)(t % 3) * plane, *zrow = zring + (size_t)(t % 3) * plane;
+            hidden_row(pad, stride, t, width, channels, w1, b1, hrow);
+            for (int x0 = 0; x0 < width; x0 += BLOCK) {
+                vec ga[2][9][NV], xin[9][NV];
+                for (int o = 0; o < 2; o++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++)
+                            for (int j = 0; j < NV; j++)  /* g[o, t-ky+1, x-kx+1]: padded row t+2-ky, col x+2-kx */
+                                ga[o][ky * 3 + kx][j] = load(gpad + o * rows + (size_t)(t + 2 - ky) * stride + x0 + 2 - kx
+                                                             + j * VL);
+                for (int k = 0; k < 9; k++)
+                    for (int j = 0; j < NV; j++)
+                        xin[k][j] = load(pad + (size_t)(t + k / 3) * stride + x0 + k % 3 + j * VL);
+                for (int c = 0; c < channels; c++) {
+                    vec gz[NV];
+                    for (int j = 0; j < NV; j++) gz[j] = (vec){0};
+                    for (int o = 0; o < 2; o++)
+                        for (int k = 0; k < 9; k++) {
+                            vec wk = splat(w2[(o * channels + c) * 9 + k]);
+                            for (int j = 0; j < NV; j++) gz[j] += wk * ga[o][k][j];
+                        }
+                    const float *hc = hrow + (size_t)c * stride + 1 + x0;
+                    vec sum_b = {0};
+                    for (int j = 0; j < NV; j++) {
+                        vec hv = load(hc + j * VL), zero = {0};
+                        gz[j] = (vec)((ivec)gz[j] & (hv > zero));
+                        store(zrow + (size_t)c * stride + 1 + x0 + j * VL, gz[j]);
+                        sum_b += gz[j];
+                    }
+                    acc_b1[c] += sum_b;
+                    for (int k = 0; k < 9; k++) {
+                        vec s = {0};
+                        for (int j = 0; j < NV; j++) s += gz[j] * xin[k][j];
+                        acc_w1[c * 9 + k] += s;
+                    }
+                }
+            }
+        }
+        int r = t - 1;
+        if (r < 0) continue;
+        const float *hrows[3], *zrows[3];
+        for (int k = 0; k < 3; k++) {
+            int q = r + k - 1;  /* rows r-1, r, r+1 */
+            int inside = q >= 0 && q < height;
+            hrows[k] = inside ? hring + (size_t)(q % 3) * plane : zero_row;
+            zrows[k] = inside ? zring + (size_t)(q % 3) * plane : zero_row;
+        }
+        for (int x0 = 0; x0 < width; x0 += BLOCK) {
+            vec g0[NV], g1[NV], accx[NV];
+            for (int j = 0; j < NV; j++) {
+                g0[j] = load(gpad + (size_t)(r + 1) * stride + 1 + x0 + j * VL);
+                g1[j] = load(gpad + rows + (size_t)(r + 1) * stride + 1 + x0 + j * VL);
+                acc_b2[0] += g0[j];
+                acc_b2[1] += g1[j];
+                accx[j] = (vec){0};
+            }
+            for (int c = 0; c < channels; c++) {
+                for (int ky = 0; ky < 3; ky++) {
+                    /* g_w2: h[c, r+ky-1, x+kx-1] = hrows[ky], padded col x+kx */
+                    const float *hp = hrows[ky] + (size_t)c * stride + x0;
+                    /* g_x: g_z[c, r-ky+1, x-kx+1] = zrows[2-ky], padded col x+2-kx */
+                    const float *zp = zrows[2 - ky] + (size_t)c * stride + x0;
+                    for (int kx = 0; kx < 3; kx++) {
+                        vec s0 = {0}, s1 = {0}, wk = splat(w1[c * 9 + ky * 3 + kx]);
+                        for (int j = 0; j < NV; j++) {
+                            vec hv = load(hp + kx + j * VL);
+                            s0 += g0[j] * hv;
+                            s1 += g1[j] * hv;
+                            accx[j] += wk * load(zp + 2 - kx + j * VL);
+                        }
+                        acc_w2[c * 9 + ky * 3 + kx] += s0;
+                        acc_w2[(channels + c) * 9 + ky * 3 + kx] += s1;
+                    }
+                }
+            }
+            for (int j = 0; j < NV; j++) store(tmp + x0 + j * VL, accx[j]);
+        }
+        memcpy(gx + (size_t)r * width, tmp, (size_t)width * sizeof(float));
+    }
+    /* horizontal sums of the vector accumulators */
+    for (size_t i = 0; i < n_acc; i++) {
+        float s = 0.0f;
+        for (int l = 0; l < VL; l++) s += acc[i][l];
+        grads[i] += s;
+    }
+    free(pad); free(gpad); free(hring); free(zring); free(tmp); free(acc);
+    return 0;
+}
+
+/* Images [n_begin, n_end) of the batch: g (N, 2, H, W) -> gx (N, 1, H, W); weight/bias gradients summed
+ * into grads (layout above). Returns 0, or -1 if out of memory. */
+int fusioninn_fused_subnet_backward(const float *x, const float *g, float *gx, int n_begin, int n_end, int height,
+                                    int width, int channels, const float *w1, const float *b1, const float *w2,
+                                    float *grads) {
+    size_t image = (size_t)height * width;
+    for (int n = n_begin; n < n_end; n++)
+        if (subnet_backward_image(x + n * image, g + 2 * n * image, gx + n * image, height, width, channels, w1, b1,
+                                  w2, grads))
+            return -1;
+    return 0;
+}
