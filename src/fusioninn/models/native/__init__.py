@@ -1,4 +1,4 @@
-"""Optional native kernel for inference: the full-resolution coupling subnets fused into one pass.
+"""Optional native kernels: the full-resolution coupling subnets fused into one pass, forward and backward.
 
 ``fused_subnet.c`` is compiled with the system C compiler the first time it is needed (well under a
 second) into a per-user cache, ``$FUSIONINN_CACHE_DIR`` or ``~/.cache/fusioninn``, keyed by the

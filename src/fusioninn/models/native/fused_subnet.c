@@ -1,4 +1,4 @@
-/* Fused inference kernel for FusionINN's full-resolution coupling subnets:
+/* Fused kernels (forward, and backward for training) for FusionINN's full-resolution coupling subnets:
  *
  *     out = conv3x3(ReLU(conv3x3(x, w1) + b1), w2) + b2   [-> ReLU]
  *
@@ -6,9 +6,9 @@
  * padding 1, float32, NCHW. Why: oneDNN vectorises a convolution over its output channels, so the
  * thin 1 -> C and C -> 2 convolutions run far below the CPU's peak and the C-channel hidden map makes a
  * round trip through memory. Here the hidden map lives in a ring of three rows that stays in cache, and
- * every loop is vectorised over pixels, in blocks of NV vectors kept in registers (GCC/Clang vector extensions; the compiler picks AVX-512, AVX2 or
- * SSE from -march=native). Compiled at first use by fusioninn.models.native; results agree with
- * PyTorch's convolutions to float rounding (tests/models/test_native.py).
+ * every loop is vectorised over pixels, in blocks of NV vectors kept in registers (GCC/Clang vector
+ * extensions; the compiler picks AVX-512, AVX2 or SSE from -march=native). Compiled at first use by fusioninn.models.native; results agree with
+ * PyTorch's convolutions and autograd to float rounding (tests/models/test_native.py).
  */
 #include <stdlib.h>
 #include <string.h>
