@@ -7,16 +7,21 @@
 
 For each batch size it builds one FusionINN (published configuration), copies its weights into the
 reference ``GraphINN`` built the original way (``benchmarks/reference_graph.py``), checks that both give the
-same loss and fused image on the same batch, then times, interleaved (reference, ours, reference, ours...):
+same loss and fused image on the same batch, then times each workload of each implementation in its own
+fresh process (so the reference runs with glibc's allocator untouched, exactly as the original code would,
+and ours with the allocator tuning our code applies):
 
 * training step: forward + reverse + losses + backward, as the original loop (images/s);
 * fuse + decompose: forward, sigmoid, reverse with fresh noise, sigmoid, without gradients (pairs/s);
 * peak memory of one step, as the growth of the resident-set high-water mark (VmHWM) in a fresh
   subprocess.
 
-Times are medians of ``--repeats`` interleaved runs of wall-clock time and of process CPU time. The machine
-may be shared: CPU time is the steadier figure when other processes compete for the cores (with one
+Times are medians of ``--repeats`` runs (after one warm-up) of wall-clock time and of process CPU time. The
+machine may be shared: CPU time is the steadier figure when other processes compete for the cores (with one
 thread it is the time our thread actually ran); both are reported and the ratios of both are printed.
+``--levers`` runs in one process instead, switching one lever at a time (interleaved): its reference rows
+use glibc's default settings restored by ``mallopt``, which also switches off glibc's dynamic mmap
+threshold, so they are slower than the reference in a fresh process — read that table for relative effects.
 Achieved GFLOP/s counts only the subnet convolutions (from their weight shapes; a training step = 6x the
 forward pass: forward and reverse pass, each backpropagated at 2x), against the fp32 peak
 threads x clock x 32 flop/cycle (two 256-bit FMA pipes per core: 2 x 8 lanes x 2 flop).
@@ -200,10 +205,39 @@ def _reset_peak() -> None:
         pass
 
 
+def _timing_probe(spec: str) -> None:
+    """Child process: time one workload (one warm-up, then ``repeats`` runs), print medians as JSON.
+
+    Each implementation runs in a fresh process, so the reference sees glibc's allocator exactly as the
+    original code does (dynamic mmap threshold, never touched by ``mallopt``), and ours with the allocator
+    tuning our code applies."""
+    import torch
+
+    impl, kind, batch, size, threads, repeats = spec.split(",")
+    torch.set_num_threads(int(threads))
+    if impl == "our":
+        from fusioninn.device import tune_cpu_allocator
+
+        tune_cpu_allocator(True)
+    model, graph, x, zt, zf = _setup(int(batch), int(size))
+    fn = _workloads(model, graph, x, zt, zf)[f"{impl}_{kind}"]
+    fn()
+    walls, cpus = [], []
+    for _ in range(int(repeats)):
+        wall, cpu = _time(fn)
+        walls.append(wall)
+        cpus.append(cpu)
+    print(json.dumps({"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
+                      "wall_runs": [round(v, 4) for v in walls], "cpu_runs": [round(v, 4) for v in cpus]}))
+
+
 def _probe(spec: str) -> None:
     """Child process: set up, measure ru_maxrss growth over two runs of one workload, print JSON."""
     import torch
 
+    if spec.startswith("time:"):
+        _timing_probe(spec[len("time:"):])
+        return
     impl, mode, batch, size, threads = spec.split(",")
     torch.set_num_threads(int(threads))
     from fusioninn.models.fast_path import tune_cpu_allocator
@@ -302,11 +336,9 @@ def run_speed(batch_sizes: Sequence[int] = (1, 8, 64), repeats: int = 5, threads
         model, graph, x, zt, zf = _setup(batch, size)
         eq = _equality(model, graph, x, zt, zf)
         w = _workloads(model, graph, x, zt, zf)
-        default, tuned = _allocator(False), _allocator(True)
-        timing = _interleaved({"ref_train": (w["ref_train"], default), "our_train": (w["our_train"], tuned),
-                               "ref_infer": (w["ref_infer"], default), "our_infer": (w["our_infer"], tuned)},
-                              repeats)
-        _allocator(False)()
+        # one fresh process per implementation and workload (see _timing_probe)
+        timing = {f"{impl}_{kind}": _run_probe(f"time:{impl},{kind},{batch},{size},{threads},{repeats}", threads)
+                  for kind in ("train", "infer") for impl in ("ref", "our")}
         f_fwd = conv_flops_forward(model, size, size)
         row: dict = {"equality": eq, "timing": timing}
         for kind, flops in (("train", 6 * f_fwd), ("infer", 2 * f_fwd)):
