@@ -18,7 +18,8 @@ def _run(*args, tmp_path):
 
 def test_comparison_reports_ratios_equality_and_the_native_kernel(tmp_path):
     data, stdout = _run("--batch-sizes", "2", tmp_path=tmp_path)
-    assert set(data["ratios"]) >= {"train", "infer", "train_cpu", "infer_cpu", "batch"}
+    assert set(data["ratios"]) >= {"train", "infer", "train_cpu", "infer_cpu", "batch", "train_vs_tuned_reference",
+                                   "infer_vs_tuned_reference"}
     assert isinstance(data["native_kernel"], bool) and "native fused subnet kernel" in stdout
     for row in data["batches"].values():
         assert row["equality"]["loss_abs_diff"] < 1e-4
