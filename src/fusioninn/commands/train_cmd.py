@@ -104,7 +104,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"training {config.model} ({config.recipe} recipe) on {len(train.images)} pairs from "
           f"{len(info['train']['subjects'])} subjects; validating on {len(val.images)} pairs", flush=True)
     trainer = Trainer(config, train.images, val.images, args.out, progress=not args.quiet, data_info=info)
-    result = trainer.fit(resume=args.resume)
+    try:
+        result = trainer.fit(resume=args.resume)
+    except BaseException:
+        trainer.close(clean=False)
+        raise
+    trainer.close()
     print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
                       "minutes": round(result.minutes, 2), "stopped": result.stopped,
                       **{k: v for k, v in result.last_metrics.items() if k.startswith("val_")}}))

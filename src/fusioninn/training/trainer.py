@@ -456,6 +456,18 @@ class Trainer:
         )
         self._barrier()
 
+    def close(self, clean: bool = True) -> None:
+        """Leave the process group of a data-parallel run (a no-op otherwise). Without this, gloo's
+        threads are torn down at interpreter exit while a peer may still be talking to them, which can
+        abort the process ("terminate called without an active exception")."""
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                if clean:
+                    dist.barrier()
+                dist.destroy_process_group()
+
     def _barrier(self) -> None:
         if self.world > 1:
             import torch.distributed as dist
