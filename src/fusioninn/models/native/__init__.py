@@ -91,6 +91,8 @@ def _build(path: Path) -> None:
 
 def _load() -> ctypes.CDLL | None:
     global _lib, _tried
+    if _tried:  # called for every subnet: no lock once settled
+        return _lib
     with _lock:
         if _tried:
             return _lib
