@@ -173,12 +173,6 @@ def _interleaved(variants: dict[str, tuple[Callable[[], object], Callable[[], No
             for k in variants}
 
 
-def _allocator(tuned: bool) -> Callable[[], None]:
-    from fusioninn.models.fast_path import tune_cpu_allocator
-
-    return lambda: tune_cpu_allocator(tuned)
-
-
 # --------------------------------------------------------------------------------------------------
 # Peak memory, one subprocess per configuration
 
@@ -241,7 +235,7 @@ def _probe(spec: str) -> None:
         return
     impl, mode, batch, size, threads = spec.split(",")
     torch.set_num_threads(int(threads))
-    from fusioninn.models.fast_path import tune_cpu_allocator
+    from fusioninn.device import tune_cpu_allocator
 
     if impl == "our":  # memory saving runs on glibc's default allocator, as the trainer does
         tune_cpu_allocator(True)

@@ -233,7 +233,7 @@ def _coupling(model: FusionINN, block, a: torch.Tensor, b: torch.Tensor, inverse
     subnets' hidden maps (``torch.utils.checkpoint``) instead of storing them."""
     fn = _coupling_inverse if inverse else _coupling_forward
     relu = model.config.subnet_out_relu
-    if getattr(model, "memory_saving", False) and torch.is_grad_enabled():
+    if model.memory_saving and torch.is_grad_enabled():
         return checkpoint(fn, block, a, b, relu, use_reentrant=False)
     return fn(block, a, b, relu)
 

@@ -25,7 +25,7 @@ from ..errors import CheckpointError, UserInputError
 from ..losses.fusion import FusionINNLoss, decomposition_loss, fusion_loss
 from ..metrics.ssim import ssim
 from ..models.fusioninn import FusionINN, FusionINNConfig
-from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint, weights_sha256
+from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 
 __all__ = ["Trainer", "TrainResult", "build_model", "model_from_checkpoint"]
@@ -235,12 +235,13 @@ class Trainer:
         self.device = resolve_device(config.device)
         if self.world > 1 and self.device.type == "cuda":
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if self.device.type == "cpu" and not config.memory_saving:
+        if self.device.type == "cpu":
             from ..device import tune_cpu_allocator
 
             # reuse activation memory between steps (docs/performance.md); not with --memory-saving, whose
-            # point is a low peak: the kept heap would eat most of what recomputation saves
-            tune_cpu_allocator(True)
+            # point is a low peak: the kept heap would eat most of what recomputation saves. Set either way:
+            # the command line tunes the allocator for every command before the trainer exists.
+            tune_cpu_allocator(not config.memory_saving)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
@@ -265,7 +266,8 @@ class Trainer:
 
     def _load_init_weights(self, path: str) -> None:
         """Fine-tuning: copy the weights of a checkpoint or model file of the same architecture."""
-        init = model_from_checkpoint(load_checkpoint(path), path)
+        data = load_checkpoint(path)  # verifies the weights against the checksum the file carries
+        init = model_from_checkpoint(data, path)
         same = type(init) is type(self.model) and (not self.is_inn or init.config == self.model.config)
         if not same:
             raise UserInputError(f"{path}: weights of another architecture or configuration than "
@@ -273,7 +275,7 @@ class Trainer:
         self.model.load_state_dict(init.state_dict())
         # the path may be overwritten later (e.g. re-packaged weights); the checksum identifies the start
         self.data_info = {**self.data_info, "init_weights": {"path": str(path),
-                                                             "weights_sha256": weights_sha256(init.state_dict())}}
+                                                             "weights_sha256": data.meta["weights_sha256"]}}
         if self.is_inn:
             self.model.module_list[0].init_on_next_batch = False
         self.model.train()
