@@ -237,8 +237,8 @@ def _probe(spec: str) -> None:
     torch.set_num_threads(int(threads))
     from fusioninn.device import tune_cpu_allocator
 
-    if impl == "our":  # memory saving runs on glibc's default allocator, as the trainer does
-        tune_cpu_allocator(True)
+    if impl in ("our", "oursaving"):  # as the trainer: tuned, or glibc's default values with --memory-saving
+        tune_cpu_allocator(impl == "our")
     if mode == "volume":
         _volume_probe(impl, int(size))
         return
