@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import IO
 from .errors import UserInputError
 
 __all__ = [
+    "atomic_dir",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -83,6 +85,57 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; on success fsync its files and rename it to ``target``.
+
+    For outputs that are a folder of files (a DICOM series): the folder appears whole or not at all.
+    ``target`` must not exist, or be an empty folder (replaced by the rename).
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    check_output_folder(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        what = "a file" if not target.is_dir() else "a folder that is not empty"
+        raise UserInputError(f"is {what}; a series is written to a new (or empty) folder", target)
+    prefix = _tmp_prefix(target)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    except OSError as err:
+        raise UserInputError(f"cannot write here ({err.strerror})", target) from None
+    try:
+        yield tmp
+        for entry in sorted(tmp.iterdir()):
+            with open(entry, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        _fsync_path(tmp)
+        is_new = not target.exists()
+        os.replace(tmp, target)
+        group = _GROUP.get()
+        if group is not None and is_new:
+            group.append(target)
+        _fsync_dir(parent)
+        _remove_stale_temps(parent, prefix)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, UserInputError):
+            raise
+        raise UserInputError(f"could not write ({err.strerror or err})", target) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a folder, letting errors through (a full disk must fail the write)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def check_output_folder(target: str | Path) -> None:
     """Raise :class:`UserInputError` naming the folder unless ``target``'s folder exists and is a folder."""
     parent = Path(target).parent if str(Path(target).parent) else Path(".")
@@ -109,6 +162,9 @@ def output_group() -> Iterator[list[Path]]:
         yield created
     except BaseException:
         for path in created:
+            if path.is_dir() and not path.is_symlink():  # a series folder from atomic_dir
+                shutil.rmtree(path, ignore_errors=True)
+                continue
             with contextlib.suppress(OSError):
                 path.unlink()
         raise
@@ -157,6 +213,9 @@ def _remove_stale_temps(folder: Path, prefix: str) -> None:
                 continue
             pid_text = entry.name[len(prefix):].split("-", 1)[0]
             if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+                continue
+            if entry.is_dir(follow_symlinks=False):  # a series folder of atomic_dir
+                shutil.rmtree(entry.path, ignore_errors=True)
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)

@@ -11,6 +11,28 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
 
 
+def add_dicom_arguments(p: argparse.ArgumentParser, twice: bool) -> None:
+    """``--series`` (pick a series in a DICOM folder of several) and ``--format`` (volume output kind)."""
+    how = (" (once: for every DICOM input; twice: the first for A, the second for B; '' for none)"
+           if twice else "")
+    p.add_argument("--series", action="append", metavar="UID|NUMBER|DESCRIPTION",
+                   help=f"select one series of a DICOM folder holding several{how}")
+    p.add_argument("--format", choices=("nifti", "dicom"),
+                   help="volume output: nifti (by the -o name, default) or dicom (a derived DICOM series in the "
+                        "new folder -o, from DICOM inputs)")
+
+
+def check_series_option(series: list[str] | None, most: int):
+    """``--series`` given at most ``most`` times; returns None, one selector, or a tuple of them."""
+    from ..errors import UserInputError
+
+    if not series:
+        return None
+    if len(series) > most:
+        raise UserInputError(f"--series is given at most {most} time{'s' if most > 1 else ''}, got {len(series)}")
+    return series[0] if most == 1 else tuple(series)
+
+
 def load_model(args: argparse.Namespace):
     from ..api import load_pretrained
     from ..device import configure_threads, resolve_device
