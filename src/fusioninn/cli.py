@@ -60,10 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # a usage error (one line already printed, exit 2) or --help (0)
-        return exc.code if isinstance(exc.code, int) else 2
+    args = parser.parse_args(argv)
     if args.version:
         from . import __version__
 
@@ -147,3 +144,7 @@ class _quiet_warnings:
                 if own in str(rec.filename) and issubclass(rec.category, UserWarning):
                     print(f"fusioninn: warning: {_one_line(rec.message)}", file=sys.stderr)
         return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("fused", help="fused image (.png/.tif/.npy) or volume (.nii.gz) written by `fusioninn fuse`")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--latent", help="latent .npz from `fuse --save-latent`: exact decomposition")
-    p.add_argument("--samples", type=positive_int, default=1,
+    p.add_argument("--samples", type=int, default=1,
                    help="K fresh latents: output their mean and a per-pixel std map (uncertainty)")
     p.add_argument("--seed", type=seed_int, help="seed of the sampled latents (repeatable output)")
     p.add_argument("--names", help="names of the two outputs (default: from the latent, else source1,source2)")
