@@ -499,6 +499,7 @@ def read_dicom_series(folder: str | Path, series: str | None = None):
     import nibabel as nib
     from nibabel.orientations import apply_orientation, inv_ornt_aff
 
+    from ..atomic import note_input
     from ._memory import check_memory
     from .volume import Volume, _to_ras_transform
 
@@ -507,6 +508,7 @@ def read_dicom_series(folder: str | Path, series: str | None = None):
         raise DataError("folder not found", folder)
     if not folder.is_dir():
         raise DataError("not a folder of DICOM files", folder)
+    note_input(folder)  # no output of the running command may replace it
     groups, stats = _scan(folder)
     uid = _select(folder, groups, stats, series)
     items = groups[uid]
