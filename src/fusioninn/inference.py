@@ -115,6 +115,22 @@ def _check_dicom_pair(va, vb) -> None:
                         "patients", va.path)
 
 
+def _refuse_inside_dicom_inputs(inputs, outputs) -> None:
+    """No output inside an input DICOM folder: it would add files to the series (or study) being read, and a
+    later read of that folder would find them."""
+    from .data.dicom import is_dicom_folder
+
+    folders = [Path(os.path.abspath(p)).resolve() for p in inputs if p is not None and is_dicom_folder(p)]
+    for out in outputs:
+        if out is None:
+            continue
+        resolved = Path(os.path.abspath(out)).resolve()
+        for folder in folders:
+            if resolved != folder and resolved.is_relative_to(folder):
+                raise UserInputError(f"is inside the input DICOM folder {folder}: write outputs next to a series "
+                                     "folder, not into it", out)
+
+
 def _series_label(vol) -> str:
     if getattr(vol, "dicom", None) is not None:
         return f"series {vol.dicom.label}"
@@ -309,6 +325,7 @@ def fuse_files(
                              "image as .png, .tif or .npy to use --save-latent", out)
     guard_outputs([path_a, path_b], [("-o", out), ("the sidecar of -o", _sidecar(out) if vol_in[0] else None),
                                      ("--save-latent", latent_out)])
+    _refuse_inside_dicom_inputs([path_a, path_b], [out, _sidecar(out) if vol_in[0] else None, latent_out])
     check_output_folder(out)
     if latent_out is not None:
         check_output_folder(latent_out)
@@ -486,6 +503,7 @@ def decompose_file(
             planned.append(("--names", out_dir / f"{stem}_{names[k]}_std{ext}"))
     _refuse_writing_over_sources(planned, sources)
     guard_outputs(read_from, planned)
+    _refuse_inside_dicom_inputs([fused_path], [out_dir])
     if dicom_out:
         for _, target in planned:  # refuse a taken series folder before the slow part
             if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -95,6 +95,7 @@ def write_series(
     positions: Sequence[np.ndarray] | None = None,
     orientations: Sequence[np.ndarray] | None = None,
     drop: Sequence[int] = (),
+    per_slice_rescale: bool = False,
 ) -> list[Path]:
     """Write ``data`` (i, j, k voxels with RAS ``affine``, as NIfTI stores it) as one DICOM series.
 
@@ -103,6 +104,8 @@ def write_series(
     (RLE Lossless, JPEG 2000 Lossless). ``multiframe``: one enhanced MR object instead of one file per
     slice. ``shuffle``: file names (or frame order) in random order. ``positions``/``orientations``
     override slice k's ImagePositionPatient / ImageOrientationPatient; ``drop`` leaves slices out.
+    ``per_slice_rescale``: each slice gets its own slope and intercept from its own value range (as
+    float-to-DICOM converters write), unsigned 16-bit (classic objects only).
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence as Seq
@@ -115,7 +118,22 @@ def write_series(
     row_dir, col_dir = lps[:3, 0] / col_step, lps[:3, 1] / row_step
     orientation = np.concatenate([row_dir, col_dir])
     nx, ny, nz = data.shape
-    stored = _stored(data, slope, intercept, signed)
+    if per_slice_rescale:
+        if multiframe:
+            raise ValueError("per_slice_rescale is for classic single-frame objects")
+        signed = False
+        rescale = []
+        planes = []
+        for k in range(nz):
+            lo_k, hi_k = float(np.min(data[:, :, k])), float(np.max(data[:, :, k]))
+            s_k = float(_ds((hi_k - lo_k) / 65000)) if hi_k > lo_k else 1.0
+            i_k = float(_ds(lo_k))
+            rescale.append((s_k, i_k))
+            planes.append(_stored(data[:, :, k], s_k, i_k, False))
+        stored = np.stack(planes, axis=2)
+    else:
+        rescale = [(slope, intercept)] * nz
+        stored = _stored(data, slope, intercept, signed)
     keep = [k for k in range(nz) if k not in set(drop)]
     study_uid = study_uid or generate_uid()
     series_uid = series_uid or generate_uid()
@@ -198,7 +216,7 @@ def write_series(
         ds.ImageOrientationPatient = [_ds(v) for v in ori(k)]
         ds.PixelSpacing = [_ds(row_step), _ds(col_step)]
         ds.SliceThickness = _ds(float(np.linalg.norm(lps[:3, 2])))
-        ds.RescaleSlope, ds.RescaleIntercept = _ds(slope), _ds(intercept)
+        ds.RescaleSlope, ds.RescaleIntercept = _ds(rescale[k][0]), _ds(rescale[k][1])
         written.append(_save(ds, folder / names[n], plane(k), transfer_syntax, ExplicitVRLittleEndian,
                              FileMetaDataset))
     return written

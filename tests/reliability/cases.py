@@ -871,6 +871,21 @@ def _no_geometry(c: Ctx) -> str:
     return str(folder)
 
 
+def _undecodable(c: Ctx) -> str:
+    """A series whose pixel data is in a transfer syntax no installed decoder handles (MPEG-2 video)."""
+    import pydicom
+    from pydicom.encaps import encapsulate
+
+    folder = Path(_series(c, "mpeg", 1))
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"
+        ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + b"\x00" * 60])
+        ds["PixelData"].VR = "OB"
+        ds.save_as(f)
+    return str(folder)
+
+
 def _fused_series(c: Ctx, latent: bool = False) -> str:
     from fusioninn.cli import main
 
@@ -946,6 +961,9 @@ def _dicom_cases() -> list[Case]:
     add(C("dicom-corrupt-pixels", "fuse", "truncated pixel data (pydicom's MR_truncated.dcm)",
           lambda c: (_fuse(c, _bundled_folder(c, "MR_truncated.dcm"), _series(c, "flair", 7), "f.nii.gz"),
                      c.s("MR_truncated/MR_truncated.dcm")), ("corrupt or truncated",)))
+    add(C("dicom-undecodable", "fuse", "pixel data in a transfer syntax without a decoder (MPEG-2)",
+          lambda c: (_fuse(c, _undecodable(c), _series(c, "flair", 7), "f.nii.gz"), c.s("mpeg/IM0000.dcm")),
+          ("no installed decoder",)))
     add(C("dicom-no-geometry", "fuse", "slices without ImagePositionPatient",
           lambda c: (_fuse(c, _no_geometry(c), _series(c, "flair", 7), "f.nii.gz"), c.s("nogeo")),
           ("cannot place",)))
@@ -965,6 +983,12 @@ def _dicom_cases() -> list[Case]:
     add(C("dicom-out-not-empty", "fuse", "--format dicom into a folder that holds files",
           lambda c: (_fuse(c, *_dicom_pair(c), (_mkdir(c, "out"), _write(c, "out/x.txt", b"x"))[0] and "out",
                            "--format", "dicom"), c.s("out")), ("not an empty folder",)))
+    add(C("dicom-out-inside-input", "fuse", "-o inside an input series folder",
+          lambda c: (_fuse(c, *_dicom_pair(c), "t1ce/fused.nii.gz"), c.s("t1ce/fused.nii.gz")),
+          ("inside the input dicom folder",)))
+    add(C("dec-dicom-out-inside-input", "decompose", "decompose -o inside the fused series folder",
+          lambda c: (["decompose", _fused_series(c), "-o", c.s("fused/dec"), "--model", c.model, "--threads", "1"],
+                     c.s("fused/dec")), ("inside the input dicom folder",)))
     add(C("dicom-disk-full", "fuse", "disk full while writing the derived series (simulated ENOSPC)",
           lambda c: (_fuse(c, *_dicom_pair(c), "out", "--format", "dicom"), c.s("out")), ("no space left",),
           fault="enospc:.tmp-out-"))
@@ -974,6 +998,9 @@ def _dicom_cases() -> list[Case]:
     add(C("dicom-fuse-to-dicom", "fuse", "two DICOM series fused into a derived series (must work)",
           lambda c: (_fuse(c, *_dicom_pair(c), "out", "--format", "dicom"), None), code=0,
           check=_check_series("out")))
+    add(C("eval-dicom-spec", "evaluate", "dicom: data spec with one folder only",
+          lambda c: (_evaluate(c, f"dicom:{_series(c, 't1ce', 1)}", "--methods", "average"), None),
+          ("bad dicom spec",)))
     add(C("dec-dicom-format-from-nifti", "decompose", "--format dicom for a fused NIfTI volume",
           lambda c: (_decompose(c, str(nifti(c.p("v.nii.gz"), np.full((16, 16, 4), 0.5))), "--format", "dicom"),
                      c.s("v.nii.gz")), ("needs a fused dicom series",)))

@@ -5,6 +5,7 @@
 - :mod:`.hdf5` — the original FusionINN HDF5 layout and our export;
 - :mod:`.pairs` — 2-D images (PNG/TIFF/JPEG/GIF/.npy), folder pairs, colour (YCbCr) and padding;
 - :mod:`.volume` — NIfTI volumes: canonical orientation, per-slice normalisation and back;
+- :mod:`.dicom` — DICOM series folders read as volumes, and derived DICOM series written back;
 - :mod:`.spec` — one data-spec string for every command: :func:`load_pairs`.
 
 Nothing here imports models, training or the command line.

@@ -467,11 +467,12 @@ def _decode(ds, path: Path) -> np.ndarray:
             arr = ds.pixel_array
     except NotImplementedError as err:
         name = getattr(ts, "name", str(ts))
+        msg = " ".join(str(err).split())[:160]
         raise DataError(f"cannot decode pixel data in transfer syntax {name} ({ts}): no installed decoder "
-                        f"({str(err).splitlines()[0][:120]})", path) from None
+                        f"({msg})", path) from None
     except Exception as err:  # truncated or damaged pixel data, inconsistent header
-        raise DataError(f"corrupt or truncated pixel data ({type(err).__name__}: {str(err).splitlines()[0][:160]})",
-                        path) from None
+        msg = " ".join(str(err).split())[:200]
+        raise DataError(f"corrupt or truncated pixel data ({type(err).__name__}: {msg})", path) from None
     return np.asarray(arr)
 
 
@@ -766,3 +767,47 @@ def _series_references(sources: Sequence, study_uid: str):
         st.ReferencedSeriesSequence = DicomSequence(items)
         studies.append(st)
     return DicomSequence(same), DicomSequence(studies)
+
+
+# --------------------------------------------------------------------------------------------------
+# the data spec form dicom:A:B / dicom:STUDY:SERIES_A:SERIES_B (evaluate, train, benchmark)
+def parse_dicom_spec(spec: str) -> tuple[Path, str | None, Path, str | None]:
+    """``dicom:DIR_A:DIR_B`` (two series folders) or ``dicom:STUDY:SEL_A:SEL_B`` (two series of one
+    folder, selected by UID, number or description) -> (folder A, selector A, folder B, selector B)."""
+    body = spec[len("dicom:"):] if spec.startswith("dicom:") else spec
+    parts = body.split(":")
+    if len(parts) == 2 and all(parts):
+        return Path(parts[0]), None, Path(parts[1]), None
+    if len(parts) == 3 and all(parts):
+        return Path(parts[0]), parts[1], Path(parts[0]), parts[2]
+    raise DataError(f"bad dicom spec {spec!r}; use dicom:DIR_A:DIR_B (two series folders) or "
+                    "dicom:STUDY:SERIES_A:SERIES_B (UID, number or description)")
+
+
+def read_dicom_pairs(spec: str, min_brain_fraction: float = 0.1, clip_negative: bool = True):
+    """Slice pairs of two co-registered DICOM series: every axial slice in which at least
+    ``min_brain_fraction`` of the pixels are non-zero in either series, each min-max normalised per slice
+    and per series (as for BraTS folders with ``slices="all"``).
+
+    Returns ``(images (N, 2, H, W) float32, slice_index (N,) int32, subject_id, (volume A, volume B))``.
+    """
+    from .volume import axial_slices, check_same_grid, minmax_normalise, read_volume
+
+    folder_a, sel_a, folder_b, sel_b = parse_dicom_spec(spec)
+    for folder in (folder_a, folder_b):
+        if not folder.is_dir():
+            raise DataError("no such folder (a dicom: spec names DICOM series folders)", folder)
+    va, vb = read_volume(folder_a, sel_a), read_volume(folder_b, sel_b)
+    if va.dicom.series_uid == vb.dicom.series_uid:
+        raise DataError(f"both halves of the spec select the same series ({va.dicom.label})", spec)
+    check_same_grid(va, vb)
+    stacks = [axial_slices(v.data) for v in (va, vb)]
+    brain = (stacks[0] > 0) | (stacks[1] > 0)
+    keep = np.flatnonzero(brain.mean(axis=(1, 2)) >= min_brain_fraction)
+    if keep.size == 0:
+        raise DataError(f"no slice with >= {min_brain_fraction:g} brain fraction", spec)
+    images = np.empty((keep.size, 2, *stacks[0].shape[1:]), dtype=np.float32)
+    for c, st in enumerate(stacks):
+        images[:, c] = minmax_normalise(st[keep], clip_negative=clip_negative)[0]
+    subject = va.dicom.extra.get("patient_id") or va.dicom.study_uid or folder_a.name
+    return images, keep.astype(np.int32), subject, (va, vb)

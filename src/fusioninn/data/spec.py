@@ -5,7 +5,9 @@ Accepted forms (see docs/data.md for examples):
 - ``phantom:N`` or ``phantom:N:SEED`` — N synthetic phantom slices (seed 0 by default);
 - a BraTS root folder (subject folders at any depth) or one subject folder;
 - ``FILE.h5`` / ``FILE.hdf5`` — the original FusionINN HDF5 layout or our export;
-- ``pairs:DIR_A:DIR_B`` — two folders of 2-D images matched by file name.
+- ``pairs:DIR_A:DIR_B`` — two folders of 2-D images matched by file name;
+- ``dicom:DIR_A:DIR_B`` or ``dicom:STUDY:SERIES_A:SERIES_B`` — two co-registered DICOM series (every slice
+  with brain; :func:`fusioninn.data.dicom.read_dicom_pairs`).
 
 :func:`load_pairs` returns a :class:`PairSet`: float32 (N, 2, H, W) in [0, 1] plus the subject of every
 slice, so that the train/validation split is made per subject (no subject on both sides).
@@ -27,7 +29,7 @@ __all__ = ["PairSet", "load_pairs", "split_subjects", "parse_pair", "SPEC_FORMS"
 SPEC_FORMS = (
     "phantom:N[:SEED] (synthetic slices), a BraTS folder (subject folders with <id>_t1ce.nii.gz ... or "
     "<id>-t1c.nii.gz ...), FILE.h5 (original FusionINN HDF5 or our export), pairs:DIR_A:DIR_B (image folders "
-    "matched by file name)"
+    "matched by file name), dicom:DIR_A:DIR_B or dicom:STUDY:SERIES_A:SERIES_B (two DICOM series)"
 )
 
 
@@ -162,6 +164,8 @@ def load_pairs(
         ps = _load_phantom(int(m.group(1)), int(m.group(2) or 0), names, size, spec)
     elif spec.startswith("pairs:"):
         ps = _load_folder_pairs(spec, multiple, pad_mode)
+    elif spec.startswith("dicom:"):
+        ps = _load_dicom_pairs(spec, names, min_brain_fraction, clip_negative)
     elif spec.lower().endswith((".h5", ".hdf5")):
         ps = _load_h5(spec, names, clip_negative)
     elif Path(spec).is_dir():
@@ -195,6 +199,15 @@ def _load_phantom(n: int, seed: int, names: tuple[str, str], size: tuple[int, in
     ids = [f"phantom-{seed}-{i:06d}" for i in range(n)]
     return PairSet(images=ps.images, subject_ids=ids, slice_index=np.zeros(n, dtype=np.int32), seg=ps.seg,
                    names=names, source=spec)
+
+
+def _load_dicom_pairs(spec: str, names: tuple[str, str], min_brain_fraction: float, clip_negative: bool) -> PairSet:
+    from .dicom import read_dicom_pairs
+
+    # DICOM series carry no segmentation: the slices with brain are used whatever ``slices`` says
+    images, index, subject, _ = read_dicom_pairs(spec, min_brain_fraction, clip_negative)
+    return PairSet(images=images, subject_ids=[subject] * len(index), slice_index=index, seg=None, names=names,
+                   source=spec, meta={"selection": "brain fraction (DICOM series have no segmentation)"})
 
 
 def _load_h5(spec: str, names: tuple[str, str], clip_negative: bool) -> PairSet:
