@@ -12,17 +12,12 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_model(args: argparse.Namespace):
+    """The FusionINN of ``--model`` (a baseline's checkpoint is refused) on ``--device``."""
     from ..api import load_pretrained
     from ..device import configure_threads, resolve_device
-    from ..errors import CheckpointError
-    from ..models.fusioninn import FusionINN
 
     configure_threads(args.threads)
-    device = resolve_device(args.device)
-    model = load_pretrained(args.model, device=device)
-    if not isinstance(model, FusionINN):
-        raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint", args.model)
-    return model
+    return load_pretrained(args.model, device=resolve_device(args.device))
 
 
 def parse_names(text: str | None) -> tuple[str, str] | None:
