@@ -19,7 +19,7 @@ ROOT = Path(fusioninn.__file__).resolve().parent
 #: Lowest first; the same table as docs/architecture.md.
 LAYERS: list[set[str]] = [
     {"<root>", "errors"},
-    {"validation", "filters", "atomic", "device"},
+    {"validation", "inputs", "filters", "atomic", "device", "signals"},
     {"models", "losses", "metrics", "data"},
     {"training"},
     {"api", "evaluation", "bench"},

@@ -500,11 +500,14 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    from ..inputs import positive_int
+
     p = parser or argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch-sizes", default="1,8,64", help="comma-separated batch sizes (default 1,8,64)")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved timed runs per workload (median)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for both implementations (default 1)")
-    p.add_argument("--size", type=int, default=240, help="image side (even, default 240)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed runs per workload (median)")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="torch threads for both implementations (default 1)")
+    p.add_argument("--size", type=positive_int, default=240, help="image side (even, default 240)")
     p.add_argument("--json", default=None, metavar="FILE", help="write all figures as JSON")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--volume", action="store_true", help="also time a whole 240x240x155 volume pair")

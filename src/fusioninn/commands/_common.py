@@ -6,18 +6,45 @@ import argparse
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--model", help="a fusioninn checkpoint (.safetensors); default: the shipped weights")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+
+
+def add_dicom_arguments(p: argparse.ArgumentParser, twice: bool) -> None:
+    """``--series`` (pick a series in a DICOM folder of several) and ``--format`` (volume output kind)."""
+    how = (" (once: for every DICOM input; twice: the first for A, the second for B; '' for none)"
+           if twice else "")
+    p.add_argument("--series", action="append", metavar="UID|NUMBER|DESCRIPTION",
+                   help=f"select one series of a DICOM folder holding several{how}")
+    p.add_argument("--format", choices=("nifti", "dicom"),
+                   help="volume output: nifti (by the -o name, default) or dicom (a derived DICOM series in the "
+                        "new folder -o, from DICOM inputs)")
+
+
+def check_series_option(series: list[str] | None, most: int):
+    """``--series`` given at most ``most`` times; returns None, one selector, or a tuple of them."""
+    from ..errors import UserInputError
+
+    if not series:
+        return None
+    if len(series) > most:
+        raise UserInputError(f"--series is given at most {most} time{'s' if most > 1 else ''}, got {len(series)}")
+    return series[0] if most == 1 else tuple(series)
 
 
 def load_model(args: argparse.Namespace):
     """The FusionINN of ``--model`` (a baseline's checkpoint is refused) on ``--device``."""
     from ..api import load_pretrained
+    from ..atomic import note_input
     from ..device import configure_threads, resolve_device
 
     configure_threads(args.threads)
-    return load_pretrained(args.model, device=resolve_device(args.device))
+    model = load_pretrained(args.model, device=resolve_device(args.device))
+    note_input(args.model)  # no output of this command may replace the checkpoint it runs
+    return model
 
 
 def parse_names(text: str | None) -> tuple[str, str] | None:
@@ -26,20 +53,27 @@ def parse_names(text: str | None) -> tuple[str, str] | None:
     if text is None:
         return None
     names = tuple(s.strip() for s in text.split(","))
-    if len(names) != 2 or not all(names) or any("/" in n for n in names):
+    if len(names) != 2 or not all(names) or any("/" in n or "\\" in n or n in (".", "..") for n in names):
         raise UserInputError(f"--names takes two names separated by a comma, got {text!r}")
+    if names[0] == names[1]:
+        raise UserInputError(f"--names gives the same name twice ({text!r}): both outputs would be one file")
     return names  # type: ignore[return-value]
 
 
-def check_inputs_exist(*paths: str | None) -> None:
-    """Name a missing input file before anything slow happens."""
-    from pathlib import Path
-
-    from ..errors import DataError
+def check_inputs_exist(*paths: str | None, dicom_folders: bool = False) -> None:
+    """Name a missing input file before anything slow happens. With ``dicom_folders``, a folder (read as
+    a DICOM series) is an input too."""
+    from ..inputs import check_regular_file
 
     for p in paths:
-        if p is not None and not Path(p).exists():
-            raise DataError("file not found", p)
+        if p is None:
+            continue
+        if dicom_folders:
+            from ..data.dicom import is_dicom_folder
+
+            if is_dicom_folder(p):
+                continue
+        check_regular_file(p, "file", "is a directory, expected a file")
 
 
 def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -49,10 +83,20 @@ def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[st
     names = [n.strip() for n in methods.split(",") if n.strip()]
     if not names:
         raise UserInputError("--methods is empty")
+    from ..inputs import check_regular_file
+    from ..models.baselines.registry import CNN_BASELINES
+
     paths = {}
     for item in weights:
         if "=" not in item:
             raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        paths[k.strip()] = v.strip()
+        k, v = (part.strip() for part in item.split("=", 1))
+        if k not in CNN_BASELINES:
+            raise UserInputError(f"--weights {item!r}: {k!r} is not a CNN baseline (one of {sorted(CNN_BASELINES)})")
+        if k not in names and "all" not in names:
+            raise UserInputError(f"--weights {item!r}: {k!r} is not among --methods (these weights would go unused)")
+        if k in paths:
+            raise UserInputError(f"--weights names {k!r} twice")
+        check_regular_file(v, "checkpoint file")
+        paths[k] = v
     return names, paths
