@@ -31,7 +31,8 @@ def main(paths: list[str]) -> None:
     for p in paths:
         for line in Path(p).read_text().splitlines():
             r = json.loads(line)
-            key = (r["toolbox"], r["metric"], tuple(_relative(f) for f in r["files"]))
+            # mefb and mefb-rgb are the same toolbox (the latter hands grey images over as 3 channels)
+            key = (r["toolbox"].replace("-rgb", ""), r["metric"], tuple(_relative(f) for f in r["files"]))
             value = r["value"]
             entries[key] = {
                 "toolbox": r["toolbox"],

@@ -29,6 +29,12 @@ warning('off', 'all');
 here = fileparts(mfilename('fullpath'));
 addpath(fullfile(here, 'shims'));
 addpath(code_dir);
+% metricPWW needs Simoncelli's matlabPyrTools (shipped zipped in the Liu repository); its M-file corrDn
+% (reflect1 edges, buildWpyr's default) runs under Octave without the MATLAB MEX files.
+pyrtools = fullfile(code_dir, 'pyr', 'matlabPyrTools');
+if exist(pyrtools, 'dir')
+  addpath(pyrtools);
+end
 
 imgs = cell(1, 3);
 for i = 1:3

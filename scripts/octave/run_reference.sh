@@ -7,6 +7,7 @@
 #   mkdir -p /tmp/refcode/mefb /tmp/refcode/liu
 #   git -C <MEFB mirror> archive HEAD metrics | tar -x -C /tmp/refcode/mefb        # xingchenzhang/MEFB 9e185bf
 #   git -C <imageFusionMetrics mirror> archive HEAD | tar -x -C /tmp/refcode/liu   # zhengliu6699/imageFusionMetrics d6f7f1a
+#   unzip -q /tmp/refcode/liu/matlabPyrTools.zip -d /tmp/refcode/liu/pyr           # for metricPWW (its .m corrDn)
 #   OMP_NUM_THREADS=1 nice -n 10 scripts/octave/run_reference.sh /tmp/refcode /tmp/octave-ref/results.jsonl [PHASE...]
 #   .venv/bin/python scripts/octave/collect_fixtures.py /tmp/octave-ref/results.jsonl
 #
@@ -26,7 +27,7 @@ mefb_metrics=(Cross_entropy Entropy NMI Psnr Qncie TE Avg_gradient Edge_intensit
               Spatial_frequency Qc Qw Qy MEF_SSIM Qcb Qcv VIF)
 liu_metrics=(metricMI:1 metricMI:2 metricMI:3 metricWang metricXydeas metricZheng metricZhao
              metricPeilla:1 metricPeilla:2 metricPeilla:3 metricCvejic:1 metricCvejic:2 metricYang
-             metricChen metricChenBlum ssim_index)
+             metricChen metricChenBlum ssim_index metricPWW)
 
 one() {  # toolbox a b f metric
   local dir="$refcode/mefb/metrics"  # toolbox mefb or mefb-rgb

@@ -7,6 +7,12 @@ away from zero; ``normalize1.m`` rescales to integer grey levels 0..255.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy import ndimage
 
@@ -155,3 +161,73 @@ def mean_finite(x: np.ndarray) -> float:
     """``mean2(x(~isnan(x)))``: the mean of the non-NaN values (NaN if there are none)."""
     keep = ~np.isnan(x)
     return float(x[keep].mean()) if keep.any() else float("nan")
+
+
+def memo_arrays(maxsize: int = 4) -> Callable:
+    """Remember a function's last results by the *content* of its array arguments.
+
+    Several catalogue keys share an expensive intermediate (``qp@liu``/``qp@mefb`` the phase congruency,
+    the Piella variants their SSIM maps); ``compute(..., names="all")`` then pays for it once. Arrays are
+    keyed by dtype, shape and a BLAKE2 digest of their bytes; results are returned as stored (callers must
+    not modify them).
+    """
+
+    def wrap(fn: Callable) -> Callable:
+        cache: OrderedDict = OrderedDict()
+
+        @functools.wraps(fn)
+        def inner(*args: Any) -> Any:
+            key = tuple(
+                (a.dtype.str, a.shape, hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8), digest_size=16).digest())
+                if isinstance(a, np.ndarray)
+                else a
+                for a in args
+            )
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+            value = fn(*args)
+            cache[key] = value
+            if len(cache) > maxsize:
+                cache.popitem(last=False)
+            return value
+
+        inner.cache_clear = cache.clear  # type: ignore[attr-defined]
+        return inner
+
+    return wrap
+
+
+def flat_window_variance(kernel: np.ndarray, x: np.ndarray, var: np.ndarray, tiny: float = 1e-7) -> np.ndarray:
+    """Like :func:`local_variance_octave`, fast for integer-valued images.
+
+    A constant window of value c gets Octave's E[x^2] - mu^2 for c, which depends on c alone: it is
+    computed once per distinct c (at most 256 for 8-bit images). Near-zero variances of windows that are
+    not constant (none for integer images) fall back to :func:`local_variance_octave`.
+    """
+    mask = np.abs(var) < tiny
+    if not mask.any():
+        return var
+    kh, kw = kernel.shape
+    hi = ndimage.maximum_filter(x, size=(kh, kw), mode="nearest")
+    lo = ndimage.minimum_filter(x, size=(kh, kw), mode="nearest")
+    rh, rw = kh // 2, kw // 2
+    hi = hi[rh : x.shape[0] - rh, rw : x.shape[1] - rw]
+    lo = lo[rh : x.shape[0] - rh, rw : x.shape[1] - rw]
+    constant = mask & (hi == lo)
+    out = var.copy()
+    if constant.any():
+        values, inverse = np.unique(lo[constant], return_inverse=True)
+        mu = np.zeros(values.size)
+        e2 = np.zeros(values.size)
+        sq = values * values
+        for j in range(kw - 1, -1, -1):
+            for i in range(kh - 1, -1, -1):
+                if kernel[i, j] != 0.0:
+                    mu += kernel[i, j] * values
+                    e2 += kernel[i, j] * sq
+        out[constant] = (e2 - mu * mu)[inverse]
+    rest = mask & ~constant
+    if rest.any():
+        out[rest] = local_variance_octave(kernel, x, np.where(rest, var, 1.0), tiny)[rest]
+    return out

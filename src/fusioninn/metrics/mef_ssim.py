@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UserInputError
 from ._filters import fspecial_gaussian
 from ._matlab import gaussian_valid
 from .registry import MetricSpec
@@ -97,7 +98,10 @@ def mef_ssim(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     seq = np.stack([a, b]).astype(np.float64)
     f = np.asarray(fused, dtype=np.float64)
     if min(f.shape) / 4 < _WIN:
-        raise ValueError(f"MEF-SSIM needs images of at least {4 * _WIN} pixels a side, got {f.shape}")
+        raise UserInputError(
+            f"mef_ssim needs images of at least {4 * _WIN} pixels a side (3 scales of 11x11 windows), "
+            f"got {f.shape[0]}x{f.shape[1]}"
+        )
     q = []
     for level in range(3):
         q.append(mef_ssim_single(seq, f))

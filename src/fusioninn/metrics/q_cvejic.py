@@ -12,8 +12,8 @@ Behaviour of the references, reproduced:
   (``mean2`` over all windows) is then NaN; ``qc@mefb`` drops NaN windows first (``sim(~isnan(sim))``).
 - On flat windows that are not zero, the covariances and variances are round-off (~1e-12) and, with
   constants of 2e-16, the SSIM ratio of round-off can be anything: MEFB's Qc is 25.6 on the oracle's
-  ``shapes`` triplet. We compute flat windows in Octave's summation order, which reproduces such values
-  only approximately; ``qc@cvejic2005`` is the metric with SSIM's usual constants (K = 0.01, 0.03,
+  ``shapes`` triplet. Such values depend on the summation order and are not reproduced;
+  ``qc@cvejic2005`` is the metric with SSIM's usual constants (K = 0.01, 0.03,
   L = 255) and flat windows (both covariances 0) left out, the corrected reading.
 - ``metricCvejic.m`` sw = 1 (the gradient-based metric of Cvejic et al. 2007) is unfinished in the
   toolbox and always returns 0: not offered.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._filters import fspecial_gaussian
-from ._matlab import mean_finite, valid_moments
+from ._matlab import gaussian_valid, mean_finite, memo_arrays
 from .registry import MetricSpec
 
 __all__ = ["qc_liu", "qc_mefb", "qc_cvejic2005", "VARIANTS"]
@@ -33,17 +33,20 @@ _WINDOW = fspecial_gaussian(7, 1.5)
 
 
 def _ssim_cov(x: np.ndarray, y: np.ndarray, c1: float, c2: float) -> tuple[np.ndarray, np.ndarray]:
-    mu_x, mu_y, var_x, var_y, cov = valid_moments(_WINDOW, x, y)
+    m = gaussian_valid(_WINDOW, np.stack([x, y, x * x, y * y, x * y]))
+    mu_x, mu_y = m[0], m[1]
+    var_x, var_y, cov = m[2] - mu_x * mu_x, m[3] - mu_y * mu_y, m[4] - mu_x * mu_y
     num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
     return num / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)), cov
 
 
+@memo_arrays()
 def _sim_map(a: np.ndarray, b: np.ndarray, f: np.ndarray, c1: float, c2: float) -> np.ndarray:
     map_af, cov_af = _ssim_cov(a, f, c1, c2)
     map_bf, cov_bf = _ssim_cov(b, f, c1, c2)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 windows give NaN, as in the toolbox
         s = cov_af / (cov_af + cov_bf)
-    sim = s * map_af + (1.0 - s) * map_bf
+        sim = s * map_af + (1.0 - s) * map_bf
     sim[s < 0] = 0.0
     sim[s > 1] = 1.0
     return sim
@@ -64,7 +67,10 @@ def qc_cvejic2005(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     return mean_finite(_sim_map(a, b, fused, (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2))
 
 
-_FORMULA = "Cvejic, Loza, Bull & Canagarajah 2005, Int. J. Signal Process. 2(3):178-182 (no DOI)"
+_FORMULA = (
+    "Cvejic, Loza, Bull & Canagarajah 2005, Int. J. Signal Process. 2(3):178-182 (no DOI); as given in "
+    "Liu et al. 2012, doi:10.1109/TPAMI.2011.109"
+)
 
 VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
@@ -86,8 +92,7 @@ VARIANTS: tuple[MetricSpec, ...] = (
         colour="mean",
         higher_is_better=True,
         note="qc@liu with NaN windows dropped. With C1 = C2 = 2e-16 flat non-zero windows divide round-off "
-        "by round-off: values far above 1 occur (25.6 on the oracle's shapes) and are reproduced only "
-        "approximately.",
+        "by round-off: values far above 1 occur (25.6 on the oracle's shapes) and are not reproduced.",
     ),
     MetricSpec(
         key="qc@cvejic2005",

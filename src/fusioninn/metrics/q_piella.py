@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._filters import fspecial_gaussian, fusion_ssim_maps
-from ._matlab import filter2_same, local_variance_octave
+from ._matlab import filter2_same, flat_window_variance, memo_arrays
 from .q_p import q_p
 from .registry import MetricSpec
 
@@ -43,9 +43,10 @@ def _ssim_parts(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> tuple[np.ndarray
     """
     map_af, map_bf, var_a, var_b = fusion_ssim_maps(a, b, f, reference=False)
     window = fspecial_gaussian(11, 1.5)
-    return map_af, map_bf, local_variance_octave(window, a, var_a), local_variance_octave(window, b, var_b)
+    return map_af, map_bf, flat_window_variance(window, a, var_a), flat_window_variance(window, b, var_b)
 
 
+@memo_arrays()
 def _parts(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The per-window fusion quality and the saliency max(var_A, var_B), as metricPeilla.m builds them."""
     map_af, map_bf, var_a, var_b = _ssim_parts(a, b, f)
@@ -85,7 +86,7 @@ def qe_piella(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
 
 def piella_fusioninn(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     """The FusionINN copy of metricPeilla.m sw = 1 (centre windows): ``q_p(..., "reference")``."""
-    return q_p(a, b, fused, protocol="reference")
+    return q_p(*(x.astype(np.uint8) for x in (a, b, fused)), protocol="reference")
 
 
 _FORMULA = "Piella & Heijmans 2003, doi:10.1109/ICIP.2003.1247209"

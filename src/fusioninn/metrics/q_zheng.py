@@ -1,8 +1,7 @@
 """Q_SF: Zheng et al.'s spatial-frequency fusion metric (Liu toolbox ``metricZheng.m``).
 
 Y. Zheng, E. A. Essock, B. C. Hansen and A. M. Haun, "A new metric based on extended spatial frequency
-and its application to DWT based fusion algorithms", Information Fusion 8(2):177-192, 2007,
-doi:10.1016/j.inffus.2005.04.003.
+and its application to DWT based fusion algorithms", Information Fusion 8(2):177-192, 2007.
 
 Spatial frequency of F from the four first differences (rows, columns, and the two diagonals weighted by
 sqrt(2)/2), SF_F = sqrt(RF^2 + CF^2 + MDF^2 + SDF^2), against a reference SF_R built from the larger of
@@ -48,7 +47,8 @@ VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="qsf@liu",
         function=qsf_liu,
-        formula="Zheng, Essock, Hansen & Haun 2007, doi:10.1016/j.inffus.2005.04.003",
+        formula="Zheng, Essock, Hansen & Haun 2007, Inf. Fusion 8(2):177-192; as given in Liu et al. 2012, "
+        "doi:10.1109/TPAMI.2011.109",
         reference="zhengliu6699/imageFusionMetrics:metricZheng.m",
         inputs="float",
         colour="grey",

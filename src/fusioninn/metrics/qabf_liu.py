@@ -34,7 +34,7 @@ def qabf_liu(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
 
 def qabf_fusioninn(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     """FusionINN's copy of ``metricXydeas.m`` (3x3 centre only): ``q_xy(..., "reference")``."""
-    return q_xy(a, b, fused, protocol="reference")
+    return q_xy(*(x.astype(np.uint8) for x in (a, b, fused)), protocol="reference")
 
 
 _FORMULA = "Xydeas & Petrovic 2000, doi:10.1049/el:20000267"

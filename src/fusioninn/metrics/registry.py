@@ -102,6 +102,20 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".psnr",
     # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     # MEFB (@mefb) and the Liu toolbox (@liu) modules (engineer 14b) go below, one line each.
+    ".ncie_variants",
+    ".fmi_mefb",
+    ".nmi",
+    ".tsallis",
+    ".qabf_liu",
+    ".ssim_index",
+    ".q_piella",
+    ".q_zhao",
+    ".q_cvejic",
+    ".q_yang",
+    ".q_zheng",
+    ".viff",
+    ".mef_ssim",
+    ".q_pww",
 )
 
 #: The five metrics of the FusionINN table, in table order.

@@ -29,7 +29,7 @@ def ssim_liu(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
 
 def ssim_fusioninn(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     """The FusionINN copy of ``ssim_index.m`` (centre windows only): ``q_ssim(..., "reference")``."""
-    return q_ssim(a, b, fused, protocol="reference")
+    return q_ssim(*(x.astype(np.uint8) for x in (a, b, fused)), protocol="reference")
 
 
 _FORMULA = "Wang, Bovik, Sheikh & Simoncelli 2004, doi:10.1109/TIP.2003.819861"

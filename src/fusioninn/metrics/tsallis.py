@@ -1,7 +1,7 @@
 """TE: Tsallis-entropy fusion metrics of the Liu toolbox (``metricMI.m`` sw = 2 and 3) and MEFB.
 
 - Cvejic, Canagarajah & Bull, "Image fusion metric based on mutual information and Tsallis entropy",
-  Electronics Letters 42(11):626-627, 2006, doi:10.1049/el:20060693: TE = I_q(A;F) + I_q(B;F) with
+  Electronics Letters 42(11):626-627, 2006: TE = I_q(A;F) + I_q(B;F) with
   I_q(X;Y) = (1 - sum_ij p(i,j)^q / (p_X(i) p_Y(j))^(q-1)) / (1 - q), q = 1.85.
 - Nava et al. (SPIE Newsroom 2007): (I_q(A;F) + I_q(B;F)) / (H(A)^q + H(B)^q + I_q(A;B)), q = 0.43137
   (``metricMI.m`` sw = 3; H the Shannon entropies of ``mutual_info.m``).
@@ -26,6 +26,9 @@ __all__ = ["tsallis_mi", "te_liu", "te_cvejic", "te_nava", "VARIANTS"]
 
 Q_CVEJIC = 1.85
 Q_NAVA = 0.43137
+_SURVEY = "as given in Liu et al. 2012, doi:10.1109/TPAMI.2011.109"
+_CVEJIC = "Cvejic, Canagarajah & Bull 2006, Electron. Lett. 42(11):626-627; " + _SURVEY
+_NAVA = "Nava, Escalante-Ramirez & Cristobal, SPIE Newsroom 2007; " + _SURVEY
 
 
 def tsallis_mi(x: np.ndarray, y: np.ndarray, q: float, swapped_marginals: bool) -> float:
@@ -73,7 +76,7 @@ VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="te@liu",
         function=te_liu,
-        formula="Cvejic, Canagarajah & Bull 2006, doi:10.1049/el:20060693",
+        formula=_CVEJIC,
         reference="zhengliu6699/imageFusionMetrics:metricMI.m (sw=2) + tsallis.m",
         inputs="float",
         colour="grey",
@@ -83,7 +86,7 @@ VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="te@mefb",
         function=te_liu,
-        formula="Cvejic, Canagarajah & Bull 2006, doi:10.1049/el:20060693",
+        formula=_CVEJIC,
         reference="xingchenzhang/MEFB:metrics/metricsTE.m",
         inputs="float",
         colour="mean",
@@ -93,7 +96,7 @@ VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="te@cvejic2006",
         function=te_cvejic,
-        formula="Cvejic, Canagarajah & Bull 2006, doi:10.1049/el:20060693",
+        formula=_CVEJIC,
         reference="none (corrected te@liu: marginals the right way round)",
         inputs="float",
         colour="grey",
@@ -103,7 +106,7 @@ VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="te_nava@liu",
         function=te_nava,
-        formula="Nava, Kiss & Cristobal, SPIE Newsroom 2007, doi:10.1117/2.1200710.0890",
+        formula=_NAVA,
         reference="zhengliu6699/imageFusionMetrics:metricMI.m (sw=3) + tsallis.m",
         inputs="float",
         colour="grey",

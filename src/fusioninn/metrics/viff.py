@@ -1,7 +1,8 @@
 """VIF: the visual-information-fidelity fusion metric (VIFF) as MEFB's ``metricsVIF.m`` computes it.
 
 Y. Han, Y. Cai, Y. Cao and X. Xu, "A new image fusion performance metric based on visual information
-fidelity", Information Fusion 14(2):127-135, 2013, doi:10.1016/j.inffus.2011.08.002.
+fidelity", Information Fusion 14(2):127-135, 2013; built on the VIF of H. R. Sheikh and A. C. Bovik,
+"Image information and visual quality", IEEE TIP 15(2):430-444, 2006, doi:10.1109/TIP.2005.859378.
 
 Four scales (Gaussian windows of N = 2^(5-s) + 1 pixels, sigma N/5, filtered and subsampled by 2 between
 scales, ``filter2 'valid'``); per scale and source the Sheikh-Bovik gain g and distortion variance
@@ -78,7 +79,8 @@ VARIANTS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="vif@mefb",
         function=viff,
-        formula="Han, Cai, Cao & Xu 2013, doi:10.1016/j.inffus.2011.08.002",
+        formula="Han, Cai, Cao & Xu 2013, Inf. Fusion 14(2):127-135; VIF of Sheikh & Bovik 2006, "
+        "doi:10.1109/TIP.2005.859378",
         reference="xingchenzhang/MEFB:metrics/metricsVIF.m",
         inputs="float",
         colour="mean",
