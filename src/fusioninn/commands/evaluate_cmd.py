@@ -6,6 +6,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--data", required=True, help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B")
     p.add_argument("--methods", default="fusioninn,average",
                    help="comma-separated: fusioninn, rules (average, maximum, pca, laplacian, dwt, guided), "
@@ -16,13 +18,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
                    help="evaluate on a subject-level split of the data (default all)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
+    p.add_argument("--metrics",
+                   help="comma-separated metric keys or groups (paper, vifb, mefb, liu, all, e.g. "
+                        "qabf@vifb,mi@qu; see `fusioninn metrics --list`); default: the paper's five "
+                        "(evaluate also keeps psnr, mi, en, sd)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from ..device import configure_threads, resolve_device
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
+    from ..metrics import registry
     from ._common import parse_methods_and_weights
 
+    metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
     ensure_writable_dir(args.out)  # before the evaluation, not after it
     names, weights = parse_methods_and_weights(args.methods, args.weights)
@@ -41,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_pairs(args.data, pair=pair, split=split)
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
-                              progress=not args.quiet)
+                              progress=not args.quiet, metrics=metrics)
     with output_group():  # all result files or none
         paths = write_results(result, args.out)
     print(paths["markdown"].read_text())
