@@ -124,6 +124,7 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".viff",
     ".mef_ssim",
     ".q_pww",
+    ".mefb_vifb_aliases",
 )
 
 #: The five metrics of the FusionINN table, in table order.
