@@ -7,10 +7,12 @@ away from zero; ``normalize1.m`` rescales to integer grey levels 0..255.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -164,16 +166,34 @@ def mean_finite(x: np.ndarray) -> float:
 
 
 _MEMOS: list[OrderedDict] = []
+_SCOPE = threading.local()
 
 
 def clear_memos() -> None:
-    """Forget every :func:`memo_arrays` result (for timing a cold ``compute`` call)."""
+    """Forget every :func:`memo_arrays` result."""
     for cache in _MEMOS:
         cache.clear()
 
 
+@contextlib.contextmanager
+def memo_scope() -> Iterator[None]:
+    """Let :func:`memo_arrays` functions share results inside this block (one ``compute`` call).
+
+    Outside a scope nothing is cached; leaving the outermost scope forgets everything, so repeated calls
+    (benchmarks, other images) never see results of an earlier call. Scopes are per thread.
+    """
+    depth = getattr(_SCOPE, "depth", 0)
+    _SCOPE.depth = depth + 1
+    try:
+        yield
+    finally:
+        _SCOPE.depth = depth
+        if depth == 0:
+            clear_memos()
+
+
 def memo_arrays(maxsize: int = 4) -> Callable:
-    """Remember a function's last results by the *content* of its array arguments.
+    """Within a :func:`memo_scope`, remember a function's results by the *content* of its array arguments.
 
     Several catalogue keys share an expensive intermediate (``qp@liu``/``qp@mefb`` the phase congruency,
     the Piella variants their SSIM maps); ``compute(..., names="all")`` then pays for it once. Arrays are
@@ -187,6 +207,8 @@ def memo_arrays(maxsize: int = 4) -> Callable:
 
         @functools.wraps(fn)
         def inner(*args: Any) -> Any:
+            if not getattr(_SCOPE, "depth", 0):
+                return fn(*args)
             key = tuple(
                 (a.dtype.str, a.shape, hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8), digest_size=16).digest())
                 if isinstance(a, np.ndarray)
@@ -202,7 +224,6 @@ def memo_arrays(maxsize: int = 4) -> Callable:
                 cache.popitem(last=False)
             return value
 
-        inner.cache_clear = cache.clear  # type: ignore[attr-defined]
         return inner
 
     return wrap
