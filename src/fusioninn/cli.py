@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate_cmd", "evaluate fusion methods on a data set"),
     "benchmark": ("benchmark_cmd", "paper-style comparison of all methods"),
     "bench": ("bench_cmd", "speed benchmark against the reference FrEIA graph"),
+    "explain": ("explain_cmd", "contribution maps: how much of each fused value came from each source"),
+    "view": ("view_cmd", "write a self-contained HTML case viewer (sources, fused, decomposed, uncertainty, share)"),
 }
 
 
