@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fusioninn.cli import main
+from fusioninn.cli import main as _main
 from fusioninn.data.phantom import phantom_slices
+
+
+def main(argv: list[str]) -> int:
+    """The CLI's exit code, also for argparse's own refusals (which exit through SystemExit)."""
+    try:
+        return _main(argv)
+    except SystemExit as stop:
+        return int(stop.code)
 
 
 def _png16(path, arr):

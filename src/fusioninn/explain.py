@@ -265,7 +265,7 @@ def explain_files(
     input grid for volumes, ``.npy`` float32 for ``.npy`` inputs, otherwise 16-bit PNG (encodings in
     ``explain.json``) — and ``explain.json``. All or nothing: a failure removes what was written.
     """
-    from .atomic import check_output_folder, ensure_writable_dir
+    from .atomic import check_output_folder, ensure_writable_dir, guard_outputs, output_group
     from .data.pairs import pad_to_multiple, read_image, unpad
     from .data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
     from .inference import is_volume
@@ -285,6 +285,9 @@ def explain_files(
     if out_dir.exists() and not out_dir.is_dir():
         raise UserInputError("exists and is not a directory", out_dir)
     check_output_folder(out_dir)
+    ext = ".nii.gz" if volume else ".npy" if path_a.suffix.lower() == ".npy" else ".png"
+    names = [f"contribution_{stem_a}{ext}", f"contribution_{stem_b}{ext}", f"share_{stem_a}{ext}", "explain.json"]
+    guard_outputs([path_a, path_b, seg_path, model_path], [out_dir / n for n in names])
     t0 = time.perf_counter()
     name, thing = resolve_method(method, model_path, device)
     if volume:
@@ -293,7 +296,6 @@ def explain_files(
         na, _, _ = minmax_normalise(axial_slices(va.data))
         nb, _, _ = minmax_normalise(axial_slices(vb.data))
         seg = read_segmentation(seg_path, na.shape, True, like=va) if seg_path else None
-        ext = ".nii.gz"
     else:
         ia, ib = read_image(path_a), read_image(path_b)
         if ia.shape != ib.shape:
@@ -302,7 +304,6 @@ def explain_files(
         na, _, _ = minmax_normalise(ia.grey[None], clip_negative=False)
         nb, _, _ = minmax_normalise(ib.grey[None], clip_negative=False)
         seg = read_segmentation(seg_path, ia.shape, False)[None] if seg_path else None
-        ext = ".npy" if path_a.suffix.lower() == ".npy" else ".png"
     (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
     if min(pa.shape[1:]) < 2:
         raise DataError(f"image too small to explain ({na.shape[2]}x{na.shape[1]})", path_a)
@@ -351,18 +352,11 @@ def explain_files(
         if lo < -1 or hi > 1:
             raise DataError(f"contributions in [{lo:.3g}, {hi:.3g}] do not fit the PNG encoding; use .npy inputs",
                             path_a)
-    outputs = {f"contribution_{stem_a}{ext}": c1, f"contribution_{stem_b}{ext}": c2, f"share_{stem_a}{ext}": share}
-    created_dir = not out_dir.exists()
-    ensure_writable_dir(out_dir)
+    outputs = dict(zip(names[:3], (c1, c2, share), strict=True))
     written: list[Path] = []
-    try:
+    with output_group():  # the folder too, when this call created it
+        ensure_writable_dir(out_dir)
         _write_outputs(outputs, out_dir, volume, ext, va if volume else None, summary, written, t0)
-    except BaseException:
-        if created_dir:
-            import shutil
-
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
     return ExplainReport(written, summary, time.perf_counter() - t0)
 
 

@@ -8,15 +8,18 @@ from ._common import add_model_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("a", help="first source (T1ce): PNG/TIFF/JPEG/NPY image or NIfTI volume")
     p.add_argument("b", help="second source (FLAIR), same kind and size as A")
     p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
     p.add_argument("--method", default="fusioninn",
                    help="fusioninn (default), a rule (average, maximum, pca, laplacian, dwt, guided) or a CNN "
                         "baseline (deepfuse, funfusean, halfunet, unet, unetpp, unet3p)")
-    p.add_argument("--steps", type=int, default=32, help="Gauss-Legendre points on the path (networks; default 32)")
+    p.add_argument("--steps", type=positive_int, default=32,
+                   help="Gauss-Legendre points on the path (networks; default 32)")
     p.add_argument("--seg", metavar="FILE", help="BraTS segmentation (labels 0/1/2/4): mean shares per label")
-    p.add_argument("--batch-slices", type=int, default=4, help="slices per batch for volumes (memory bound)")
+    p.add_argument("--batch-slices", type=positive_int, default=4, help="slices per batch for volumes (memory bound)")
     add_model_arguments(p)
 
 
@@ -29,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     configure_threads(args.threads)
     report = explain_files(args.a, args.b, args.out, method=args.method, steps=args.steps, seg_path=args.seg,
                            model_path=args.model, device=resolve_device(args.device),
-                           batch_slices=max(1, args.batch_slices), progress=True)
+                           batch_slices=args.batch_slices, progress=True)
     s = report.summary
     steps = f"{s['steps']} steps" if s["steps"] else "exact weights"
     first_share = next(iter(s["mean_share"].values()))
