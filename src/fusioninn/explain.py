@@ -128,9 +128,13 @@ def _mean(values: np.ndarray, mask: np.ndarray) -> float | None:
 
 @dataclass
 class ExplainReport:
+    """What :func:`explain_files` wrote, its ``explain.json`` content, and the maps themselves (the
+    padded (Z, H, W) slices it computed, for reuse, e.g. by the viewer)."""
+
     written: list[Path]
     summary: dict
     seconds: float
+    contributions: Contributions | None = None
 
 
 def read_segmentation(path: str | Path, like_shape: tuple[int, ...], volume: bool, like=None) -> np.ndarray:
@@ -226,10 +230,8 @@ def slice_contributions(
             e = network_contributions(thing, a[idle[:1]], b[idle[:1]], steps=1, name=method_name)
         fused[idle], base[idle] = e.fused[0], e.baseline[0]
     steps_used = None if isinstance(thing, str) else int(steps)
-    out = Contributions(first=c1, second=c2, baseline=base, fused=fused, share_first=share, method=method_name,
-                        steps=steps_used)
-    out.computed_slices = busy  # type: ignore[attr-defined]
-    return out
+    return Contributions(first=c1, second=c2, baseline=base, fused=fused, share_first=share, method=method_name,
+                         steps=steps_used, computed=busy)
 
 
 def _tqdm_progress(desc: str, enabled: bool):
@@ -317,7 +319,7 @@ def explain_files(
     c1, c2, share = (unpad(m, size) for m in (c.first, c.second, c.share_first))
     residual = unpad(c.residual, size)
     brain = (na > 0) | (nb > 0)
-    computed = c.computed_slices  # type: ignore[attr-defined]
+    computed = c.computed
     summary = {
         "format": "fusioninn-explain-1",
         "method": name,
@@ -357,7 +359,7 @@ def explain_files(
     with output_group():  # the folder too, when this call created it
         ensure_writable_dir(out_dir)
         _write_outputs(outputs, out_dir, volume, ext, va if volume else None, summary, written, t0)
-    return ExplainReport(written, summary, time.perf_counter() - t0)
+    return ExplainReport(written, summary, time.perf_counter() - t0, contributions=c)
 
 
 def _write_outputs(outputs: dict, out_dir: Path, volume: bool, ext: str, like, summary: dict, written: list,

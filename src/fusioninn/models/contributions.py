@@ -70,6 +70,8 @@ class Contributions:
 
     ``fused ≈ baseline + first + second``; ``share_first = |first| / (|first| + |second|)`` (0.5 where
     both are 0). ``steps`` is the number of quadrature points (``None`` for the exact rule weights).
+    ``computed``: indices of the images whose maps were computed, when some were skipped because they
+    hold no signal (``None``: all).
     """
 
     first: np.ndarray
@@ -79,6 +81,7 @@ class Contributions:
     share_first: np.ndarray
     method: str
     steps: int | None
+    computed: np.ndarray | None = None
 
     @property
     def residual(self) -> np.ndarray:

@@ -27,7 +27,6 @@ import html
 import json
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -141,9 +140,14 @@ def build_case(
     seed: int = 0,
     batch_slices: int = 8,
     progress: bool = False,
-    log: Callable[[str], None] | None = None,
+    precomputed=None,
 ) -> CaseData:
-    """Compute every panel of the viewer for two images or two NIfTI volumes (see :func:`write_viewer`)."""
+    """Compute every panel of the viewer for two images or two NIfTI volumes (see :func:`write_viewer`).
+
+    ``precomputed``: the :class:`~fusioninn.models.contributions.Contributions` that
+    :func:`fusioninn.explain.explain_files` computed for the same inputs and method (its report's
+    ``contributions``), reused instead of computing the share panel again.
+    """
     from ..api import load_pretrained
     from ..data.pairs import pad_to_multiple, read_image, unpad
     from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
@@ -230,17 +234,24 @@ def build_case(
     t = time.perf_counter()
     c1 = c2 = share = None
     completeness = None
-    if contributions:
+    if contributions and precomputed is not None:
+        if precomputed.first.shape != pa.shape or precomputed.method != name:
+            raise ValueError(f"precomputed contributions of {precomputed.method} {precomputed.first.shape} do not "
+                             f"match {name} {pa.shape}")
+        c = precomputed
+        steps = c.steps or steps
+    elif contributions:
         update, close = _progress_bar(f"contributions ({name}, {steps} steps)", progress and pa.shape[0] > 1)
         try:
             c = slice_contributions(name, thing if name != "fusioninn" else fusion_model, pa, pb, steps,
                                     batch_slices=min(4, batch_slices), progress=update)
         finally:
             close()
+    if contributions:
         c1, c2, share = unpad(c.first, size), unpad(c.second, size), unpad(c.share_first, size)
         residual = unpad(c.residual, size)
         completeness = float(np.abs(residual).max()) if residual.size else 0.0
-        timings["contributions_slices"] = int(len(c.computed_slices))
+        timings["contributions_slices"] = int(len(c.computed)) if c.computed is not None else int(pa.shape[0])
     else:
         notes.append("Contributions not computed (--no-contributions).")
     timings["contributions"] = time.perf_counter() - t
