@@ -265,3 +265,19 @@ def _without_missing(case):
     shape = case.arrays["source-1"].shape
     out.arrays = {k: (v if v is not None else np.zeros(shape, np.float32)) for k, v in case.arrays.items()}
     return out
+
+
+def test_view_with_a_saved_latent_checks_that_it_belongs(tmp_path, capsys):
+    x = phantom_slices(1, seed=5, size=(20, 18)).images[0]
+    for name, img in (("a", x[0]), ("b", x[1])):
+        Image.fromarray(np.rint(img * 255).astype(np.uint8)).save(tmp_path / f"{name}.png")
+    a, b = str(tmp_path / "a.png"), str(tmp_path / "b.png")
+    assert main(["fuse", a, b, "-o", str(tmp_path / "f.png"), "--save-latent", str(tmp_path / "z.npz")]) == 0
+    assert main(["fuse", b, a, "-o", str(tmp_path / "g.png"), "--save-latent", str(tmp_path / "swapped.npz")]) == 0
+    assert main(["view", a, b, "-o", str(tmp_path / "ok.html"), "--latent", str(tmp_path / "z.npz"),
+                 "--no-contributions", "--samples", "2"]) == 0
+    capsys.readouterr()
+    rc = main(["view", a, b, "-o", str(tmp_path / "bad.html"), "--latent", str(tmp_path / "swapped.npz"),
+               "--no-contributions", "--samples", "2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "does not belong" in err and not (tmp_path / "bad.html").exists()

@@ -28,14 +28,20 @@ from .models.contributions import (
 )
 from .models.fusioninn import FusionINN
 
-__all__ = ["contribution_maps", "resolve_method", "label_shares", "explain_files", "ExplainReport",
+__all__ = ["png_contribution_encoding", "contribution_maps", "resolve_method", "label_shares", "explain_files",
+           "ExplainReport",
            "BRATS_REGIONS", "read_segmentation"]
 
 #: BraTS label -> region name, and "normal brain" (label 0 inside the brain)
 BRATS_REGIONS = {4: "enhancing_tumour", 1: "necrosis", 2: "oedema", 0: "normal_brain"}
 
-# contribution PNGs hold c in [-1, 1] as pixel = (c + 1) / 2 * 65535 (written in explain.json too)
-PNG_CONTRIBUTION_ENCODING = "value = pixel / 65535 * 2 - 1"
+# contribution PNGs hold c in [-s, s] as pixel = (c / s + 1) / 2 * 65535, s = 1 unless a contribution is
+# larger (written in explain.json)
+
+
+def png_contribution_encoding(scale: float = 1.0) -> str:
+    return "value = pixel / 65535 * 2 - 1" if scale == 1.0 else f"value = (pixel / 65535 * 2 - 1) * {scale:g}"
+
 PNG_SHARE_ENCODING = "value = pixel / 65535"
 
 
@@ -234,8 +240,10 @@ def slice_contributions(
                          steps=steps_used, computed=busy)
 
 
-def _tqdm_progress(desc: str, enabled: bool):
-    if not enabled:
+def progress_bar(desc: str, enabled: bool):
+    """``(update(done, total), close())`` of a tqdm bar on stderr; a no-op unless ``enabled`` and stderr is
+    a terminal (logs and pipes get the one summary line only)."""
+    if not enabled or not sys.stderr.isatty():
         return None, lambda: None
     from tqdm import tqdm
 
@@ -309,7 +317,7 @@ def explain_files(
     (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
     if min(pa.shape[1:]) < 2:
         raise DataError(f"image too small to explain ({na.shape[2]}x{na.shape[1]})", path_a)
-    update, close = _tqdm_progress(f"explain ({name}, {steps} steps)", progress and volume)
+    update, close = progress_bar(f"explain ({name}, {steps} steps)", progress and volume)
     t_maps = time.perf_counter()
     try:
         c = slice_contributions(name, thing, pa, pb, steps, batch_slices=max(1, batch_slices), progress=update)
@@ -347,14 +355,14 @@ def explain_files(
             for region, v in stats["mean_share_first"].items() if region != "brain"
         }
         summary["pixels_per_label"] = {k: v for k, v in stats["pixels"].items() if k != "brain"}
-    if ext == ".png":
-        summary["png_encoding"] = {"contribution": PNG_CONTRIBUTION_ENCODING, "share": PNG_SHARE_ENCODING}
-        lo = float(min(c1.min(), c2.min())) if c1.size else 0.0
-        hi = float(max(c1.max(), c2.max())) if c1.size else 0.0
-        if lo < -1 or hi > 1:
-            raise DataError(f"contributions in [{lo:.3g}, {hi:.3g}] do not fit the PNG encoding; use .npy inputs",
-                            path_a)
     outputs = dict(zip(names[:3], (c1, c2, share), strict=True))
+    if ext == ".png":
+        # [-scale, scale] -> [0, 65535]; scale 1 unless a contribution exceeds it (then the next power of 2)
+        peak = float(max(np.abs(c1).max(), np.abs(c2).max())) if c1.size else 0.0
+        scale = 1.0 if peak <= 1.0 else float(2.0 ** np.ceil(np.log2(peak)))
+        summary["png_encoding"] = {"contribution": png_contribution_encoding(scale), "share": PNG_SHARE_ENCODING,
+                                   "contribution_scale": scale}
+        outputs[names[0]], outputs[names[1]] = (c1 / scale + 1.0) / 2.0, (c2 / scale + 1.0) / 2.0
     written: list[Path] = []
     with output_group():  # the folder too, when this call created it
         ensure_writable_dir(out_dir)
@@ -376,8 +384,7 @@ def _write_outputs(outputs: dict, out_dir: Path, volume: bool, ext: str, like, s
             elif ext == ".npy":
                 write_image(target, arr[0])
             else:
-                shifted = arr[0] if fname.startswith("share_") else (arr[0] + 1.0) / 2.0
-                write_image(target, shifted, bits=16)
+                write_image(target, arr[0], bits=16)  # already encoded into [0, 1]
             written.append(target)
         summary["files"] = [p.name for p in written]
         summary["seconds"] = time.perf_counter() - t0

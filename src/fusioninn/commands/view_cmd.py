@@ -59,5 +59,7 @@ def run(args: argparse.Namespace) -> int:
                f"; share panel: {s.get('contributions_slices', 0)} slices in {s['contributions']:.1f} s, "
                f"completeness max {case.completeness_max_abs:.2e}"
                + (f" at {case.steps} steps" if case.steps else " (exact rule weights)"))
-    print(f"wrote {args.out} ({info['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s{contrib}")
+    print(f"wrote {args.out} ({info['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s{contrib} "
+          f"[read {s['read']:.1f} s, fuse {s['fuse']:.1f} s, decompose x{case.samples} {s['decompose']:.1f} s, "
+          f"share panel {s['contributions']:.1f} s, page {info['seconds_write']:.1f} s]")
     return 0

@@ -109,23 +109,6 @@ IMAGE_INDEX_MAP = {"offset": [0, 0, 0], "row": [0, 1, 0], "col": [1, 0, 0], "sli
 # Building the case
 
 
-def _progress_bar(desc: str, enabled: bool):
-    if not enabled:
-        return None, lambda: None
-    import sys
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit="slice", file=sys.stderr, desc=desc, leave=False)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
-
-
 def build_case(
     path_a: str | Path,
     path_b: str | Path,
@@ -151,7 +134,7 @@ def build_case(
     from ..api import load_pretrained
     from ..data.pairs import pad_to_multiple, read_image, unpad
     from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
-    from ..explain import read_segmentation, resolve_method, slice_contributions
+    from ..explain import progress_bar, read_segmentation, resolve_method, slice_contributions
     from ..inference import is_volume
     from ..models.fusioninn import FusionINN
 
@@ -201,7 +184,7 @@ def build_case(
     notes: list[str] = []
     if name == "fusioninn":
         if latent is not None:
-            fused = _fused_from_latent(fusion_model, Path(latent), pa, pb, path_a, path_b)
+            fused = _fused_from_latent(fusion_model, Path(latent), pa, pb, "volume" if volume else "image")
             notes.append(f"Fused image from the saved latent {Path(latent).name}.")
         else:
             fused, _ = fusion_model.fuse(pa, pb, batch_size=batch_slices)
@@ -241,7 +224,7 @@ def build_case(
         c = precomputed
         steps = c.steps or steps
     elif contributions:
-        update, close = _progress_bar(f"contributions ({name}, {steps} steps)", progress and pa.shape[0] > 1)
+        update, close = progress_bar(f"contributions ({name}, {steps} steps)", progress and pa.shape[0] > 1)
         try:
             c = slice_contributions(name, thing if name != "fusioninn" else fusion_model, pa, pb, steps,
                                     batch_slices=min(4, batch_slices), progress=update)
@@ -275,13 +258,13 @@ def _stem(path: Path) -> str:
     return stem(path)
 
 
-def _fused_from_latent(model, latent_path: Path, pa, pb, path_a: Path, path_b: Path) -> np.ndarray:
+def _fused_from_latent(model, latent_path: Path, pa, pb, kind: str) -> np.ndarray:
     """The fused image of a saved latent (``fuse --save-latent``), checked against these sources."""
     import torch
 
     from ..inference import _read_latent
 
-    lat, meta, _, _ = _read_latent(latent_path)
+    lat, _, _, _ = _read_latent(latent_path, kind)
     if lat.ndim != 4 or lat.shape[0] != pa.shape[0] or lat.shape[2:] != pa.shape[1:]:
         raise DataError(f"latent of shape {tuple(lat.shape)} does not match these inputs ({pa.shape[0]} slices of "
                         f"{pa.shape[2]}x{pa.shape[1]})", latent_path)
