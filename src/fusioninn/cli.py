@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench_cmd", "speed benchmark against the reference FrEIA graph"),
     "explain": ("explain_cmd", "contribution maps: how much of each fused value came from each source"),
     "view": ("view_cmd", "write a self-contained HTML case viewer (sources, fused, decomposed, uncertainty, share)"),
+    "info": ("info_cmd", "versions, device, threads, allocator and native-kernel status: what will run and why"),
 }
 
 

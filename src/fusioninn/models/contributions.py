@@ -263,13 +263,18 @@ def fusioninn_contributions(
         baseline: ``None`` (black images), ``(b_1, b_2)``, or an (N, 2, H, W) array.
         batch_size: images per batch; ``batch_points``: JVP evaluations per call.
     """
+    import copy
+    import dataclasses
+
     device = next(model.parameters()).device
+    # Forward-mode AD needs plain differentiable operations: neither the native C kernels nor oneDNN's fused
+    # conv+ReLU have a JVP rule. A shallow copy shares the parameters and only gets its own options.
+    traced = copy.copy(model)
+    traced.options = dataclasses.replace(model.options, native=False, fused_conv=False, memory_saving=False)
 
     def fused_fn(x: torch.Tensor) -> torch.Tensor:
-        # model.forward takes the differentiable fast path under no_grad (plain tensor operations);
-        # tests/models/test_contributions.py checks it against FrEIA's own modules.
-        y_raw, _ = model(x)
-        return model.fused_image(y_raw)[:, 0]
+        y_raw, _ = traced(x)
+        return traced.fused_image(y_raw)[:, 0]
 
     x, _ = _as_pairs(first, second, None)
     model._check_input(x)
