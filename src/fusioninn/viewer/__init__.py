@@ -132,9 +132,8 @@ def build_case(
     ``contributions``), reused instead of computing the share panel again.
     """
     from ..api import load_pretrained
-    from ..data.pairs import pad_to_multiple, read_image, unpad
-    from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
-    from ..explain import progress_bar, read_segmentation, resolve_method, slice_contributions
+    from ..data.pairs import pad_to_multiple, unpad
+    from ..explain import progress_bar, resolve_method, slice_contributions
     from ..inference import is_volume
     from ..models.fusioninn import FusionINN
 
@@ -148,29 +147,8 @@ def build_case(
         raise UserInputError(f"cannot view a volume with a 2-D image ({path_b.name})", path_a)
     timings: dict = {}
     t0 = time.perf_counter()
-    if volume:
-        va, vb = read_volume(path_a), read_volume(path_b)
-        check_same_grid(va, vb)
-        sa, sb = axial_slices(va.data), axial_slices(vb.data)
-        na, lo_a, hi_a = minmax_normalise(sa)
-        nb, lo_b, hi_b = minmax_normalise(sb)
-        segs = read_segmentation(seg, na.shape, True, like=va) if seg else None
-        index_map = index_map_for(va.original_affine, tuple(int(s) for s in va.header.get_data_shape()[:3]))
-        units = "input units"
-    else:
-        ia, ib = read_image(path_a), read_image(path_b)
-        if ia.shape != ib.shape:
-            raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of "
-                            f"{path_b}", path_a)
-        sa = (ia.grey * (ia.value_range[1] - ia.value_range[0]) + ia.value_range[0])[None].astype(np.float32)
-        sb = (ib.grey * (ib.value_range[1] - ib.value_range[0]) + ib.value_range[0])[None].astype(np.float32)
-        # min-max normalisation is affine-invariant: the same normalised images as `fuse` makes from the
-        # grey levels, with lo/hi in stored units (so decomposed values come back in those units)
-        na, lo_a, hi_a = minmax_normalise(sa, clip_negative=False)
-        nb, lo_b, hi_b = minmax_normalise(sb, clip_negative=False)
-        segs = read_segmentation(seg, ia.shape, False)[None] if seg else None
-        index_map = IMAGE_INDEX_MAP
-        units = "stored pixel values"
+    src = _read_sources(path_a, path_b, seg, volume)
+    sa, sb, na, nb, segs = src["sa"], src["sb"], src["na"], src["nb"], src["seg"]
     (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
     if min(pa.shape[1:]) < 2:
         raise DataError(f"image too small to view ({na.shape[2]}x{na.shape[1]})", path_a)
@@ -199,15 +177,8 @@ def build_case(
 
     t = time.perf_counter()
     if name == "fusioninn":
-        dec = fusion_model.decompose(fused, samples=samples, seed=seed, batch_size=batch_slices)
-        span_a = (hi_a - lo_a).astype(np.float32)[:, None, None]
-        span_b = (hi_b - lo_b).astype(np.float32)[:, None, None]
-        d1 = unpad(dec.x1, size) * span_a + lo_a.astype(np.float32)[:, None, None]
-        d2 = unpad(dec.x2, size) * span_b + lo_b.astype(np.float32)[:, None, None]
-        if dec.std is not None:
-            u1, u2 = unpad(dec.std[:, 0], size) * span_a, unpad(dec.std[:, 1], size) * span_b
-        else:
-            u1 = u2 = None
+        d1, d2, u1, u2 = _decomposition(fusion_model, fused, samples, seed, batch_slices, size, src)
+        if u1 is None:
             notes.append("Uncertainty needs --samples >= 2.")
     else:
         d1 = d2 = u1 = u2 = None
@@ -245,11 +216,58 @@ def build_case(
     }
     arrays = {k: None if v is None else np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     stems = (_stem(path_a), _stem(path_b))
-    return CaseData(arrays=arrays, seg=segs, names=stems, is_volume=volume, index_map=index_map,
-                    first_slice=0, last_slice=int(sa.shape[0]) - 1, units=units, method=name,
+    return CaseData(arrays=arrays, seg=segs, names=stems, is_volume=volume, index_map=src["index_map"],
+                    first_slice=0, last_slice=int(sa.shape[0]) - 1, units=src["units"], method=name,
                     samples=int(samples), steps=None if isinstance(thing, str) else (int(steps) if contributions
                                                                                      else None),
                     completeness_max_abs=completeness, notes=notes, seconds=timings)
+
+
+def _read_sources(path_a: Path, path_b: Path, seg, volume: bool) -> dict:
+    """Both sources as (Z, H, W) slices in input units (``sa``, ``sb``), normalised (``na``, ``nb``) with
+    their per-slice ``lo``/``hi`` in input units, the segmentation, the index map and the unit name."""
+    from ..data.pairs import read_image
+    from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
+    from ..explain import read_segmentation
+
+    if volume:
+        va, vb = read_volume(path_a), read_volume(path_b)
+        check_same_grid(va, vb)
+        sa, sb = axial_slices(va.data), axial_slices(vb.data)
+        na, lo_a, hi_a = minmax_normalise(sa)
+        nb, lo_b, hi_b = minmax_normalise(sb)
+        return {"sa": sa, "sb": sb, "na": na, "nb": nb, "lo": (lo_a, lo_b), "hi": (hi_a, hi_b),
+                "seg": read_segmentation(seg, na.shape, True, like=va) if seg else None,
+                "index_map": index_map_for(va.original_affine, tuple(int(s) for s in va.header.get_data_shape()[:3])),
+                "units": "input units"}
+    ia, ib = read_image(path_a), read_image(path_b)
+    if ia.shape != ib.shape:
+        raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of "
+                        f"{path_b}", path_a)
+    sa = (ia.grey * (ia.value_range[1] - ia.value_range[0]) + ia.value_range[0])[None].astype(np.float32)
+    sb = (ib.grey * (ib.value_range[1] - ib.value_range[0]) + ib.value_range[0])[None].astype(np.float32)
+    # min-max normalisation is affine-invariant: the same normalised images as `fuse` makes from the
+    # grey levels, with lo/hi in stored units (so decomposed values come back in those units)
+    na, lo_a, hi_a = minmax_normalise(sa, clip_negative=False)
+    nb, lo_b, hi_b = minmax_normalise(sb, clip_negative=False)
+    return {"sa": sa, "sb": sb, "na": na, "nb": nb, "lo": (lo_a, lo_b), "hi": (hi_a, hi_b),
+            "seg": read_segmentation(seg, ia.shape, False)[None] if seg else None,
+            "index_map": IMAGE_INDEX_MAP, "units": "stored pixel values"}
+
+
+def _decomposition(model, fused, samples: int, seed: int, batch: int, size, src: dict):
+    """Mean of ``samples`` decompositions from the fused image alone and their per-pixel std, both back in
+    the sources' units (std ``None`` for one sample)."""
+    from ..data.pairs import unpad
+
+    dec = model.decompose(fused, samples=samples, seed=seed, batch_size=batch)
+    spans = [(hi - lo).astype(np.float32)[:, None, None] for lo, hi in zip(src["lo"], src["hi"], strict=True)]
+    offsets = [lo.astype(np.float32)[:, None, None] for lo in src["lo"]]
+    d1 = unpad(dec.x1, size) * spans[0] + offsets[0]
+    d2 = unpad(dec.x2, size) * spans[1] + offsets[1]
+    if dec.std is None:
+        return d1, d2, None, None
+    return d1, d2, unpad(dec.std[:, 0], size) * spans[0], unpad(dec.std[:, 1], size) * spans[1]
 
 
 def _stem(path: Path) -> str:
