@@ -18,7 +18,7 @@ from PIL import Image
 from fusioninn.cli import main as _main
 from fusioninn.data.phantom import phantom_slices
 from fusioninn.data.volume import axial_slices, read_volume
-from fusioninn.viewer import DEFAULT_BITS, PANELS, READOUT, build_case, index_map_for, quantise_slice, write_viewer
+from fusioninn.viewer import PANELS, READOUT, build_case, index_map_for, panel_bits, quantise_slice, write_viewer
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTEFACTS = Path(os.environ.get("FUSIONINN_TEST_ARTEFACTS", Path(__file__).resolve().parents[1] / "test-artefacts"))
@@ -117,10 +117,9 @@ def test_view_bad_input(tmp_path, capsys, args, fragment, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_default_bits_agree_with_the_command():
-    from fusioninn.commands import view_cmd
-
-    assert view_cmd.DEFAULT_BITS == DEFAULT_BITS
+def test_panel_bits():
+    assert panel_bits("source-1") == 16 and panel_bits("fused") == 11 and panel_bits("share-1") == 9
+    assert panel_bits("uncertainty-2", 14) == 14 and panel_bits("source-2", 8) == 16
 
 
 # --------------------------------------------------------------------------------------------------
@@ -188,13 +187,13 @@ def _display_tolerance(value: float, array_slice: np.ndarray, bits: int) -> floa
     return step / 2 + digit + 1e-7
 
 
-def _check_readout(pairs: dict, case, z: int, r: int, c: int, bits: int) -> None:
+def _check_readout(pairs: dict, case, z: int, r: int, c: int, bits: int | None = None) -> None:
     assert set(READOUT) <= set(pairs), pairs
     for name in READOUT:
         arr = case.arrays[name]
         expected = float(arr[z, r, c])
         shown = float(pairs[name])
-        depth = 16 if name.startswith("source-") else bits
+        depth = panel_bits(name, bits)
         assert abs(shown - expected) <= _display_tolerance(expected, arr[z], depth), (name, shown, expected)
 
 
@@ -227,7 +226,7 @@ def test_browser_volume_slider_hover_readout(browser, tmp_path):
         pairs, ijk = _readout(browser)
         assert ijk == case.file_index(z, r, c)
         assert float(pairs["source-1"]) == float(stored[ijk])  # the file's own value at (i, j, k)
-        _check_readout(pairs, case, z, r, c, DEFAULT_BITS)
+        _check_readout(pairs, case, z, r, c)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTEFACTS / "viewer_volume.png"))
     assert _console_errors(browser) == []
@@ -252,7 +251,7 @@ def test_browser_image_readout_uses_column_row_order(browser, tmp_path):
         assert pairs["share-1"] == "0.5000"  # the average rule's weight
         assert pairs["decomposed-1"] == "n/a"  # only FusionINN decomposes
         _check_readout({k: v for k, v in pairs.items() if v != "n/a"} | {
-            k: "0" for k in READOUT if pairs.get(k) == "n/a"}, _without_missing(case), 0, r, c, DEFAULT_BITS)
+            k: "0" for k in READOUT if pairs.get(k) == "n/a"}, _without_missing(case), 0, r, c)
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTEFACTS / "viewer_image.png"))
     assert _console_errors(browser) == []

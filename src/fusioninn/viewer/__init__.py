@@ -8,8 +8,8 @@ optional segmentation outline. Everything is inlined (data, script, style); the 
 Storage. Every panel is stored per slice as integer codes ``q`` with the slice's own ``lo`` and ``step``
 (value = lo + q * step), zlib-compressed and base64-encoded; the page decodes them with the browser's
 ``DecompressionStream`` and draws every panel from these values (window/level works on the numbers).
-Sources with integer values (MRI files) are stored exactly (step 1); the computed panels with ``bits``
-bits per value (default 11: step = slice range / 2047), which is what keeps a 240x240x155 case under 25
+Sources with integer values (MRI files) are stored exactly (step 1); each computed panel with the bits of
+:data:`PANEL_BITS` (step = slice range / (2**bits - 1)), which is what keeps a 240x240x155 case under 25
 MB: their noise-like low bits do not compress. Display precision: a shown value lies within
 step / 2 of the computed array (1/4094 of that slice's range for the computed panels, exact for integer
 sources); the readout prints 4 significant digits of the stored value, so |readout − array| <= step / 2 +
@@ -35,7 +35,8 @@ import numpy as np
 
 from ..errors import DataError, UserInputError
 
-__all__ = ["CaseData", "PANELS", "READOUT", "build_case", "write_viewer", "quantise_slice", "index_map_for"]
+__all__ = ["CaseData", "PANELS", "READOUT", "PANEL_BITS", "panel_bits", "build_case", "write_viewer",
+           "quantise_slice", "index_map_for"]
 
 #: data-panel names in page order
 PANELS = ("source-1", "source-2", "fused", "share-1", "decomposed-1", "decomposed-2", "uncertainty-1",
@@ -351,18 +352,30 @@ def _panel_html(name: str, title: str, unit: str, width: int, height: int, avail
             f'</canvas><canvas class="overlay"></canvas>{na}</div>{leg}</figure>')
 
 
-#: default bits per stored value of the computed panels (fused, decomposed, uncertainty, contributions):
-#: a 240x240x155 BraTS case then fits the 25 MB budget (docs/interpretability.md)
-DEFAULT_BITS = 11
+#: bits per stored value of each computed panel, matched to what each value is accurate to: the fused
+#: image is exact (11 bits); the decomposition is a mean of K sampled latents, whose own sampling error is
+#: about uncertainty / sqrt(K) (10); a standard deviation from K = 8 samples is uncertain by about 25 %,
+#: and the contributions by their completeness error of ~1e-3 mean (9). This keeps a 240x240x155 BraTS case
+#: under the 25 MB budget (docs/interpretability.md). Sources: exact when integer-valued, else 16 bits.
+PANEL_BITS = {"fused": 11, "decomposed-1": 10, "decomposed-2": 10, "uncertainty-1": 9, "uncertainty-2": 9,
+              "contribution-1": 9, "contribution-2": 9, "share-1": 9}
+DEFAULT_BITS = None  # None: PANEL_BITS; an integer: that many bits for every computed panel
 
 
-def write_viewer(case: CaseData, out: str | Path, bits: int = DEFAULT_BITS) -> dict:
+def panel_bits(name: str, bits: int | None = DEFAULT_BITS) -> int:
+    """Bits per stored value of panel ``name`` (``bits`` overrides the computed panels' defaults)."""
+    if name.startswith("source-"):
+        return 16
+    return PANEL_BITS[name] if bits is None else int(bits)
+
+
+def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BITS) -> dict:
     """Write the page for ``case`` to ``out`` atomically; returns sizes and timings.
 
-    ``bits`` (8-16): quantisation of the computed panels; the sources are stored exactly when they are
-    integers (as MRI files are), else with 16 bits.
+    ``bits`` (8-16): quantisation of every computed panel instead of :data:`PANEL_BITS`; the sources are
+    stored exactly when they are integers (as MRI files are), else with 16 bits.
     """
-    if not 8 <= int(bits) <= 16:
+    if bits is not None and not 8 <= int(bits) <= 16:
         raise UserInputError(f"--bits must be between 8 and 16, got {bits}")
     from ..atomic import atomic_write_text
 
@@ -399,7 +412,7 @@ def write_viewer(case: CaseData, out: str | Path, bits: int = DEFAULT_BITS) -> d
         a = case.arrays.get(name)
         if a is None:
             continue
-        depth = 16 if name.startswith("source-") else int(bits)
+        depth = panel_bits(name, bits)
         arrays[name] = {"slices": [quantise_slice(a[z], depth) for z in range(first, last + 1)]}
     seg = None
     if case.seg is not None:
@@ -433,9 +446,9 @@ def write_viewer(case: CaseData, out: str | Path, bits: int = DEFAULT_BITS) -> d
                 f"{f'×{z_count}' if case.is_volume else ''} · method {case.method} · "
                 f"decomposition: mean of {case.samples} latent samples · {contrib}")
     notes = " ".join(case.notes + [
-        "Values are stored per slice with 16 bits (step = slice range / 65535) and shown with 4 significant "
-        "digits. Decomposed sources and uncertainty are in the sources' units; fused and contributions in "
-        "fused-image units [0, 1]. Research tool: not for diagnosis."])
+        "Values are stored per slice (sources exactly; computed panels with 9-11 bits, step = slice range / "
+        "(2^bits - 1)) and shown with 4 significant digits. Decomposed sources and uncertainty are in the "
+        "sources' units; fused and contributions in fused-image units [0, 1]. Research tool: not for diagnosis."])
     js = resources.files(__package__).joinpath("viewer.js").read_text(encoding="utf-8")
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
