@@ -89,6 +89,12 @@ def _init_distributed(device: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def _validation_latents(i: int, j: int, hw) -> torch.Tensor:
+    """The fixed latents of validation images i..j-1: one generator per image, so every rank (and any
+    chunking) gives image k the same latent without drawing those of the images before it."""
+    return torch.stack([torch.randn(1, *hw, generator=torch.Generator().manual_seed(12345 + k)) for k in range(i, j)])
+
+
 def _all_gather_detached(t: torch.Tensor) -> list[torch.Tensor]:
     import torch.distributed as dist
 
@@ -144,6 +150,7 @@ class TrainResult:
     minutes: float
     stopped: str
     last_metrics: dict
+    images_per_second: float | None = None  # training throughput of this call, start-up step excluded
 
 
 def _rng_state() -> tuple[dict, dict[str, torch.Tensor]]:
@@ -204,14 +211,35 @@ def _optimizer_from_tensors(meta: dict, tensors: dict[str, torch.Tensor]) -> dic
     return {"param_groups": meta["param_groups"], "state": state}
 
 
+def _as_dataset(data, name: str):
+    """A :class:`~fusioninn.data.dataset.SliceDataset` for the trainer: datasets as they are, arrays in memory."""
+    from ..data.dataset import ArrayDataset, SliceDataset
+
+    if isinstance(data, SliceDataset):
+        if len(data) == 0 or len(data.shape) != 3 or data.shape[0] != 2:
+            raise UserInputError(f"{name} set must be a non-empty set of (2, H, W) slices, got {len(data)} of "
+                                 f"{tuple(data.shape)}")
+        return data
+    t = torch.as_tensor(np.asarray(data), dtype=torch.float32)
+    if t.ndim != 4 or t.shape[1] != 2 or len(t) == 0:
+        raise UserInputError(f"{name} set must be a non-empty (N, 2, H, W) array, got {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise UserInputError(f"{name} set contains NaN or Inf")
+    return ArrayDataset(t.numpy())
+
+
 class Trainer:
-    """Train ``config.model`` on ``train_images`` (N, 2, H, W) float32 in [0, 1]; validate on ``val_images``."""
+    """Train ``config.model`` on ``train_images``; validate on ``val_images``.
+
+    Either may be an (N, 2, H, W) float32 array in [0, 1] or a :class:`~fusioninn.data.dataset.SliceDataset`
+    (read lazily: batches come from a ``DataLoader`` with ``config.data_workers`` reading processes, each
+    data-parallel rank reading only its share of every batch)."""
 
     def __init__(
         self,
         config: TrainConfig,
-        train_images: np.ndarray | torch.Tensor,
-        val_images: np.ndarray | torch.Tensor,
+        train_images,
+        val_images,
         run_dir: str | Path,
         progress: bool = True,
         data_info: dict | None = None,
@@ -220,16 +248,11 @@ class Trainer:
         self.run_dir = ensure_writable_dir(run_dir)
         self.progress = progress
         self.data_info = data_info or {}
-        self.train = torch.as_tensor(np.asarray(train_images), dtype=torch.float32)
-        self.val = torch.as_tensor(np.asarray(val_images), dtype=torch.float32)
-        for name, t in (("training", self.train), ("validation", self.val)):
-            if t.ndim != 4 or t.shape[1] != 2 or len(t) == 0:
-                raise UserInputError(f"{name} set must be a non-empty (N, 2, H, W) array, got {tuple(t.shape)}")
-            if not torch.isfinite(t).all():
-                raise UserInputError(f"{name} set contains NaN or Inf")
+        self.train = _as_dataset(train_images, "training")
+        self.val = _as_dataset(val_images, "validation")
         if config.val_max_images and len(self.val) > config.val_max_images:
             idx = torch.linspace(0, len(self.val) - 1, config.val_max_images).round().long()
-            self.val = self.val[idx]
+            self.val = self.val.subset(idx.numpy())
         self.rank, self.world = _init_distributed(config.device)
         configure_threads(config.threads)
         self.device = resolve_device(config.device)
@@ -250,7 +273,7 @@ class Trainer:
         if self.is_inn:
             self.model.memory_saving = config.memory_saving
             n0 = min(len(self.train), 64)
-            self.model.initialise_actnorm(self.train[:n0].to(self.device))
+            self.model.initialise_actnorm(torch.from_numpy(self.train.read(range(n0))).to(self.device))
         self.loss_fn = FusionINNLoss(config.loss)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -287,9 +310,11 @@ class Trainer:
 
     def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Order of the training images and crop offsets for one epoch, from (seed, epoch) alone."""
-        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        from ..data.dataset import epoch_generator
+
+        g = epoch_generator(self.config.seed, epoch)  # the EpochBatchSampler's order, then the crops
         order = torch.randperm(len(self.train), generator=g)
-        h, w = self.train.shape[2:]
+        h, w = self.train.shape[1:]
         crop = self.config.crop
         if crop is None or crop >= min(h, w):
             offsets = torch.zeros(self.steps_per_epoch, 3, dtype=torch.long)
@@ -300,17 +325,20 @@ class Trainer:
             offsets = torch.stack([oy, ox, flip], 1)
         return order, offsets
 
-    def _batch(self, order: torch.Tensor, offsets: torch.Tensor, k: int) -> torch.Tensor:
-        bs = self.config.batch_size
-        idx = order[k * bs : (k + 1) * bs]
-        x = self.train[idx]
+    def _loader(self):
+        from ..data.dataset import EpochBatchSampler, make_loader
+
+        sampler = EpochBatchSampler(len(self.train), self.config.batch_size, self.config.seed, self.rank, self.world)
+        return sampler, make_loader(self.train, sampler, self.config.data_workers, self.device)
+
+    def _crop(self, x: torch.Tensor, offsets: torch.Tensor, k: int) -> torch.Tensor:
         crop = self.config.crop
         if crop is not None and crop < min(x.shape[2:]):
             oy, ox, flip = (int(v) for v in offsets[k])
             x = x[:, :, oy : oy + crop, ox : ox + crop]
             if flip:
                 x = x.flip(-1)
-        return x.to(self.device)
+        return x.to(self.device, non_blocking=True)
 
     def _lr_factor(self) -> float:
         w = self.config.warmup_steps
@@ -321,16 +349,19 @@ class Trainer:
         lo = n * self.rank // self.world
         return lo, n * (self.rank + 1) // self.world
 
-    def _train_step(self, x: torch.Tensor) -> dict:
+    def _train_step(self, xl: torch.Tensor, n_global: int) -> dict:
+        """One optimiser step; ``xl`` is this rank's share [lo, hi) of a global batch of ``n_global``."""
         base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         factor = self._lr_factor()
         for g in self.optimizer.param_groups:
             g["lr"] = g["lr"] * factor
-        n_global = x.shape[0]
         lo, hi = self._shard(n_global)
+        if xl.shape[0] != hi - lo:
+            raise RuntimeError(f"rank {self.rank} got {xl.shape[0]} slices of a batch of {n_global}, "
+                               f"expected {hi - lo}")
         data_scale = (hi - lo) * self.world / n_global
         if self.is_inn:
-            h, w = x.shape[2:]
+            h, w = xl.shape[2:]
             # the global batch's noise, drawn identically on every rank (same RNG state), then sliced:
             # a data-parallel run sees exactly the noise of a single-process run
             z_fresh = torch.randn(n_global, 1, h, w, device=self.device)
@@ -339,7 +370,6 @@ class Trainer:
             if self.config.fused_noise:
                 noise = (torch.rand(n_global, 1, h, w, device=self.device) - 0.5) * self.config.fused_noise
                 noise = noise[lo:hi]
-            xl = x[lo:hi]
             fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
             if self.world > 1:
                 peers = _all_gather_detached(z)
@@ -351,7 +381,6 @@ class Trainer:
             else:
                 loss, parts = self.loss_fn(xl, fused, z, dec, z_target=z_target)
         else:
-            xl = x[lo:hi]
             fused = self.model(xl)
             loss, fparts = fusion_loss(fused, xl, self.config.loss)
             parts = {"loss": loss.detach(), "fused_ssim": 0.5 * (fparts["ssim_1"] + fparts["ssim_2"])}
@@ -377,20 +406,21 @@ class Trainer:
         In a data-parallel run every rank scores its share of the validation set and the sums are
         gathered, so the figures equal a single-process run's."""
         self.model.eval()
-        gen = torch.Generator().manual_seed(12345)
+        from ..data.dataset import sequential_batches
+
         n_val = len(self.val)
-        z_all = torch.randn(n_val, 1, *self.val.shape[2:], generator=gen) if self.is_inn else None
         lo, hi = self._shard(n_val)
         keys = ["q_ssim", "loss"] + (["dec_ssim_1", "dec_ssim_2"] if self.is_inn else [])
         sums = torch.zeros(len(keys) + 1, dtype=torch.float64)
-        for i in range(lo, hi, 16):
-            j = min(i + 16, hi)
-            x = self.val[i:j].to(self.device)
+        batches = sequential_batches(self.val, 16, self.config.data_workers, indices=range(lo, hi))
+        for i, xb in zip(range(lo, hi, 16), batches, strict=True):
+            j = i + len(xb)
+            x = torch.from_numpy(xb).to(self.device)
             vals = {}
             if self.is_inn:
                 y_raw, z = self.model(x)
                 fused = self.model.fused_image(y_raw)
-                zf = z_all[i:j].to(self.device)
+                zf = _validation_latents(i, j, self.val.shape[1:]).to(self.device)
                 # exactly the clinical decomposition: from the displayed fused image and a fresh latent
                 dec = self.model.decompose_tensor(fused, zf)
                 # The MMD term is left out: on a fixed-size chunk it is dominated by its diagonal and would
@@ -573,16 +603,34 @@ class Trainer:
         from tqdm.auto import tqdm
 
         total = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
         bar = tqdm(total=total, initial=self.epoch * self.steps_per_epoch + self.step_in_epoch,
                    disable=not self.progress or self.rank != 0, unit="step", dynamic_ncols=True)
         stopped = "completed"
         last_ckpt = time.time()
         last_metrics: dict = self.history[-1] if self.history else {}
+        sampler, loader = self._loader()
+        self.images_per_second = None
+        step_time, step_images = 0.0, 0
         try:
             while self.epoch < cfg.epochs:
-                order, offsets = self._epoch_plan(self.epoch)
+                if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+                    stopped = "max_steps"
+                    break
+                _, offsets = self._epoch_plan(self.epoch)
+                sampler.set_epoch(self.epoch, self.step_in_epoch)
+                batches = iter(loader)
+                t_step = time.perf_counter()
                 while self.step_in_epoch < self.steps_per_epoch:
-                    parts = self._train_step(self._batch(order, offsets, self.step_in_epoch))
+                    k = self.step_in_epoch
+                    n_global = min(cfg.batch_size, len(self.train) - k * cfg.batch_size)
+                    parts = self._train_step(self._crop(next(batches), offsets, k), n_global)
+                    if self.global_step > 0 or k > 0:  # the first step includes start-up (workers, allocator)
+                        now = time.perf_counter()
+                        step_time += now - t_step
+                        step_images += n_global
+                    t_step = time.perf_counter()
                     self.step_in_epoch += 1
                     self.global_step += 1
                     for k, v in parts.items():
@@ -595,22 +643,32 @@ class Trainer:
                     out_of_time = cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes
                     if _broadcast_flag(out_of_time, self.world):
                         break
+                    if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+                        break
                     due = _broadcast_flag(time.time() - last_ckpt > cfg.checkpoint_minutes * 60, self.world)
                     if due and self.step_in_epoch < self.steps_per_epoch:
                         self.save(self.run_dir / "last.safetensors", last_metrics)
                         last_ckpt = time.time()
-                if self.step_in_epoch < self.steps_per_epoch:  # stopped mid-epoch by the time limit
+                del batches  # ends this epoch's reading workers
+                if self.step_in_epoch < self.steps_per_epoch:  # stopped mid-epoch by a time or step limit
                     self.save(self.run_dir / "last.safetensors", last_metrics)
-                    stopped = "max_minutes"
+                    stopped = "max_minutes" if cfg.max_steps is None or self.global_step < cfg.max_steps \
+                        else "max_steps"
                     break
                 last_metrics = self._end_epoch()
                 last_ckpt = time.time()
                 if _broadcast_flag(cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes, self.world):
                     stopped = "max_minutes" if self.epoch < cfg.epochs else "completed"
                     break
+                if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+                    stopped = "max_steps" if self.epoch < cfg.epochs else "completed"
+                    break
         finally:
             bar.close()
-        return TrainResult(self.run_dir, self.epoch, self.global_step, self._minutes(), stopped, last_metrics)
+        if step_images:
+            self.images_per_second = step_images / step_time
+        return TrainResult(self.run_dir, self.epoch, self.global_step, self._minutes(), stopped, last_metrics,
+                           self.images_per_second)
 
     def _minutes(self) -> float:
         return self.minutes_before + (time.time() - self._t0) / 60
