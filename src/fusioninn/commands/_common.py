@@ -100,5 +100,5 @@ def data_options(args: argparse.Namespace, pair) -> dict:
         raise UserInputError("--cache (prepare and stream) and --cache-dir (in-memory reading) exclude each other")
     return dict(pair=pair, cache=args.cache, cache_dir=args.cache_dir, workers=max(1, args.workers or 1),
                 strict=not args.skip_bad, skip_bad=args.skip_bad, slices=args.slices,
-                min_tumour_pixels=args.min_tumour_pixels, min_brain_fraction=args.min_brain_fraction, clip_negative=args.clip_negative,
-                progress=not getattr(args, "quiet", False))
+                min_tumour_pixels=args.min_tumour_pixels, min_brain_fraction=args.min_brain_fraction,
+                clip_negative=args.clip_negative, progress=not getattr(args, "quiet", False))
