@@ -16,6 +16,14 @@ from .scale_helpers import writable_copy
 TRAIN = ["--batch-size", "4", "--crop", "32", "--threads", "1", "--quiet", "--device", "cpu", "--seed", "1"]
 
 
+def _code(argv: list[str]) -> int:
+    """Exit code of a command, whether main returns it or argparse exits with it."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code)
+
+
 def _last_json(text: str) -> dict:
     return json.loads([line for line in text.splitlines() if line.startswith("{")][-1])
 
@@ -25,7 +33,7 @@ def test_prepare_command_reports_and_rejects_bad_input(four_subjects, tmp_path, 
     out = _last_json(capsys.readouterr().out)
     assert out["subjects"] == 4 and out["skipped"] == [] and out["bytes"] > 0
     assert main(["prepare", "--data", "phantom:4", "--cache", str(tmp_path / "q")]) == 2
-    assert main(["prepare", "--data", str(four_subjects), "--cache", str(tmp_path / "p"), "--workers", "0"]) == 2
+    assert _code(["prepare", "--data", str(four_subjects), "--cache", str(tmp_path / "p"), "--workers", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("fusioninn prepare: error:") for line in err)
     assert not (tmp_path / "q").exists()
@@ -68,8 +76,8 @@ def test_train_on_a_prepared_folder_gives_the_in_memory_weights_and_max_steps_re
                  "--resume", *TRAIN]) == 0
     assert _last_json(capsys.readouterr().out)["steps"] == 5
     assert load_checkpoint(tmp_path / "stream" / "last.safetensors").meta["global_step"] == 5
-    assert main(["train", "--data", str(tmp_path / "p"), "--out", str(tmp_path / "x"), "--max-steps", "0",
-                 *TRAIN]) == 2
+    assert _code(["train", "--data", str(tmp_path / "p"), "--out", str(tmp_path / "x"), "--max-steps", "0",
+                  *TRAIN]) == 2
 
 
 def test_train_with_cache_prepares_a_raw_folder_on_the_fly(four_subjects, tmp_path, capsys):

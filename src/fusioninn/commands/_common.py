@@ -6,13 +6,16 @@ import argparse
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--model", help="a fusioninn checkpoint (.safetensors); default: the shipped weights")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
 
 
 def load_model(args: argparse.Namespace):
     from ..api import load_pretrained
+    from ..atomic import note_input
     from ..device import configure_threads, resolve_device
     from ..errors import CheckpointError
     from ..models.fusioninn import FusionINN
@@ -20,6 +23,7 @@ def load_model(args: argparse.Namespace):
     configure_threads(args.threads)
     device = resolve_device(args.device)
     model = load_pretrained(args.model, device=device)
+    note_input(args.model)  # no output of this command may replace the checkpoint it runs
     if not isinstance(model, FusionINN):
         raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint", args.model)
     return model
@@ -31,20 +35,20 @@ def parse_names(text: str | None) -> tuple[str, str] | None:
     if text is None:
         return None
     names = tuple(s.strip() for s in text.split(","))
-    if len(names) != 2 or not all(names) or any("/" in n for n in names):
+    if len(names) != 2 or not all(names) or any("/" in n or "\\" in n or n in (".", "..") for n in names):
         raise UserInputError(f"--names takes two names separated by a comma, got {text!r}")
+    if names[0] == names[1]:
+        raise UserInputError(f"--names gives the same name twice ({text!r}): both outputs would be one file")
     return names  # type: ignore[return-value]
 
 
 def check_inputs_exist(*paths: str | None) -> None:
     """Name a missing input file before anything slow happens."""
-    from pathlib import Path
-
-    from ..errors import DataError
+    from ..inputs import check_regular_file
 
     for p in paths:
-        if p is not None and not Path(p).exists():
-            raise DataError("file not found", p)
+        if p is not None:
+            check_regular_file(p, "file", "is a directory, expected a file")
 
 
 def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -54,34 +58,48 @@ def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[st
     names = [n.strip() for n in methods.split(",") if n.strip()]
     if not names:
         raise UserInputError("--methods is empty")
+    from ..inputs import check_regular_file
+    from ..models.baselines.registry import CNN_BASELINES
+
     paths = {}
     for item in weights:
         if "=" not in item:
             raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        paths[k.strip()] = v.strip()
+        k, v = (part.strip() for part in item.split("=", 1))
+        if k not in CNN_BASELINES:
+            raise UserInputError(f"--weights {item!r}: {k!r} is not a CNN baseline (one of {sorted(CNN_BASELINES)})")
+        if k not in names and "all" not in names:
+            raise UserInputError(f"--weights {item!r}: {k!r} is not among --methods (these weights would go unused)")
+        if k in paths:
+            raise UserInputError(f"--weights names {k!r} twice")
+        check_regular_file(v, "checkpoint file")
+        paths[k] = v
     return names, paths
 
 
 def add_slice_arguments(p: argparse.ArgumentParser) -> None:
     """--slices, --min-tumour-pixels, --min-brain-fraction, --no-clip-negative (BraTS slice selection)."""
+    from ..inputs import fraction, positive_int
+
     p.add_argument("--slices", choices=["tumour", "all"],
                    help="BraTS slices: with tumour labels (the paper's rule, default) or all with enough brain "
                         "(needs no segmentation); a prepared folder keeps its own")
-    p.add_argument("--min-tumour-pixels", type=int, help="tumour pixels for a slice to count (default 50)")
-    p.add_argument("--min-brain-fraction", type=float, help="brain share for --slices all (default 0.1)")
+    p.add_argument("--min-tumour-pixels", type=positive_int, help="tumour pixels for a slice to count (default 50)")
+    p.add_argument("--min-brain-fraction", type=fraction, help="brain share for --slices all (default 0.1)")
     p.add_argument("--no-clip-negative", dest="clip_negative", action="store_const", const=False, default=None,
                    help="keep negative intensities before min-max (default: clip them to 0, see docs/data.md)")
 
 
 def add_cache_arguments(p: argparse.ArgumentParser) -> None:
     """--cache DIR, --workers N, --skip-bad."""
+    from ..inputs import non_negative_int
+
     p.add_argument("--cache", metavar="DIR",
                    help="prepare a BraTS folder into DIR once (see `fusioninn prepare`) and stream slices from it; "
                         "without it a BraTS folder is read into memory")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="(in-memory reading) keep decoded BraTS slices in DIR as .npy files for the next run")
-    p.add_argument("--workers", type=int,
+    p.add_argument("--workers", type=non_negative_int,
                    help="processes decoding subjects (with --cache) and reading slices from disk (default 1)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
 

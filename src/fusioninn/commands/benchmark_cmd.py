@@ -8,19 +8,25 @@ from ._common import add_cache_arguments, add_slice_arguments, data_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--data", default="phantom:50:4242", help="data spec (default phantom:50:4242, held out)")
     p.add_argument("--out", required=True, help="output folder: benchmark.md/json, results.*, comparison.png")
     p.add_argument("--methods", default="all", help="comma-separated method names, or all (default)")
     p.add_argument("--pair", help="the two sequences of BraTS data (default t1ce,flair; a prepared folder's own)")
     add_slice_arguments(p)
     add_cache_arguments(p)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--protocol", choices=["full", "reference"], default="full")
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
+    p.add_argument("--metrics",
+                   help="comma-separated metric keys or groups (paper, vifb, mefb, liu, all, e.g. "
+                        "qabf@vifb,mi@qu; see `fusioninn metrics --list`); default: the paper's five "
+                        "(evaluate also keeps psnr, mi, en, sd)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -28,19 +34,18 @@ def run(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
     from ..data.dataset import open_slices
     from ..device import configure_threads, resolve_device
-    from ..errors import UserInputError
     from ..methods import resolve_methods
+    from ..metrics import registry
     from ._common import parse_methods_and_weights
 
+    metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
     names, weights = parse_methods_and_weights(args.methods, args.weights)
-    if args.batch_size < 1:
-        raise UserInputError(f"--batch-size must be >= 1, got {args.batch_size}")
     pair = None if args.pair is None else tuple(s.strip() for s in args.pair.split(","))
     data = open_slices(args.data, **data_options(args, pair))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     summary = run_benchmark(methods, data, args.out, args.data, protocol=args.protocol, batch_size=args.batch_size,
-                            progress=not args.quiet, workers=args.workers or 1)
+                            progress=not args.quiet, metrics=metrics, workers=args.workers or 1)
     from pathlib import Path
 
     print((Path(args.out) / "benchmark.md").read_text())

@@ -8,11 +8,13 @@ from ._common import add_slice_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--data", required=True, help="a BraTS folder (subject folders at any depth) or a prepared folder")
     p.add_argument("--cache", required=True, metavar="DIR",
                    help="the prepared folder to write (manifest.json + shards/); pass it as --data to train, "
                         "evaluate and benchmark")
-    p.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="decoding processes (default 1)")
     p.add_argument("--pair", help="the two sequences (default t1ce,flair)")
     add_slice_arguments(p)
     p.add_argument("--strict", action="store_true",
