@@ -107,7 +107,9 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
         mon = TreeMonitor(proc.pid)
         mon.start()
-        rc = proc.wait()
+        _, status, usage = os.wait4(proc.pid, 0)  # CPU time of the process and its reaped children
+        rc = os.waitstatus_to_exitcode(status)
+        proc.returncode = rc
         mon.stop.set()
         mon.join()
     wall = time.perf_counter() - t0
@@ -117,7 +119,7 @@ def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
     by_depth: dict[int, list[int]] = {}
     for pid, d in mon.depth.items():
         by_depth.setdefault(d, []).append(mon.hwm[pid])
-    return {"wall_s": wall, "root_peak_rss": mon.hwm.get(proc.pid, 0),
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "root_peak_rss": mon.hwm.get(proc.pid, 0),
             "children_peak_rss": sorted(by_depth.get(1, []), reverse=True),
             "max_process_peak_rss": max(mon.hwm.values()) if mon.hwm else 0,
             "tree_peak_rss": mon.tree_peak, "last_json": _last_json(text)}
@@ -246,9 +248,30 @@ def main() -> int:
             run(f"evaluate_val_{key}", [*CLI, "evaluate", "--data", str(prep), "--split", "val", "--methods",
                                         "average", "--batch-size", "16", "--out", str(fresh(root / f"eval-{key}")),
                                         "--threads", "1", "--quiet", "--workers", "1"])
+    if "read_throughput_full20" not in M and "read_throughput_full20" not in skip:
+        M["read_throughput_full20"] = read_throughput(root / "prep-full20")
     summarise(results, sizes)
     OUT.write_text(json.dumps(results, indent=1) + "\n")
     return 0
+
+
+def read_throughput(prep: Path, batch: int = 8) -> dict:
+    """Slices per second a DataLoader delivers from full-grid shards in a random order (no training), with
+    0, 1 and 2 reading workers, after one warm pass (page cache) — what a GPU run needs from the data path."""
+    import torch
+
+    from fusioninn.data.dataset import EpochBatchSampler, ShardDataset, make_loader
+    from fusioninn.data.prepared import open_prepared
+
+    torch.set_num_threads(1)
+    ds = ShardDataset(open_prepared(prep, progress=False))
+    out = {"slices": len(ds), "batch": batch}
+    for workers in (0, 0, 1, 2):  # the first pass warms the page cache
+        sampler = EpochBatchSampler(len(ds), batch, seed=0)
+        t = time.perf_counter()
+        n = sum(len(b) for b in make_loader(ds, sampler, workers))
+        out[f"workers_{workers}_slices_per_s"] = n / (time.perf_counter() - t)
+    return out
 
 
 def summarise(results: dict, sizes: list[int]) -> None:
@@ -315,6 +338,8 @@ def summarise(results: dict, sizes: list[int]) -> None:
         r = M.get("evaluate_val_full20")
         if r:
             derived["full_grid_per_subject"]["evaluate_val_wall_s"] = r["wall_s"]
+    if "read_throughput_full20" in M:
+        derived["read_throughput_full20"] = M["read_throughput_full20"]
     results["derived"] = derived
     print()
     print("| measurement | wall s | peak RSS GiB | |")

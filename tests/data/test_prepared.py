@@ -171,3 +171,23 @@ def test_a_folder_prepared_with_other_options_is_refused(four_subjects, tmp_path
     (tmp_path / "other" / "x.txt").write_text("mine")
     with pytest.raises(DataError, match="not empty"):
         prepare(four_subjects, tmp_path / "other", progress=False)
+
+
+def test_concurrent_prepares_of_one_folder_decode_each_subject_once(four_subjects, tmp_path, monkeypatch):
+    import threading
+
+    calls = _counting(monkeypatch)  # e.g. the ranks of a torchrun job all opening the folder at once
+    errors = []
+
+    def one():
+        try:
+            prepare(four_subjects, tmp_path / "p", progress=False)
+        except Exception as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and sorted(calls) == sorted(p.name for p in four_subjects.iterdir())

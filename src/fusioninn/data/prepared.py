@@ -19,6 +19,7 @@ training or evaluation process holds a few batches, not the collection.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -294,7 +295,8 @@ def prepare(
             raise DataError(
                 f"was prepared from {old['source']} ({PrepareOptions.from_dict(old['options']).describe()}); "
                 f"asked for {src} ({options.describe()}): use another --cache folder", cache)
-    elif cache.exists() and cache.is_dir() and any(cache.iterdir()):
+    elif cache.is_dir() and any(p.name not in (".prepare.lock", _SHARD_DIR) and not p.name.startswith(".tmp-")
+                                for p in cache.iterdir()):  # (a prepare killed before its first manifest: ours)
         raise DataError("is not empty and holds no prepared collection (manifest.json); use an empty or new "
                         "folder", cache)
     if cache.resolve() == src or src in cache.resolve().parents:
@@ -332,109 +334,128 @@ def prepare(
         raise DataError(f"subject ids occur twice in the collection ({', '.join(dup[:5])})", src)
 
     out = ensure_writable_dir(cache)
-    shard_dir = ensure_writable_dir(out / _SHARD_DIR)
-    done: dict[str, dict[str, Any]] = {}
-    reusable = []
-    if old is not None:
-        by_id = {e["id"]: e for e in old["subjects"]}
-        for _, sid, _, _, key in plan:
-            e = by_id.get(sid)
-            if e is not None and e.get("key") == key:
-                reusable.append(e)
-        for e, ok in zip(reusable, _entries_ok(out, reusable), strict=True):
-            if ok:
-                done[e["id"]] = e
+    # one prepare per folder at a time (e.g. every rank of a torchrun job opening it): the others wait,
+    # then find the work done
+    with _folder_lock(out):
+        if is_prepared(out):
+            old = read_manifest(out)
+            if Path(old["source"]) != src or old["options"] != opts:
+                raise DataError("was prepared meanwhile from another source or with other options", out)
+        shard_dir = ensure_writable_dir(out / _SHARD_DIR)
+        done: dict[str, dict[str, Any]] = {}
+        reusable = []
+        if old is not None:
+            by_id = {e["id"]: e for e in old["subjects"]}
+            for _, sid, _, _, key in plan:
+                e = by_id.get(sid)
+                if e is not None and e.get("key") == key:
+                    reusable.append(e)
+            for e, ok in zip(reusable, _entries_ok(out, reusable), strict=True):
+                if ok:
+                    done[e["id"]] = e
+                else:
+                    say(f"warning: subject {e['id']}: a shard fails its checksum; decoding the subject again")
+        todo = [p for p in plan if p[1] not in done]
+
+        def manifest_now(complete: bool) -> dict[str, Any]:
+            subjects = [done[sid] for _, sid, *_ in plan if sid in done]
+            return {"format": _FORMAT, "version": _VERSION, "source": str(src), "options": opts,
+                    "complete": complete, "subjects": subjects, "skipped": list(skipped),
+                    "slices": sum(int(s["slices"]) for s in subjects)}
+
+        last_save = [0.0]
+
+        def save(force: bool = False) -> None:
+            if force or time.monotonic() - last_save[0] >= _MANIFEST_EVERY_S:
+                atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest_now(force and not todo_left()),
+                                                                   indent=1) + "\n")
+                last_save[0] = time.monotonic()
+
+        pending = {p[1] for p in todo}
+
+        def todo_left() -> bool:
+            return bool(pending)
+
+        def finish(item, result: dict[str, Any]) -> None:
+            folder, sid, files, rec, key = item
+            pending.discard(sid)
+            if "error" in result:
+                if strict:
+                    save(force=True)
+                    raise DataError(f"{result['error']} (prepare --strict stops here; the {len(done)} subjects done "
+                                    f"are kept in {out} for the next run)")
+                skipped.append({"id": sid, "reason": result["error"]})
+                say(f"warning: skipping subject {sid}: {result['error']}")
             else:
-                say(f"warning: subject {e['id']}: a shard fails its checksum; decoding the subject again")
-    todo = [p for p in plan if p[1] not in done]
+                done[sid] = {"id": sid, **rec, "key": key, **result}
+            save()
 
-    def manifest_now(complete: bool) -> dict[str, Any]:
-        subjects = [done[sid] for _, sid, *_ in plan if sid in done]
-        return {"format": _FORMAT, "version": _VERSION, "source": str(src), "options": opts,
-                "complete": complete, "subjects": subjects, "skipped": list(skipped),
-                "slices": sum(int(s["slices"]) for s in subjects)}
-
-    last_save = [0.0]
-
-    def save(force: bool = False) -> None:
-        if force or time.monotonic() - last_save[0] >= _MANIFEST_EVERY_S:
-            atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest_now(force and not todo_left()),
-                                                               indent=1) + "\n")
-            last_save[0] = time.monotonic()
-
-    pending = {p[1] for p in todo}
-
-    def todo_left() -> bool:
-        return bool(pending)
-
-    def finish(item, result: dict[str, Any]) -> None:
-        folder, sid, files, rec, key = item
-        pending.discard(sid)
-        if "error" in result:
-            if strict:
-                save(force=True)
-                raise DataError(f"{result['error']} (prepare --strict stops here; the {len(done)} subjects done "
-                                f"are kept in {out} for the next run)")
-            skipped.append({"id": sid, "reason": result["error"]})
-            say(f"warning: skipping subject {sid}: {result['error']}")
-        else:
-            done[sid] = {"id": sid, **rec, "key": key, **result}
-        save()
-
-    bar = tqdm(total=len(plan), initial=len(done), unit="subject", desc="prepare", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
-    try:
-        if not todo:
-            pass
-        elif workers == 1 or len(todo) == 1:
-            for item in todo:
-                folder, sid, files, rec, key = item
-                finish(item, _decode_subject(str(folder), {k: str(v) for k, v in files.items()}, opts,
-                                             str(shard_dir), key))
-                bar.update(1)
-        else:
-            import multiprocessing as mp
-
-            # spawn, not fork: the parent may hold torch threads and open files; workers import only numpy,
-            # nibabel and this package's data layer
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
-                                     initializer=_worker_init) as pool:
-                futures = {
-                    pool.submit(_decode_subject, str(f), {k: str(v) for k, v in fl.items()}, opts, str(shard_dir),
-                                key): (f, sid, fl, rec, key)
-                    for f, sid, fl, rec, key in todo
-                }
-                try:
-                    for fut in as_completed(futures):
-                        finish(futures[fut], fut.result())
-                        bar.update(1)
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
-    finally:
-        bar.close()
-        if pending:  # interrupted: keep what is done for the next run
-            try:
-                save(force=True)
-            except Exception:  # never mask the original error
+        bar = tqdm(total=len(plan), initial=len(done), unit="subject", desc="prepare", disable=not progress,
+                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        try:
+            if not todo:
                 pass
-    _remove_unreferenced(shard_dir, done.values())
-    if not done:
-        reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5])
+            elif workers == 1 or len(todo) == 1:
+                for item in todo:
+                    folder, sid, files, rec, key = item
+                    finish(item, _decode_subject(str(folder), {k: str(v) for k, v in files.items()}, opts,
+                                                 str(shard_dir), key))
+                    bar.update(1)
+            else:
+                import multiprocessing as mp
+
+                # spawn, not fork: the parent may hold torch threads and open files; workers import only numpy,
+                # nibabel and this package's data layer
+                with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
+                                         initializer=_worker_init) as pool:
+                    futures = {
+                        pool.submit(_decode_subject, str(f), {k: str(v) for k, v in fl.items()}, opts, str(shard_dir),
+                                    key): (f, sid, fl, rec, key)
+                        for f, sid, fl, rec, key in todo
+                    }
+                    try:
+                        for fut in as_completed(futures):
+                            finish(futures[fut], fut.result())
+                            bar.update(1)
+                    except BaseException:
+                        for f in futures:
+                            f.cancel()
+                        raise
+        finally:
+            bar.close()
+            if pending:  # interrupted: keep what is done for the next run
+                try:
+                    save(force=True)
+                except Exception:  # never mask the original error
+                    pass
+        _remove_unreferenced(shard_dir, done.values())
+        if not done:
+            reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5])
+            save(force=True)
+            raise DataError(f"no slices selected from {len(folders)} subject(s)" + (f" ({reasons})" if reasons else ""),
+                            src)
+        shapes = {tuple(e["shape"]) for e in done.values()}
+        if len(shapes) > 1:
+            listed = ", ".join(f"{e['id']} {e['shape'][1]}x{e['shape'][2]}" for e in list(done.values())[:6])
+            save(force=True)
+            raise DataError(f"subjects have different slice sizes ({listed}); prepare them separately", src)
         save(force=True)
-        raise DataError(f"no slices selected from {len(folders)} subject(s)" + (f" ({reasons})" if reasons else ""),
-                        src)
-    shapes = {tuple(e["shape"]) for e in done.values()}
-    if len(shapes) > 1:
-        listed = ", ".join(f"{e['id']} {e['shape'][1]}x{e['shape'][2]}" for e in list(done.values())[:6])
-        save(force=True)
-        raise DataError(f"subjects have different slice sizes ({listed}); prepare them separately", src)
-    save(force=True)
-    if skipped:
-        say(f"warning: prepared {len(done)} of {len(folders)} subjects; skipped {len(skipped)} "
-            f"(listed in {out / MANIFEST_NAME})")
-    return Prepared(out, read_manifest(out))
+        if skipped:
+            say(f"warning: prepared {len(done)} of {len(folders)} subjects; skipped {len(skipped)} "
+                f"(listed in {out / MANIFEST_NAME})")
+        return Prepared(out, read_manifest(out))
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    import fcntl
+
+    with open(folder / ".prepare.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _remove_unreferenced(shard_dir: Path, entries) -> None:
