@@ -450,12 +450,13 @@ def prepare(
 def _folder_lock(folder: Path):
     import fcntl
 
-    with open(folder / ".prepare.lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    # an empty file that only carries the lock: nothing is ever written to it
+    fd = os.open(folder / ".prepare.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _remove_unreferenced(shard_dir: Path, entries) -> None:
