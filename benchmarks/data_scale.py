@@ -1,6 +1,6 @@
 """Data at scale: peak memory and time of prepare / train / evaluate on 20, 100 and 400 phantom subjects.
 
-Run (in the background on a shared machine; ~30-60 min):
+Run (in the background; about 1.5 h on our shared 2-core machine, half of it the 400-subject evaluate):
     nice -n 10 env OMP_NUM_THREADS=1 .venv/bin/python benchmarks/data_scale.py --root /tmp/scale > scale.log 2>&1
 
 Collections. ``fusioninn phantom`` writes 20 subjects once per shape; the 100- and 400-subject collections
@@ -192,11 +192,14 @@ def main() -> int:
     results["shapes"] = {"scale_series": list(HALF), "per_subject": list(FULL)}
     M = results["measurements"]
 
-    def run(name: str, cmd: list[str], env: dict | None = None) -> dict | None:
+    def run(name: str, cmd: list[str], env: dict | None = None, clean: tuple[Path, ...] = ()) -> dict | None:
+        """Measure ``cmd`` unless it is skipped or already measured; ``clean``: output folders to empty first."""
         if name in skip:
             return None
         if name in M:
             return M[name]
+        for folder in clean:
+            shutil.rmtree(folder, ignore_errors=True)
         print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(cmd[2:])}", flush=True)
         rec = measure(cmd, logs / f"{name}.log", env)
         rec["load_average"] = os.getloadavg()
@@ -210,10 +213,6 @@ def main() -> int:
     train_args = ["--max-steps", "50", "--batch-size", "8", "--threads", "1", "--quiet", "--device", "cpu",
                   "--seed", "0"]
 
-    def fresh(p: Path) -> Path:
-        shutil.rmtree(p, ignore_errors=True)
-        return p
-
     # the biggest collection last: the full-grid figures the projections need come before its long evaluate
     plan = [(HALF, n) for n in sizes[:-1]] + [(FULL, 20), (HALF, sizes[-1])]
     for shape, n in plan:
@@ -222,32 +221,33 @@ def main() -> int:
         key = f"{tag}{n}"
         prep = root / f"prep-{key}"
         for w in (1, 2):
-            name = f"prepare_{key}_w{w}"
-            if name not in M:
-                fresh(root / f"prep-{key}-w{w}")
-            run(name, [*CLI, "prepare", "--data", str(src), "--cache", str(root / f"prep-{key}-w{w}"),
-                       "--workers", str(w), "--quiet"])
+            out = root / f"prep-{key}-w{w}"
+            run(f"prepare_{key}_w{w}", [*CLI, "prepare", "--data", str(src), "--cache", str(out), "--workers", str(w),
+                                        "--quiet"], clean=(out,))
         if not prep.exists():
             os.symlink(root / f"prep-{key}-w1", prep)
-        run(f"train_stream_{key}", [*CLI, "train", "--data", str(prep), "--out", str(fresh(root / f"run-s-{key}")),
-                                    "--workers", "1", *train_args])
-        run(f"train_memory_{key}", [*CLI, "train", "--data", str(src), "--out", str(fresh(root / f"run-m-{key}")),
-                                    *train_args])
+        out = root / f"run-s-{key}"
+        run(f"train_stream_{key}", [*CLI, "train", "--data", str(prep), "--out", str(out), "--workers", "1",
+                                    *train_args], clean=(out,))
+        out = root / f"run-m-{key}"
+        run(f"train_memory_{key}", [*CLI, "train", "--data", str(src), "--out", str(out), *train_args], clean=(out,))
+        out = root / f"eval-{key}"
         if tag == "half":
             if n == max(sizes):
+                ddp = root / f"run-d-{key}"
                 run(f"torchrun2_stream_{key}",
                     [TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "fusioninn.cli", "train", "--data",
-                     str(prep), "--out", str(fresh(root / f"run-d-{key}")), "--workers", "1", *train_args])
+                     str(prep), "--out", str(ddp), "--workers", "1", *train_args], clean=(ddp,))
             allp = root / f"prep-all-{key}"
             run(f"prepare_all_{key}", [*CLI, "prepare", "--data", str(src), "--cache", str(allp), "--slices", "all",
                                        "--workers", "2", "--quiet"])
-            run(f"evaluate_all_{key}", [*CLI, "evaluate", "--data", str(allp), "--methods", "average",
-                                        "--batch-size", "32", "--out", str(fresh(root / f"eval-{key}")),
-                                        "--threads", "1", "--quiet", "--workers", "1"])
+            run(f"evaluate_all_{key}", [*CLI, "evaluate", "--data", str(allp), "--methods", "average", "--batch-size",
+                                        "32", "--out", str(out), "--threads", "1", "--quiet", "--workers", "1"],
+                clean=(out,))
         else:
             run(f"evaluate_val_{key}", [*CLI, "evaluate", "--data", str(prep), "--split", "val", "--methods",
-                                        "average", "--batch-size", "16", "--out", str(fresh(root / f"eval-{key}")),
-                                        "--threads", "1", "--quiet", "--workers", "1"])
+                                        "average", "--batch-size", "16", "--out", str(out), "--threads", "1",
+                                        "--quiet", "--workers", "1"], clean=(out,))
     if "read_throughput_full20" not in M and "read_throughput_full20" not in skip:
         M["read_throughput_full20"] = read_throughput(root / "prep-full20")
     summarise(results, sizes)
