@@ -275,175 +275,188 @@ def prepare(
         DataError: no subject folders, a folder prepared from another source or with other options, no
             slice left at all, subjects of different slice sizes, or (``strict``) an unreadable subject.
     """
-    from tqdm import tqdm
+    from ..atomic import ensure_writable_dir
+    from .brats import find_subject_folders
 
-    from ..atomic import atomic_write_text, ensure_writable_dir
-    from .brats import find_subject_folders, subject_files
-
-    say = log or _stderr_line
     options = options or PrepareOptions()
     if workers < 1:
         raise DataError(f"workers must be >= 1, got {workers}")
     src = Path(source).expanduser().resolve()
     folders = find_subject_folders(src)
-    opts = options.to_dict()
     cache = Path(cache).expanduser()
-    old: dict[str, Any] | None = None
-    if is_prepared(cache):
-        old = read_manifest(cache)
-        if Path(old["source"]) != src or old["options"] != opts:
-            raise DataError(
-                f"was prepared from {old['source']} ({PrepareOptions.from_dict(old['options']).describe()}); "
-                f"asked for {src} ({options.describe()}): use another --cache folder", cache)
-    elif cache.is_dir() and any(p.name not in (".prepare.lock", _SHARD_DIR) and not p.name.startswith(".tmp-")
-                                for p in cache.iterdir()):  # (a prepare killed before its first manifest: ours)
-        raise DataError("is not empty and holds no prepared collection (manifest.json); use an empty or new "
-                        "folder", cache)
-    if cache.resolve() == src or src in cache.resolve().parents:
-        raise DataError("the prepared folder must not lie inside the source collection", cache)
-
-    # what each subject needs: its files, their sizes and times; unreadable file sets are found here,
-    # before anything is written
-    need_seg = options.slices == "tumour"
-    plan: list[tuple[Path, str, dict[str, Path], dict[str, Any], str]] = []
-    skipped: list[dict[str, str]] = []
-    for folder in folders:
-        sid = folder.name
-        try:
-            files = subject_files(folder, options.names, seg=need_seg)
-            if not need_seg:  # read the segmentation where there is one
-                try:
-                    files = subject_files(folder, options.names, seg=True)
-                except DataError:
-                    pass
-            records = {k: _file_record(p, src) for k, p in sorted(files.items())}
-        except (DataError, OSError) as err:
-            if strict:
-                raise
-            skipped.append({"id": sid, "reason": str(err)})
-            say(f"warning: skipping subject {sid}: {err}")
-            continue
-        try:
-            rel_folder = str(folder.relative_to(src))
-        except ValueError:
-            rel_folder = "."
-        plan.append((folder, sid, files, {"folder": rel_folder, "files": records}, _subject_key(records, opts)))
-    ids = [p[1] for p in plan]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise DataError(f"subject ids occur twice in the collection ({', '.join(dup[:5])})", src)
-
+    run = _PrepareRun(src, cache, options, strict, log or _stderr_line)
+    old = run.check_target()
+    run.plan_subjects(folders)  # unreadable file sets are found here, before anything is written
     out = ensure_writable_dir(cache)
     # one prepare per folder at a time (e.g. every rank of a torchrun job opening it): the others wait,
     # then find the work done
     with _folder_lock(out):
         if is_prepared(out):
             old = read_manifest(out)
-            if Path(old["source"]) != src or old["options"] != opts:
+            if Path(old["source"]) != src or old["options"] != run.opts:
                 raise DataError("was prepared meanwhile from another source or with other options", out)
         shard_dir = ensure_writable_dir(out / _SHARD_DIR)
-        done: dict[str, dict[str, Any]] = {}
-        reusable = []
+        run.reuse(old)
+        run.decode_missing(shard_dir, workers, progress)
+        _remove_unreferenced(shard_dir, run.done.values())
+        run.check_result(len(folders))
+        return Prepared(out, read_manifest(out))
+
+
+class _PrepareRun:
+    """The state of one :func:`prepare`: the plan, the subjects done and skipped, the manifest on disk."""
+
+    def __init__(self, src: Path, cache: Path, options: PrepareOptions, strict: bool, say) -> None:
+        self.src, self.cache, self.options, self.strict, self.say = src, cache, options, strict, say
+        self.opts = options.to_dict()
+        self.plan: list[tuple[Path, str, dict[str, Path], dict[str, Any], str]] = []
+        self.skipped: list[dict[str, str]] = []
+        self.done: dict[str, dict[str, Any]] = {}
+        self.pending: set[str] = set()
+        self.last_save = 0.0
+
+    def check_target(self) -> dict[str, Any] | None:
+        cache, src = self.cache, self.src
+        old = None
+        if is_prepared(cache):
+            old = read_manifest(cache)
+            if Path(old["source"]) != src or old["options"] != self.opts:
+                was = PrepareOptions.from_dict(old["options"]).describe()
+                raise DataError(f"was prepared from {old['source']} ({was}); asked for {src} "
+                                f"({self.options.describe()}): use another --cache folder", cache)
+        elif cache.is_dir() and any(p.name not in (".prepare.lock", _SHARD_DIR) and not p.name.startswith(".tmp-")
+                                    for p in cache.iterdir()):  # (a prepare killed before its first manifest: ours)
+            raise DataError("is not empty and holds no prepared collection (manifest.json); use an empty or new "
+                            "folder", cache)
+        if cache.resolve() == src or src in cache.resolve().parents:
+            raise DataError("the prepared folder must not lie inside the source collection", cache)
+        return old
+
+    def plan_subjects(self, folders: list[Path]) -> None:
+        from .brats import subject_files
+
+        need_seg = self.options.slices == "tumour"
+        for folder in folders:
+            sid = folder.name
+            try:
+                files = subject_files(folder, self.options.names, seg=need_seg)
+                if not need_seg:  # read the segmentation where there is one
+                    try:
+                        files = subject_files(folder, self.options.names, seg=True)
+                    except DataError:
+                        pass
+                records = {k: _file_record(p, self.src) for k, p in sorted(files.items())}
+            except (DataError, OSError) as err:
+                if self.strict:
+                    raise
+                self.skip(sid, str(err))
+                continue
+            rel = str(folder.relative_to(self.src)) if folder != self.src else "."
+            self.plan.append((folder, sid, files, {"folder": rel, "files": records}, _subject_key(records, self.opts)))
+        ids = [p[1] for p in self.plan]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise DataError(f"subject ids occur twice in the collection ({', '.join(dup[:5])})", self.src)
+
+    def skip(self, sid: str, reason: str) -> None:
+        self.skipped.append({"id": sid, "reason": reason})
+        self.say(f"warning: skipping subject {sid}: {reason}")
+
+    def reuse(self, old: dict[str, Any] | None) -> None:
+        """Keep the subjects of an earlier run whose sources are unchanged and whose shards pass their checksum."""
         if old is not None:
             by_id = {e["id"]: e for e in old["subjects"]}
-            for _, sid, _, _, key in plan:
-                e = by_id.get(sid)
-                if e is not None and e.get("key") == key:
-                    reusable.append(e)
-            for e, ok in zip(reusable, _entries_ok(out, reusable), strict=True):
+            reusable = [by_id[sid] for _, sid, _, _, key in self.plan
+                        if sid in by_id and by_id[sid].get("key") == key]
+            for e, ok in zip(reusable, _entries_ok(self.cache, reusable), strict=True):
                 if ok:
-                    done[e["id"]] = e
+                    self.done[e["id"]] = e
                 else:
-                    say(f"warning: subject {e['id']}: a shard fails its checksum; decoding the subject again")
-        todo = [p for p in plan if p[1] not in done]
+                    self.say(f"warning: subject {e['id']}: a shard fails its checksum; decoding the subject again")
+        self.pending = {p[1] for p in self.plan if p[1] not in self.done}
 
-        def manifest_now(complete: bool) -> dict[str, Any]:
-            subjects = [done[sid] for _, sid, *_ in plan if sid in done]
-            return {"format": _FORMAT, "version": _VERSION, "source": str(src), "options": opts,
-                    "complete": complete, "subjects": subjects, "skipped": list(skipped),
+    def save(self, force: bool = False) -> None:
+        """Write the manifest (atomically); while decoding at most once per second."""
+        from ..atomic import atomic_write_text
+
+        if not force and time.monotonic() - self.last_save < _MANIFEST_EVERY_S:
+            return
+        subjects = [self.done[sid] for _, sid, *_ in self.plan if sid in self.done]
+        manifest = {"format": _FORMAT, "version": _VERSION, "source": str(self.src), "options": self.opts,
+                    "complete": not self.pending, "subjects": subjects, "skipped": list(self.skipped),
                     "slices": sum(int(s["slices"]) for s in subjects)}
+        atomic_write_text(self.cache / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+        self.last_save = time.monotonic()
 
-        last_save = [0.0]
+    def finish(self, item, result: dict[str, Any]) -> None:
+        _, sid, _, rec, key = item
+        self.pending.discard(sid)
+        if "error" not in result:
+            self.done[sid] = {"id": sid, **rec, "key": key, **result}
+        elif self.strict:
+            self.save(force=True)
+            raise DataError(f"{result['error']} (prepare --strict stops here; the {len(self.done)} subjects done "
+                            f"are kept in {self.cache} for the next run)")
+        else:
+            self.skip(sid, result["error"])
+        self.save()
 
-        def save(force: bool = False) -> None:
-            if force or time.monotonic() - last_save[0] >= _MANIFEST_EVERY_S:
-                atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest_now(force and not todo_left()),
-                                                                   indent=1) + "\n")
-                last_save[0] = time.monotonic()
+    def decode_missing(self, shard_dir: Path, workers: int, progress: bool) -> None:
+        from tqdm import tqdm
 
-        pending = {p[1] for p in todo}
+        todo = [p for p in self.plan if p[1] in self.pending]
+        bar = tqdm(total=len(self.plan), initial=len(self.plan) - len(todo), unit="subject", desc="prepare",
+                   disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
-        def todo_left() -> bool:
-            return bool(pending)
+        def job(item):
+            folder, _, files, _, key = item
+            return str(folder), {k: str(v) for k, v in files.items()}, self.opts, str(shard_dir), key
 
-        def finish(item, result: dict[str, Any]) -> None:
-            folder, sid, files, rec, key = item
-            pending.discard(sid)
-            if "error" in result:
-                if strict:
-                    save(force=True)
-                    raise DataError(f"{result['error']} (prepare --strict stops here; the {len(done)} subjects done "
-                                    f"are kept in {out} for the next run)")
-                skipped.append({"id": sid, "reason": result["error"]})
-                say(f"warning: skipping subject {sid}: {result['error']}")
-            else:
-                done[sid] = {"id": sid, **rec, "key": key, **result}
-            save()
-
-        bar = tqdm(total=len(plan), initial=len(done), unit="subject", desc="prepare", disable=not progress,
-                   file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
         try:
-            if not todo:
-                pass
-            elif workers == 1 or len(todo) == 1:
+            if workers == 1 or len(todo) <= 1:
                 for item in todo:
-                    folder, sid, files, rec, key = item
-                    finish(item, _decode_subject(str(folder), {k: str(v) for k, v in files.items()}, opts,
-                                                 str(shard_dir), key))
+                    self.finish(item, _decode_subject(*job(item)))
                     bar.update(1)
             else:
-                import multiprocessing as mp
-
-                # spawn, not fork: the parent may hold torch threads and open files; workers import only numpy,
-                # nibabel and this package's data layer
-                with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
-                                         initializer=_worker_init) as pool:
-                    futures = {
-                        pool.submit(_decode_subject, str(f), {k: str(v) for k, v in fl.items()}, opts, str(shard_dir),
-                                    key): (f, sid, fl, rec, key)
-                        for f, sid, fl, rec, key in todo
-                    }
-                    try:
-                        for fut in as_completed(futures):
-                            finish(futures[fut], fut.result())
-                            bar.update(1)
-                    except BaseException:
-                        for f in futures:
-                            f.cancel()
-                        raise
+                self._decode_in_pool(todo, job, workers, bar)
         finally:
             bar.close()
-            if pending:  # interrupted: keep what is done for the next run
+            if self.pending:  # interrupted: keep what is done for the next run
                 try:
-                    save(force=True)
+                    self.save(force=True)
                 except Exception:  # never mask the original error
                     pass
-        _remove_unreferenced(shard_dir, done.values())
+
+    def _decode_in_pool(self, todo, job, workers: int, bar) -> None:
+        import multiprocessing as mp
+
+        # spawn, not fork: the parent may hold torch threads and open files; workers import only numpy,
+        # nibabel and this package's data layer
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            futures = {pool.submit(_decode_subject, *job(item)): item for item in todo}
+            try:
+                for fut in as_completed(futures):
+                    self.finish(futures[fut], fut.result())
+                    bar.update(1)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+    def check_result(self, n_folders: int) -> None:
+        self.save(force=True)
+        done = list(self.done.values())
         if not done:
-            reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in skipped[:5])
-            save(force=True)
-            raise DataError(f"no slices selected from {len(folders)} subject(s)" + (f" ({reasons})" if reasons else ""),
-                            src)
-        shapes = {tuple(e["shape"]) for e in done.values()}
-        if len(shapes) > 1:
-            listed = ", ".join(f"{e['id']} {e['shape'][1]}x{e['shape'][2]}" for e in list(done.values())[:6])
-            save(force=True)
-            raise DataError(f"subjects have different slice sizes ({listed}); prepare them separately", src)
-        save(force=True)
-        if skipped:
-            say(f"warning: prepared {len(done)} of {len(folders)} subjects; skipped {len(skipped)} "
-                f"(listed in {out / MANIFEST_NAME})")
-        return Prepared(out, read_manifest(out))
+            reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in self.skipped[:5])
+            raise DataError(f"no slices selected from {n_folders} subject(s)" + (f" ({reasons})" if reasons else ""),
+                            self.src)
+        if len({tuple(e["shape"]) for e in done}) > 1:
+            listed = ", ".join(f"{e['id']} {e['shape'][1]}x{e['shape'][2]}" for e in done[:6])
+            raise DataError(f"subjects have different slice sizes ({listed}); prepare them separately", self.src)
+        if self.skipped:
+            self.say(f"warning: prepared {len(done)} of {n_folders} subjects; skipped {len(self.skipped)} "
+                     f"(listed in {self.cache / MANIFEST_NAME})")
 
 
 @contextlib.contextmanager

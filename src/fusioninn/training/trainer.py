@@ -596,67 +596,71 @@ class Trainer:
         bar = tqdm(total=total, initial=self.epoch * self.steps_per_epoch + self.step_in_epoch,
                    disable=not self.progress or self.rank != 0, unit="step", dynamic_ncols=True)
         stopped = "completed"
-        last_ckpt = time.time()
+        self._last_ckpt = time.time()
         last_metrics: dict = self.history[-1] if self.history else {}
         sampler, loader = self._loader()
-        self.images_per_second = None
-        step_time, step_images = 0.0, 0
+        self._step_time, self._step_images = 0.0, 0
         try:
             while self.epoch < cfg.epochs:
-                if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+                if self._step_limit_reached():
                     stopped = "max_steps"
                     break
-                _, offsets = self._epoch_plan(self.epoch)
-                sampler.set_epoch(self.epoch, self.step_in_epoch)
-                batches = iter(loader)
-                t_step = time.perf_counter()
-                while self.step_in_epoch < self.steps_per_epoch:
-                    k = self.step_in_epoch
-                    n_global = min(cfg.batch_size, len(self.train) - k * cfg.batch_size)
-                    parts = self._train_step(self._crop(next(batches), offsets, k), n_global)
-                    if self.global_step > 0 or k > 0:  # the first step includes start-up (workers, allocator)
-                        now = time.perf_counter()
-                        step_time += now - t_step
-                        step_images += n_global
-                    t_step = time.perf_counter()
-                    self.step_in_epoch += 1
-                    self.global_step += 1
-                    for k, v in parts.items():
-                        self._epoch_sums[k] = self._epoch_sums.get(k, 0.0) + v
-                    self._epoch_sums["_n"] = self._epoch_sums.get("_n", 0.0) + 1
-                    bar.update(1)
-                    bar.set_postfix(epoch=self.epoch + 1, loss=f"{parts['loss']:.4f}",
-                                    q_ssim=f"{parts['fused_ssim']:.3f}", refresh=False)
-                    # time-based decisions come from rank 0 so every rank takes the same branch
-                    out_of_time = cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes
-                    if _broadcast_flag(out_of_time, self.world):
-                        break
-                    if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
-                        break
-                    due = _broadcast_flag(time.time() - last_ckpt > cfg.checkpoint_minutes * 60, self.world)
-                    if due and self.step_in_epoch < self.steps_per_epoch:
-                        self.save(self.run_dir / "last.safetensors", last_metrics)
-                        last_ckpt = time.time()
-                del batches  # ends this epoch's reading workers
+                self._run_epoch(sampler, loader, bar, last_metrics)
                 if self.step_in_epoch < self.steps_per_epoch:  # stopped mid-epoch by a time or step limit
                     self.save(self.run_dir / "last.safetensors", last_metrics)
-                    stopped = "max_minutes" if cfg.max_steps is None or self.global_step < cfg.max_steps \
-                        else "max_steps"
+                    stopped = "max_steps" if self._step_limit_reached() else "max_minutes"
                     break
                 last_metrics = self._end_epoch()
-                last_ckpt = time.time()
+                self._last_ckpt = time.time()
                 if _broadcast_flag(cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes, self.world):
                     stopped = "max_minutes" if self.epoch < cfg.epochs else "completed"
                     break
-                if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+                if self._step_limit_reached():
                     stopped = "max_steps" if self.epoch < cfg.epochs else "completed"
                     break
         finally:
             bar.close()
-        if step_images:
-            self.images_per_second = step_images / step_time
+        self.images_per_second = self._step_images / self._step_time if self._step_images else None
         return TrainResult(self.run_dir, self.epoch, self.global_step, self._minutes(), stopped, last_metrics,
                            self.images_per_second)
+
+    def _step_limit_reached(self) -> bool:
+        return self.config.max_steps is not None and self.global_step >= self.config.max_steps
+
+    def _run_epoch(self, sampler, loader, bar, last_metrics: dict) -> None:
+        """The steps of the current epoch from ``step_in_epoch`` on, until it ends or a limit stops it."""
+        cfg = self.config
+        _, offsets = self._epoch_plan(self.epoch)
+        sampler.set_epoch(self.epoch, self.step_in_epoch)
+        batches = iter(loader)
+        t_step = time.perf_counter()
+        try:
+            while self.step_in_epoch < self.steps_per_epoch:
+                k = self.step_in_epoch
+                n_global = min(cfg.batch_size, len(self.train) - k * cfg.batch_size)
+                parts = self._train_step(self._crop(next(batches), offsets, k), n_global)
+                if self.global_step > 0 or k > 0:  # the first step includes start-up (workers, allocator)
+                    self._step_time += time.perf_counter() - t_step
+                    self._step_images += n_global
+                t_step = time.perf_counter()
+                self.step_in_epoch += 1
+                self.global_step += 1
+                for key, v in parts.items():
+                    self._epoch_sums[key] = self._epoch_sums.get(key, 0.0) + v
+                self._epoch_sums["_n"] = self._epoch_sums.get("_n", 0.0) + 1
+                bar.update(1)
+                bar.set_postfix(epoch=self.epoch + 1, loss=f"{parts['loss']:.4f}",
+                                q_ssim=f"{parts['fused_ssim']:.3f}", refresh=False)
+                # time-based decisions come from rank 0 so every rank takes the same branch
+                out_of_time = cfg.max_minutes is not None and self._minutes() >= cfg.max_minutes
+                if _broadcast_flag(out_of_time, self.world) or self._step_limit_reached():
+                    break
+                due = _broadcast_flag(time.time() - self._last_ckpt > cfg.checkpoint_minutes * 60, self.world)
+                if due and self.step_in_epoch < self.steps_per_epoch:
+                    self.save(self.run_dir / "last.safetensors", last_metrics)
+                    self._last_ckpt = time.time()
+        finally:
+            del batches  # ends this epoch's reading workers
 
     def _minutes(self) -> float:
         return self.minutes_before + (time.time() - self._t0) / 60
