@@ -441,8 +441,9 @@ def make_loader(dataset: SliceDataset, batch_sampler: Sampler, workers: int = 0,
     if workers:
         kw = {"prefetch_factor": max(1, int(prefetch)), "worker_init_fn": _worker_init,
               "multiprocessing_context": _mp_context()}
+    # its own generator: a DataLoader otherwise draws its workers' base seed from the global random state
     return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, collate_fn=_collate,
-                      pin_memory=on_cuda and not dataset.in_memory, **kw)
+                      pin_memory=on_cuda and not dataset.in_memory, generator=torch.Generator().manual_seed(0), **kw)
 
 
 def _mp_context():
