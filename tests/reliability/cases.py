@@ -735,6 +735,36 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           lambda c: (_evaluate(c, "phantom:4", "--methods", "average"), c.s("eval")), ("no space left",),
           fault="enospc"))
 
+    # ---- prepare (issue 13)
+    def prep(c: Ctx, data: str, *extra: str) -> list[str]:
+        return ["prepare", "--data", data, "--cache", c.s("prep"), "--quiet", *extra]
+
+    def subject_without_flair(c: Ctx) -> str:
+        folder = c.p("brats") / "S1"
+        folder.mkdir(parents=True)
+        nifti(folder / "S1_t1ce.nii.gz", volume())
+        nifti(folder / "S1_seg.nii.gz", np.zeros((16, 16, 4)))
+        return str(c.p("brats"))
+
+    add(C("prepare-phantom-spec", "prepare", "a phantom spec (prepare decodes BraTS folders)",
+          lambda c: (prep(c, "phantom:4"), None), ("brats folders",)))
+    add(C("prepare-no-folder", "prepare", "source folder that does not exist",
+          lambda c: (prep(c, c.s("nosuch")), c.s("nosuch")), ("no such folder",)))
+    add(C("prepare-workers", "prepare", "--workers 0",
+          lambda c: (prep(c, subject_without_flair(c), "--workers", "0"), None), ("--workers",)))
+    add(C("prepare-strict-missing", "prepare", "--strict and a subject without its FLAIR file",
+          lambda c: (prep(c, subject_without_flair(c), "--strict"), c.s("brats/S1")), ("no flair file",)))
+    def foreign_folder(c: Ctx) -> str:
+        _mkdir(c, "other")
+        _write(c, "other/x.txt", b"someone else's file")
+        return c.s("other")
+
+    add(C("prepare-cache-not-empty", "prepare", "--cache is a folder of other files",
+          lambda c: (["prepare", "--data", subject_without_flair(c), "--cache", foreign_folder(c), "--quiet"],
+                     c.s("other")), ("not empty",)))
+    add(C("train-max-steps", "train", "--max-steps 0",
+          lambda c: (_train(c, "phantom:8", "--max-steps", "0"), None), ("--max-steps",)))
+
     # ---- phantom
     def ph(c: Ctx, *extra: str) -> list[str]:
         return ["phantom", "--out", c.s("ph"), "--shape", "16,16,8", *extra]
