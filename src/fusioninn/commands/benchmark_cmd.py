@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--perturb", metavar="LIST",
+                   help="also decompose the saved 8-bit fused image after each of these perturbations and score "
+                        "it, e.g. jpeg95,jpeg85,blur0.5,shift0.5,noise1 (png = the 8-bit image itself)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,14 +27,16 @@ def run(args: argparse.Namespace) -> int:
     from ..data.spec import load_pairs
     from ..device import configure_threads, resolve_device
     from ..methods import resolve_methods
+    from ..perturb import parse_perturbations
     from ._common import parse_methods_and_weights
 
     configure_threads(args.threads)
     names, weights = parse_methods_and_weights(args.methods, args.weights)
+    parse_perturbations(args.perturb)  # refuse a bad list before loading anything
     data = load_pairs(args.data, pair=tuple(s.strip() for s in args.pair.split(",")))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     summary = run_benchmark(methods, data.images, args.out, args.data, protocol=args.protocol,
-                            progress=not args.quiet)
+                            progress=not args.quiet, perturb=args.perturb)
     from pathlib import Path
 
     print((Path(args.out) / "benchmark.md").read_text())

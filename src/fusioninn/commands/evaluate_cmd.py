@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
+    p.add_argument("--perturb", metavar="LIST",
+                   help="also decompose the saved 8-bit fused image after each of these perturbations and score "
+                        "it, e.g. jpeg95,jpeg85,blur0.5,shift0.5,noise1 (png = the 8-bit image itself)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
 
@@ -31,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from ..device import configure_threads, resolve_device
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
+    from ..perturb import parse_perturbations
     from ._common import parse_methods_and_weights
 
     configure_threads(args.threads)
+    perturb = parse_perturbations(args.perturb)  # refuse a bad list before anything is written or loaded
     ensure_writable_dir(args.out)  # before the evaluation, not after it
     names, weights = parse_methods_and_weights(args.methods, args.weights)
     pair = tuple(s.strip() for s in args.pair.split(","))
@@ -41,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_pairs(args.data, pair=pair, split=split)
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
-                              progress=not args.quiet)
+                              progress=not args.quiet, perturb=perturb)
     with output_group():  # all result files or none
         paths = write_results(result, args.out)
     print(paths["markdown"].read_text())

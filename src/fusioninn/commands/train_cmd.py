@@ -37,6 +37,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=float, help=f"loss weight (default {default})")
     p.add_argument("--w-gradient", type=float,
                    help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
+    p.add_argument("--w-grid", type=float,
+                   help="weight of the grid-frequency penalty on the fused image (default 0 = published loss)")
+    p.add_argument("--fused-perturb", metavar="KINDS",
+                   help="FusionINN: perturb the fused image before the reverse pass, a subset of "
+                        "jpeg,blur,shift,noise (JPEG-like DCT quantisation, blur, sub-pixel resampling, noise)")
+    p.add_argument("--perturb-share", type=float, default=0.5,
+                   help="share of the training images that --fused-perturb perturbs (default 0.5)")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from these weights (a checkpoint or model .safetensors of the same architecture)")
     p.add_argument("--memory-saving", action="store_true",
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         settings["crop"] = None if args.crop == 0 else args.crop
     weights = LossWeights()
     for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
-                        ("latent", args.w_latent), ("gradient", args.w_gradient)):
+                        ("latent", args.w_latent), ("gradient", args.w_gradient), ("grid", args.w_grid)):
         if value is not None:
             setattr(weights, attr, value)
     try:
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             data="+".join(args.data), val_data="+".join(args.val_data) if args.val_data else None,
             pair=pair, val_fraction=args.val_fraction, model=args.model,
             recipe=args.recipe, seed=args.seed, init_weights=args.init, max_minutes=args.max_minutes,
-            memory_saving=args.memory_saving,
+            memory_saving=args.memory_saving, fused_perturb=args.fused_perturb, perturb_share=args.perturb_share,
             device=args.device,
             threads=args.threads, loss=weights, **settings,
         )

@@ -5,7 +5,8 @@
     L        = w_fwd * (L_fusion + w_latent * L_latent) + (1 - w_fwd) * L_dec
 
 with published weights w_ssim 0.8, w_l2 0.2, a = (0.5, 0.5), w_fwd 0.5, w_latent 1. Our option, not in
-the paper: ``gradient`` > 0 adds w_grad * L_grad (:mod:`.gradient`, max-gradient edge term) to L_fusion.
+the paper: ``gradient`` > 0 adds w_grad * L_grad (:mod:`.gradient`, max-gradient edge term) to L_fusion,
+``grid`` > 0 adds w_grid * L_grid (:mod:`.grid`, grid-frequency penalty).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from ..metrics.ssim import ssim_map
 from .gradient import max_gradient_loss
+from .grid import grid_loss
 from .mmd import mmd_multiscale
 
 __all__ = ["LossWeights", "fusion_loss", "decomposition_loss", "FusionINNLoss"]
@@ -29,6 +31,7 @@ class LossWeights:
     forward: float = 0.5
     latent: float = 1.0
     gradient: float = 0.0  # max-gradient edge term in the fusion loss; 0 = the published loss
+    grid: float = 0.0  # grid-frequency penalty on the fused image (losses/grid.py); 0 = the published loss
     mmd_scales: tuple[float, ...] = (0.05, 0.2, 0.9)
 
     def to_dict(self) -> dict:
@@ -61,6 +64,10 @@ def fusion_loss(
         l_grad = max_gradient_loss(fused, x)
         loss = loss + w.gradient * l_grad
         parts["gradient"] = l_grad.detach()
+    if w.grid:
+        l_grid = grid_loss(fused, x)
+        loss = loss + w.grid * l_grid
+        parts["grid"] = l_grid.detach()
     return loss, parts
 
 

@@ -252,6 +252,11 @@ class Trainer:
             n0 = min(len(self.train), 64)
             self.model.initialise_actnorm(self.train[:n0].to(self.device))
         self.loss_fn = FusionINNLoss(config.loss)
+        self._perturb = None
+        if config.fused_perturb and self.is_inn:
+            from ..perturb import FusedPerturbation
+
+            self._perturb = FusedPerturbation.from_spec(config.fused_perturb, config.perturb_share)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
@@ -340,7 +345,14 @@ class Trainer:
                 noise = (torch.rand(n_global, 1, h, w, device=self.device) - 0.5) * self.config.fused_noise
                 noise = noise[lo:hi]
             xl = x[lo:hi]
-            fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
+            if self._perturb is None:
+                fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
+            else:  # the same pass with the fused image perturbed before the reverse pass (fusioninn.perturb)
+                y_raw, z = self.model(xl)
+                fused = self.model.fused_image(y_raw)
+                seen = self._perturb(fused)
+                seen = seen if noise is None else (seen + noise).clamp(0.0, 1.0)
+                dec = self.model.output_map(self.model.inverse(self.model.reverse_input(seen), z_fresh[lo:hi]))
             if self.world > 1:
                 peers = _all_gather_detached(z)
                 empty = z.new_zeros(0, *z.shape[1:])
