@@ -4,9 +4,14 @@ The five metrics of the FusionINN table - :func:`q_ssim`, :func:`q_fmi`, :func:`
 :func:`q_p` - take ``protocol="full"`` (the published formula over the whole image, the default) or
 ``protocol="reference"`` (what the MATLAB evaluation code actually computes); see ``docs/metrics.md``.
 Inputs are 2-D NumPy arrays or torch tensors, uint8 or float in [0, 1].
+
+Every variant of every metric, keyed ``<metric>@<source>`` (``qabf@vifb``, ``mi@qu`` ...), is in the
+catalogue of :mod:`fusioninn.metrics.registry`; :func:`compute` scores a triplet for any keys or groups
+(``"paper"``, ``"vifb"``, ``"mefb"``, ``"liu"``, ``"all"``), grey or colour.
 """
 
-from .compute import METRIC_KEYS, Q_KEYS, compute_all
+from . import registry
+from .compute import METRIC_KEYS, Q_KEYS, compute, compute_all
 from .decomposition import decomposition_scores
 from .information import entropy, mutual_information, mutual_information_pair, standard_deviation
 from .psnr import PSNR_MAX, psnr, psnr_pair
@@ -22,6 +27,7 @@ __all__ = [
     "PSNR_MAX",
     "Q_KEYS",
     "SSIMLoss",
+    "compute",
     "compute_all",
     "decomposition_scores",
     "entropy",
@@ -36,6 +42,7 @@ __all__ = [
     "q_p",
     "q_ssim",
     "q_xy",
+    "registry",
     "ssim",
     "ssim_float",
     "ssim_map",

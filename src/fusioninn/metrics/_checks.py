@@ -113,3 +113,29 @@ def check_protocol(protocol: str) -> str:
     if protocol not in ("full", "reference"):
         raise UserInputError(f"protocol must be 'full' or 'reference', got {protocol!r}")
     return protocol
+
+
+def as_255(x: Any, name: str = "image", min_side: int = 1) -> tuple[np.ndarray, bool]:
+    """A grey (H, W) or colour (H, W, 3|4) image as float64 on the 0..255 scale, and whether it is 8-bit.
+
+    8-bit images keep their integer values; float images in [0, 1] are multiplied by 255 (unrounded).
+    A fourth (alpha) channel is dropped. Errors as :func:`check_image`, naming ``name``.
+    """
+    arr = _to_numpy(x, name)
+    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+        arr = arr[..., :3]
+        channels = [check_image(arr[..., c], name, min_side) for c in range(3)]
+        is_8bit = channels[0][1]
+        values = arr.astype(np.float64)
+        if not is_8bit:
+            values = np.clip(values, 0.0, 1.0) * 255.0
+        return values, is_8bit
+    if arr.ndim == 3:
+        raise UserInputError(
+            f"{name}: expected a grey (H, W) or colour (H, W, 3) image, got shape {tuple(arr.shape)}"
+        )
+    arr, is_8bit = check_image(arr, name, min_side)
+    values = arr.astype(np.float64)
+    if not is_8bit:
+        values = np.clip(values, 0.0, 1.0) * 255.0
+    return values, is_8bit

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_8bit, triplet
+from .registry import MetricSpec
 
 __all__ = ["entropy", "mutual_information", "mutual_information_pair", "standard_deviation"]
 
@@ -53,3 +54,52 @@ def mutual_information(a: Any, b: Any, fused: Any) -> float:
 def standard_deviation(fused: Any) -> float:
     """Population standard deviation of the 8-bit grey values (0..255 scale); 0 for a constant image."""
     return float(np.std(as_8bit(fused, "fused")))
+
+
+def _mi_qu(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    return mutual_information_pair(a, f) + mutual_information_pair(b, f)
+
+
+def _en_shannon(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    hist = np.bincount(f.astype(np.int64).ravel(), minlength=256).astype(np.float64)
+    return _entropy_bits(hist / hist.sum())
+
+
+def _sd_numpy(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    return float(np.std(f))
+
+
+VARIANTS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        key="mi@qu",
+        function=_mi_qu,
+        formula="Qu, Zhang & Yan 2002, doi:10.1049/el:20020212; MI(A,F) + MI(B,F)",
+        reference="this repository: src/fusioninn/metrics/information.py (mutual_information)",
+        inputs="8bit",
+        colour="grey",
+        higher_is_better=True,
+        note="In bits, 256x256 joint histograms of the raw 8-bit values. mi@vifb min-max normalises each "
+        "image first and uses the natural logarithm.",
+    ),
+    MetricSpec(
+        key="en@shannon",
+        function=_en_shannon,
+        formula="Shannon 1948, doi:10.1002/j.1538-7305.1948.tb01338.x; entropy of the fused image",
+        reference="this repository: src/fusioninn/metrics/information.py (entropy)",
+        inputs="8bit",
+        colour="grey",
+        higher_is_better=True,
+        note="Bits, 256-bin histogram. Equals en@vifb on grey images (VIFB averages over RGB channels).",
+    ),
+    MetricSpec(
+        key="sd@fusioninn",
+        function=_sd_numpy,
+        formula="population standard deviation of the fused image (as cited by VIFB: Rao 1997, "
+        "doi:10.1088/0957-0233/8/4/002)",
+        reference="this repository: src/fusioninn/metrics/information.py (standard_deviation)",
+        inputs="8bit",
+        colour="grey",
+        higher_is_better=True,
+        note="0..255 scale. Equals sd@vifb on grey images (VIFB averages over RGB channels).",
+    ),
+)

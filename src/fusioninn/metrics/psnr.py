@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_unit_float, check_same_shape, triplet
+from .registry import MetricSpec
 
 __all__ = ["psnr", "psnr_pair", "PSNR_MAX"]
 
@@ -45,3 +46,24 @@ def psnr(a: Any, b: Any, fused: Any) -> float:
     fa, fb, ff = triplet(a, b, fused, "unit", min_side=1)
     mse = (np.mean((fa - ff) ** 2) + np.mean((fb - ff) ** 2)) / 2.0
     return _psnr_from_mse(float(mse))
+
+
+def _psnr_mean_mse(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
+    mse = (np.mean((a - f) ** 2) + np.mean((b - f) ** 2)) / 2.0 / (255.0 * 255.0)
+    return _psnr_from_mse(float(mse))
+
+
+VARIANTS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        key="psnr@fusioninn",
+        function=_psnr_mean_mse,
+        formula="Jagalingam & Hegde 2015, doi:10.1016/j.aqpro.2015.02.019; 10 log10(L^2 / MSE), "
+        "MSE = (MSE(A,F) + MSE(B,F)) / 2",
+        reference="this repository: src/fusioninn/metrics/psnr.py (psnr)",
+        inputs="float",
+        colour="grey",
+        higher_is_better=True,
+        note="Float images, data range 1 (= 8-bit with L = 255), capped at 100 dB. psnr@vifb uses "
+        "sqrt(SSE)/(HW) in place of the MSE and lands near 60 dB.",
+    ),
+)
