@@ -52,6 +52,7 @@ def main() -> int:
             ok = (res.code == case.code and "Traceback" not in res.stderr
                   and (len(lines) == 1 if case.code else not lines)
                   and (not res.new_files if case.code else True)
+                  and not res.changed_inputs
                   and (res.named is None or res.named in res.stderr)
                   and all(p.lower() in res.stderr.lower() for p in case.expect))
             rows.append({
@@ -59,6 +60,7 @@ def main() -> int:
                 "exit_code": res.code, "expected_exit_code": case.code,
                 "stderr": _short(res.stderr, root, assets),
                 "left_behind": res.new_files if case.code else [],
+                "inputs_changed": res.changed_inputs,
                 "ok": ok, "seconds": round(time.perf_counter() - t0, 3),
             })
     ran = [r for r in rows if not r.get("skipped")]
@@ -69,7 +71,8 @@ def main() -> int:
         f"{sum(1 for r in ran if r['expected_exit_code'] == 1)} internal error (exit 1), "
         f"{sum(1 for r in ran if r['expected_exit_code'] == 0)} must work (exit 0).",
         "",
-        "| # | command | input | exit | stderr (paths shortened to names in the case folder) | left behind | ok |",
+        "| # | command | input | exit | stderr (paths shortened to names in the case folder) | left behind "
+        "(files, folders, temporaries) | ok |",
         "|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rows, 1):
@@ -77,6 +80,8 @@ def main() -> int:
             lines.append(f"| {i} | {r['command']} | {r['input']} | – | command not available | – | skipped |")
             continue
         left = ", ".join(r["left_behind"]) or "nothing"
+        if r["inputs_changed"]:
+            left += "; **changed: " + ", ".join(r["inputs_changed"]) + "**"
         err = f"`{r['stderr']}`" if r["stderr"] else "(empty: success)"
         lines.append(f"| {i} | {r['command']} | {r['input']} | {r['exit_code']} | {err} | {left} | "
                      f"{'yes' if r['ok'] else '**NO**'} |")

@@ -39,6 +39,11 @@ def _original_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         raise CheckpointError("is a safetensors file, not an original .pt; fusioninn checkpoints need no import "
                               "(pass them with --model)", path)
+    from .atomic import note_input
+    from .inputs import check_regular_file
+
+    check_regular_file(path, ".pt file", "is a directory, expected a .pt file")
+    note_input(path)
     try:
         with warnings.catch_warnings():  # torch warns on stderr about pickle protocols: one line per error
             warnings.simplefilter("ignore")
@@ -74,8 +79,15 @@ def import_original(path: str | Path, out: str | Path | None = None) -> FusionIN
             path,
         )
     for k, v in expected.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"{k} has shape {tuple(state[k].shape)}, expected {tuple(v.shape)}", path)
+        t = state[k]
+        if t.layout != torch.strided:
+            raise CheckpointError(f"{k} is a {t.layout} tensor, expected a dense one", path)
+        if tuple(t.shape) != tuple(v.shape):
+            raise CheckpointError(f"{k} has shape {tuple(t.shape)}, expected {tuple(v.shape)}", path)
+        if v.is_floating_point() and not t.is_floating_point():
+            raise CheckpointError(f"{k} holds {t.dtype} values, expected floating-point weights", path)
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{k} holds NaN or infinite values", path)
     model.load_state_dict({k: state[k].to(v.dtype) for k, v in expected.items()})
     model.module_list[0].init_on_next_batch = False
     model.eval()

@@ -1,8 +1,19 @@
-"""Atomic file writes: a temporary file in the target folder, fsync, then rename.
+"""Atomic file writes, all-or-nothing output groups, and the guard that keeps outputs off inputs.
 
-A reader never sees a half-written output, and a killed process leaves either the old file or the new
-one, plus at most a stray ``.tmp-<stem>-<pid>-*`` file that the next successful write of the same target
-removes (once that pid is gone).
+Writes. :func:`atomic_path` gives a temporary file in the target's folder; on success it is fsynced and
+renamed onto the target. A reader never sees a half-written output, and a killed process leaves either
+the old file or the new one, plus at most a stray ``.tmp-<stem>-<pid>-*`` file that the next successful
+write of the same target removes (once that pid is gone).
+
+Groups. Every command runs inside one :func:`output_group` (``fusioninn.cli.main`` opens it): if the
+command fails or is interrupted (SIGINT, SIGTERM), the files and folders it newly created are removed and
+files it replaced get their previous content back, so a failed command leaves the disk as it found it.
+
+Guard. :func:`guard_outputs` refuses, before anything is computed, an output that is one of the
+command's inputs (same resolved path, or the same file under another name: inode and device) or two
+outputs onto one file. Every file a reader opens inside a group is also noted (:func:`note_input`), and
+:func:`atomic_path` refuses to replace one of them: the last line of defence for paths no command
+listed.
 """
 
 from __future__ import annotations
@@ -10,33 +21,195 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from .errors import UserInputError
 
 __all__ = [
+    "OutputGroup",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_with",
     "check_output_folder",
     "ensure_writable_dir",
+    "guard_outputs",
+    "note_input",
     "output_group",
+    "same_file",
 ]
 
 
+class OutputGroup(list):
+    """The files one command newly created (a list of paths), plus the folders it created, the previous
+    content of files it replaced, and the files it read (which it must never write over)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dirs: list[Path] = []
+        self.backups: dict[str, tuple[Path, Path]] = {}  # target -> (target, backup of its old content)
+        self.inputs: list[tuple[Path, tuple[int, int] | None]] = []
+        self.kept = False
+
+    def keep(self) -> None:
+        """Keep what was written even if the command fails from now on (e.g. a resumable checkpoint)."""
+        self.kept = True
+
+    def _rollback(self) -> None:
+        for target, backup in reversed(list(self.backups.values())):
+            with contextlib.suppress(OSError):
+                os.replace(backup, target)
+        for path in reversed(list(self)):
+            if str(path) in self.backups:
+                continue  # just restored
+            with contextlib.suppress(OSError):
+                Path(path).unlink()
+        for folder in reversed(self.dirs):
+            _remove_own_temps(folder)
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: never remove what someone else put there
+
+    def _discard_backups(self) -> None:
+        for _, backup in self.backups.values():
+            with contextlib.suppress(OSError):
+                backup.unlink()
+        self.backups.clear()
+
+
+_GROUP: contextvars.ContextVar[OutputGroup | None] = contextvars.ContextVar("fusioninn_output_group", default=None)
+
+
+@contextlib.contextmanager
+def output_group() -> Iterator[OutputGroup]:
+    """All or nothing for the files one command writes: if the block raises (bad input found late, a
+    full disk on the third output, Ctrl-C, SIGTERM), the files and folders it newly created through
+    :func:`atomic_path` and :func:`ensure_writable_dir` are removed again, and files it replaced get their
+    previous content back (a re-fuse whose latent write fails keeps the old fused file *and* latent).
+
+    Nested calls join the group already open (the command line opens one around every command).
+    """
+    outer = _GROUP.get()
+    if outer is not None:
+        yield outer
+        return
+    group = OutputGroup()
+    token = _GROUP.set(group)
+    try:
+        yield group
+    except BaseException:
+        if not group.kept:
+            group._rollback()
+        raise
+    finally:
+        _GROUP.reset(token)
+        group._discard_backups()
+
+
+# --------------------------------------------------------------------------------------------------
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _resolved(path: str | Path) -> Path:
+    try:
+        return Path(os.path.abspath(path)).resolve(strict=False)
+    except (OSError, RuntimeError):  # a symlink loop: compare the literal absolute path
+        return Path(os.path.abspath(path))
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True when ``a`` and ``b`` name one file: same resolved path, or (both existing) same inode/device."""
+    if _resolved(a) == _resolved(b):
+        return True
+    ia, ib = _identity(Path(a)), _identity(Path(b))
+    return ia is not None and ia == ib
+
+
+def note_input(path: str | Path | None) -> None:
+    """Record that the running command reads ``path``: :func:`atomic_path` will refuse to replace it."""
+    group = _GROUP.get()
+    if group is None or path is None:
+        return
+    p = Path(path)
+    group.inputs.append((_resolved(p), _identity(p)))
+
+
+def guard_outputs(
+    inputs: Iterable[str | Path | None],
+    outputs: Iterable[tuple[str, str | Path | None]] | Iterable[str | Path | None],
+) -> None:
+    """Refuse (:class:`UserInputError`, naming the output) an output that is one of the inputs or two
+    outputs that are one file. ``outputs`` holds paths, or ``(option, path)`` pairs so that the message
+    can name the option that produced a duplicate (e.g. ``--names``)."""
+    ins = [Path(p) for p in inputs if p is not None]
+    outs: list[tuple[str, Path]] = []
+    for item in outputs:
+        if item is None:
+            continue
+        if isinstance(item, tuple):
+            if item[1] is not None:
+                outs.append((item[0], Path(item[1])))
+        else:
+            outs.append(("", Path(item)))
+    for p in ins:
+        note_input(p)
+    for _, out in outs:
+        for src in ins:
+            if same_file(out, src):
+                alias = "" if _resolved(out) == _resolved(src) else f" ({src}, under another name)"
+                raise UserInputError(f"output is an input of this command{alias}: refusing to write over it "
+                                     "(choose another output name)", out)
+    for i, (opt, out) in enumerate(outs):
+        for opt2, other in outs[:i]:
+            if same_file(out, other):
+                hint = f" (check {opt or opt2})" if (opt or opt2) else ""
+                raise UserInputError(f"two outputs of this command would be written to this one file{hint}", out)
+
+
+def _check_not_an_input(target: Path) -> None:
+    group = _GROUP.get()
+    if group is None or not group.inputs:
+        return
+    resolved, ident = _resolved(target), _identity(target)
+    for path, src_ident in group.inputs:
+        if resolved == path or (ident is not None and ident == src_ident):
+            raise UserInputError("output is an input of this command: refusing to write over it", target)
+
+
+# --------------------------------------------------------------------------------------------------
 def ensure_writable_dir(path: str | Path) -> Path:
-    """Create ``path`` (and parents) if needed and check that we can write there."""
+    """Create ``path`` (and parents) if needed and check that we can write there. Folders created here
+    belong to the running :func:`output_group` (removed again if the command fails)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UserInputError("exists and is not a directory", path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserInputError(f"cannot create output directory ({err.strerror})", path) from None
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        if probe.is_symlink():  # a dangling symlink: mkdir would fail with a confusing error
+            raise UserInputError("is a broken symbolic link", probe)
+        missing.append(probe)
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise UserInputError("cannot create output directory (Not a directory)", path)
+    group = _GROUP.get()
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise UserInputError(f"cannot create output directory ({err.strerror})", path) from None
+        if group is not None:
+            group.dirs.append(folder)
     if not os.access(path, os.W_OK):
         raise UserInputError("output directory is not writable", path)
     return path
@@ -52,6 +225,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     check_output_folder(target)
+    if target.is_dir():
+        raise UserInputError("is a directory: cannot write a file there", target)
+    _check_not_an_input(target)
     suffix = "".join(target.suffixes) or ""
     prefix = _tmp_prefix(target)
     try:
@@ -60,6 +236,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise UserInputError(f"cannot write here ({err.strerror})", target) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    group = _GROUP.get()
+    registered = False
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -67,20 +245,55 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         # mkstemp makes the file private (0600); give it the mode an ordinary write would have
         os.chmod(tmp, _mode_for(target))
         is_new = not target.exists()
+        if group is not None:
+            # registered *before* the rename, so an interrupt right after it still finds the file
+            if is_new and target not in group:
+                group.append(target)
+                registered = True
+            elif not is_new and target not in group and str(target) not in group.backups:
+                group.backups[str(target)] = (target, _backup(target, prefix, suffix))
         os.replace(tmp, target)
-        group = _GROUP.get()
-        if group is not None and is_new:
-            group.append(target)
         _fsync_dir(parent)
         _remove_stale_temps(parent, prefix)
     except OSError as err:
         tmp.unlink(missing_ok=True)
+        _unregister(group, target, registered)
         if isinstance(err, UserInputError):
             raise
         raise UserInputError(f"could not write ({err.strerror or err})", target) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        if group is not None and registered and not target.exists():
+            group.remove(target)
         raise
+
+
+def _unregister(group: OutputGroup | None, target: Path, registered: bool) -> None:
+    if group is None:
+        return
+    if registered and target in group and not target.exists():
+        group.remove(target)
+    entry = group.backups.get(str(target))
+    if entry is not None and not registered:
+        # the rename did not happen: the old file is still in place, its backup is not needed
+        with contextlib.suppress(OSError):
+            if _identity(entry[1]) == _identity(target):
+                entry[1].unlink()
+                del group.backups[str(target)]
+
+
+def _backup(target: Path, prefix: str, suffix: str) -> Path:
+    """A second name for ``target``'s current content (a hard link; a copy where links are not
+    possible), so the group can put it back if the command fails after replacing it."""
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-bak-", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    backup = Path(name)
+    backup.unlink()
+    try:
+        os.link(target, backup)
+    except OSError:
+        shutil.copy2(target, backup)
+    return backup
 
 
 def check_output_folder(target: str | Path) -> None:
@@ -95,28 +308,6 @@ def check_output_folder(target: str | Path) -> None:
     if probe.exists() and not probe.is_dir():
         raise UserInputError("is a file, not a folder: cannot write below it", probe)
     raise UserInputError("output folder does not exist", parent)
-
-
-@contextlib.contextmanager
-def output_group() -> Iterator[list[Path]]:
-    """All or nothing for the files one command writes: if the block raises (bad input found late, a
-    full disk on the third output, Ctrl-C), the files it newly created through :func:`atomic_path` are
-    removed again. Files that existed before keep their complete new content.
-    """
-    created: list[Path] = []
-    token = _GROUP.set(created)
-    try:
-        yield created
-    except BaseException:
-        for path in created:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        raise
-    finally:
-        _GROUP.reset(token)
-
-
-_GROUP: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("fusioninn_output_group", default=None)
 
 
 def _tmp_prefix(target: Path) -> str:
@@ -160,6 +351,16 @@ def _remove_stale_temps(folder: Path, prefix: str) -> None:
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
+
+
+def _remove_own_temps(folder: Path) -> None:
+    """Remove this process's temporaries in a folder it created (before removing the folder)."""
+    mark = f"-{os.getpid()}-"
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".tmp-") and mark in entry.name:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _fsync_dir(path: Path) -> None:

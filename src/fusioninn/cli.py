@@ -69,22 +69,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from .atomic import output_group
     from .device import tune_cpu_allocator
     from .errors import UserInputError
+    from .signals import Interrupted, stop_signals_raise
 
     # Reuse freed memory instead of returning it to the kernel after every large array: 1.4-1.7x less
     # time in training steps and metrics (docs/performance.md, docs/metrics.md). Process-wide, so only here.
     tune_cpu_allocator(True)
     try:
-        return int(args._module.run(args) or 0)
+        # one output group per command: a failure or a stop signal removes what the command created
+        # and restores what it replaced (fusioninn.atomic); SIGTERM and SIGHUP are handled like Ctrl-C
+        with stop_signals_raise(), _quiet_warnings(args.debug), output_group():
+            return int(args._module.run(args) or 0)
     except UserInputError as err:
         if args.debug:
             raise
-        print(f"fusioninn {args.command}: error: {err}", file=sys.stderr)
+        print(f"fusioninn {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"fusioninn {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Interrupted) else 2
+        name = err.args[0] if isinstance(err, Interrupted) else "SIGINT"
+        print(f"fusioninn {args.command}: interrupted ({name}); partial outputs removed", file=sys.stderr)
+        return 128 + signum
     except MemoryError:
         if args.debug:
             raise
@@ -94,10 +101,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"fusioninn {args.command}: internal error: {type(err).__name__}: {err} (rerun with --debug)",
+            f"fusioninn {args.command}: internal error: {type(err).__name__}: {_one_line(err)} (rerun with --debug)",
             file=sys.stderr,
         )
         return 1
+
+
+def _one_line(err: BaseException) -> str:
+    """The message on one line (library errors sometimes span several)."""
+    return " ".join(str(err).split())
+
+
+class _quiet_warnings:
+    """Python warnings never reach stderr on their own (the one-line rule): libraries' warnings are
+    dropped (the readers turn the ones that matter into errors themselves), and fusioninn's own (e.g.
+    ``--skip-bad``'s skipped subjects) are printed as ``warning:`` lines after a command that succeeds.
+    ``--debug`` shows everything as it happens."""
+
+    def __init__(self, debug: bool) -> None:
+        import warnings
+
+        self._debug = debug
+        self._ctx = warnings.catch_warnings(record=not debug)
+        self.records: list = []
+
+    def __enter__(self):
+        import warnings
+
+        got = self._ctx.__enter__()
+        if not self._debug:
+            self.records = got
+            warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        out = self._ctx.__exit__(exc_type, *exc)
+        if exc_type is None:
+            import os
+
+            own = os.sep + "fusioninn" + os.sep
+            for rec in self.records:
+                if own in str(rec.filename) and issubclass(rec.category, UserWarning):
+                    print(f"fusioninn: warning: {_one_line(rec.message)}", file=sys.stderr)
+        return out
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,8 +21,13 @@ def resolve_device(name: str | None = None) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise UserInputError(f"unknown device {name!r} (expected auto, cpu, cuda or cuda:N)") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserInputError(f"unsupported device {name!r} (fusioninn runs on cpu, cuda or cuda:N)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserInputError(f"device {name!r} requested but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserInputError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                             "device(s)")
     return device
 
 

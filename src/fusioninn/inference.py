@@ -8,8 +8,10 @@ decomposed outputs come back in the input's intensity units.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, atomic_write_text, check_output_folder
+from .data._memory import check_memory
 from .data.pairs import pad_to_multiple, read_image, unpad, write_image
 from .data.volume import (
     axial_slices,
@@ -31,7 +34,7 @@ from .data.volume import (
 from .errors import DataError, UserInputError
 from .models.fusioninn import FusionINN
 
-__all__ = ["is_volume", "fuse_files", "decompose_file", "FuseReport"]
+__all__ = ["is_volume", "fuse_files", "decompose_file", "FuseReport", "file_sha256"]
 
 LATENT_FORMAT = "fusioninn-latent-1"
 
@@ -73,25 +76,109 @@ def _write_latent(path: Path, latent: np.ndarray, meta: dict, lo: np.ndarray, hi
         tmp.write_bytes(buf.getvalue())
 
 
-def _read_latent(path: Path) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
-    if not path.is_file():
-        raise DataError("latent file not found", path)
+def _read_latent(path: Path, kind: str) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+    """Read and validate a latent file written by ``fuse --save-latent`` for a ``kind`` input."""
+    from .inputs import check_regular_file
+
+    check_regular_file(path, "latent file")
     try:
         with np.load(path, allow_pickle=False) as f:
             latent, lo, hi = f["latent"], f["lo"], f["hi"]
             meta = json.loads(bytes(f["meta"]).decode())
     except Exception as err:
         raise DataError(f"not a fusioninn latent file ({type(err).__name__})", path) from None
-    if meta.get("format") != LATENT_FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != LATENT_FORMAT:
         raise DataError("not a fusioninn latent file (unknown format)", path)
-    if not np.isfinite(latent).all():
+    if meta.get("kind") != kind:
+        raise DataError(f"latent was saved for a {meta.get('kind')}, not for a {kind}", path)
+    names = meta.get("names")
+    if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str) and n for n in names)):
+        raise DataError("latent metadata: 'names' must be two non-empty strings", path)
+    for key, arr in (("latent", latent), ("lo", lo), ("hi", hi)):
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise DataError(f"latent file: '{key}' must hold floats, got {arr.dtype}", path)
+    if latent.ndim != 4 or latent.shape[1] != 2 or 0 in latent.shape:
+        raise DataError(f"latent file: 'latent' must be N x 2 x H x W, got shape {tuple(latent.shape)}", path)
+    if lo.shape != (2, latent.shape[0]) or hi.shape != lo.shape:
+        raise DataError(f"latent file: 'lo'/'hi' must be 2 x {latent.shape[0]}, got {lo.shape} and {hi.shape}",
+                        path)
+    if not (np.isfinite(latent).all() and np.isfinite(lo).all() and np.isfinite(hi).all()):
         raise DataError("latent contains NaN or Inf", path)
+    if kind == "image":
+        vr = meta.get("value_range")
+        try:
+            ok = np.asarray(vr, dtype=np.float64).shape == (2, 2) and np.isfinite(np.asarray(vr, float)).all()
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise DataError("latent metadata: 'value_range' must be two finite [lo, hi] pairs", path)
     return latent, meta, lo, hi
 
 
 def _check_finite(arr: np.ndarray, path: Path) -> None:
     if not np.isfinite(arr).all():
         raise DataError("contains NaN or infinite values", path)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _source_record(path: Path) -> dict:
+    """Who a source file is, so that ``decompose`` never writes its outputs over it."""
+    return {"name": path.name, "path": str(Path(os.path.abspath(path)).resolve()), "sha256": file_sha256(path),
+            "bytes": path.stat().st_size}
+
+
+# Peak memory of fuse/decompose beyond what the process already holds (interpreter, torch, the model),
+# measured by benchmarks/memory_peaks.py (benchmarks/results/memory_peaks.json): a small fixed part, bytes
+# per voxel of the whole volume (its float copies in and out) and bytes per pixel of each slice in a model
+# batch (activations); a 2-D image is one batch of one slice.
+MEMORY_BASE_BYTES = 64 * 2**20
+VOLUME_BYTES_PER_VOXEL = 64
+BATCH_BYTES_PER_PIXEL = 190
+
+
+def estimate_peak_bytes(slices: int, height: int, width: int, batch_slices: int) -> int:
+    """Peak memory of fusing or decomposing ``slices`` slices of ``height`` x ``width`` in batches."""
+    ph, pw = height + height % 2, width + width % 2
+    per_batch = min(max(1, batch_slices), slices) * ph * pw * BATCH_BYTES_PER_PIXEL
+    whole = slices * ph * pw * VOLUME_BYTES_PER_VOXEL if slices > 1 else 0
+    return MEMORY_BASE_BYTES + whole + per_batch
+
+
+def _check_image_memory(shape: tuple[int, int], path: Path) -> None:
+    h, w = shape
+    check_memory(estimate_peak_bytes(1, h, w, 1), f"fusing an image of {w}x{h} pixels", path)
+
+
+def _volume_slices(vol) -> tuple[int, int, int]:
+    x, y, z = vol.shape
+    return z, y, x  # axial slices of (H=Y, W=X)
+
+
+def _check_volume_memory(vol, batch_slices: int, path: Path) -> int:
+    """Refuse a volume whose processing cannot fit in the memory available now, or return the largest
+    number of slices per batch (at most ``batch_slices``) that fits."""
+    from .data._memory import available_memory, format_bytes
+
+    z, h, w = _volume_slices(vol)
+    need = estimate_peak_bytes(z, h, w, batch_slices)
+    avail = available_memory()
+    if avail is None or need <= avail:
+        return batch_slices
+    one = estimate_peak_bytes(z, h, w, 1)
+    dims = f"{w}x{h}x{z}"
+    if one > avail:
+        raise DataError(f"processing a volume of {dims} voxels would need {format_bytes(one)} of memory "
+                        f"(one slice per batch), only {format_bytes(avail)} available", path)
+    per_slice = estimate_peak_bytes(z, h, w, 2) - one
+    fits = max(1, int((avail - one) // max(per_slice, 1)) + 1)
+    return min(batch_slices, fits)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -105,6 +192,8 @@ def fuse_files(
     batch_slices: int = 16,
 ) -> FuseReport:
     """Fuse two images or two NIfTI volumes into ``out`` (and the latent into ``latent_out``)."""
+    from .atomic import guard_outputs
+
     path_a, path_b, out = Path(path_a), Path(path_b), Path(out)
     latent_out = Path(latent_out) if latent_out else None
     if latent_out is not None and latent_out.suffix != ".npz":
@@ -115,6 +204,13 @@ def fuse_files(
     if is_volume(out) != vol_in[0]:
         kind = "a NIfTI volume (.nii.gz)" if vol_in[0] else "an image (.png, .tif, .npy)"
         raise UserInputError(f"output must be {kind} for these inputs", out)
+    if not vol_in[0] and out.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy"):
+        raise UserInputError(f"unsupported output type {out.suffix.lower()!r} (use .png, .tif, .jpg or .npy)", out)
+    if latent_out is not None and out.suffix.lower() in (".jpg", ".jpeg"):
+        raise UserInputError("JPEG is lossy: the latent could not decompose this output exactly; write the fused "
+                             "image as .png, .tif or .npy to use --save-latent", out)
+    guard_outputs([path_a, path_b], [("-o", out), ("the sidecar of -o", _sidecar(out) if vol_in[0] else None),
+                                     ("--save-latent", latent_out)])
     check_output_folder(out)
     if latent_out is not None:
         check_output_folder(latent_out)
@@ -124,39 +220,89 @@ def fuse_files(
     if vol_in[0]:
         va, vb = read_volume(path_a), read_volume(path_b)
         check_same_grid(va, vb)
+        batch_slices = _check_volume_memory(va, batch_slices, path_a)
         sa, sb = axial_slices(va.data), axial_slices(vb.data)  # (Z, H, W)
         na, lo_a, hi_a = minmax_normalise(sa)
         nb, lo_b, hi_b = minmax_normalise(sb)
         (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
         fused, latent = model.fuse(pa, pb, batch_size=batch_slices)
         write_volume(out, from_axial_slices(unpad(fused, size)), like=va)
-        norm = {"format": "fusioninn-normalisation-1", "names": list(names), "axis": "axial (RAS z)",
-                "lo": [lo_a.tolist(), lo_b.tolist()], "hi": [hi_a.tolist(), hi_b.tolist()], "model": meta["model"]}
+        norm = {"format": "fusioninn-normalisation-2", "names": list(names), "axis": "axial (RAS z)",
+                "lo": [lo_a.tolist(), lo_b.tolist()], "hi": [hi_a.tolist(), hi_b.tolist()], "model": meta["model"],
+                "volume": out.name, "volume_sha256": file_sha256(out),
+                "source_files": [_source_record(path_a), _source_record(path_b)]}
         atomic_write_text(_sidecar(out), json.dumps(norm) + "\n")
-        meta.update(kind="volume", size=list(size))
+        meta.update(kind="volume", size=list(size), source_files=norm["source_files"])
     else:
         ia, ib = read_image(path_a), read_image(path_b)
         if ia.shape != ib.shape:
             raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of {path_b}",
                             path_a)
+        _check_image_memory(ia.shape, path_a)
+        chroma = ia.chroma if ia.chroma is not None else ib.chroma
+        if latent_out is not None and chroma is not None:
+            colour = path_a if ia.chroma is not None else path_b
+            raise UserInputError("is a colour image: the fused output is written in colour, whose 8-bit RGB "
+                                 "rounding and clipping the latent cannot undo exactly; --save-latent needs grey "
+                                 "sources", colour)
         na, lo_a, hi_a = minmax_normalise(ia.grey, clip_negative=False)
         nb, lo_b, hi_b = minmax_normalise(ib.grey, clip_negative=False)
         (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
         if min(pa.shape) < 2:
             raise DataError(f"image too small to fuse ({ia.shape[1]}x{ia.shape[0]})", path_a)
         fused, latent = model.fuse(pa, pb)
-        chroma = ia.chroma if ia.chroma is not None else ib.chroma
         write_image(out, unpad(fused, size), chroma=chroma, bits=16 if out.suffix.lower() in (".tif", ".tiff") else 8)
         latent = latent[None]
         lo_a, hi_a, lo_b, hi_b = (np.atleast_1d(v) for v in (lo_a, hi_a, lo_b, hi_b))
-        meta.update(kind="image", size=list(size), value_range=[list(ia.value_range), list(ib.value_range)])
+        meta.update(kind="image", size=list(size), value_range=[list(ia.value_range), list(ib.value_range)],
+                    source_files=[_source_record(path_a), _source_record(path_b)])
     if latent_out is not None:
         _write_latent(latent_out, np.asarray(latent), meta, np.stack([lo_a, lo_b]), np.stack([hi_a, hi_b]))
     return FuseReport(out, latent_out, tuple(np.asarray(fused).shape), time.perf_counter() - t0)
 
 
 def _sidecar(volume_path: Path) -> Path:
-    return volume_path.with_name(_stem(volume_path) + ".fusioninn.json")
+    """``X.nii.gz`` -> ``X.fusioninn.json``, ``X.nii`` -> ``X.nii.fusioninn.json``: one sidecar per file."""
+    stem = _stem(volume_path)
+    if volume_path.name.lower().endswith(".nii"):
+        stem += volume_path.name[-4:]
+    return volume_path.with_name(stem + ".fusioninn.json")
+
+
+def _read_sidecar(path: Path, fused_path: Path) -> tuple[np.ndarray, np.ndarray, list[str] | None, list]:
+    """The normalisation of a fused volume, refused unless it was written for exactly this file."""
+    from .inputs import check_regular_file
+
+    check_regular_file(path, "normalisation sidecar")
+    try:
+        norm = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError):
+        raise DataError("unreadable normalisation sidecar (not JSON)", path) from None
+    if not isinstance(norm, dict) or not str(norm.get("format", "")).startswith("fusioninn-normalisation-"):
+        raise DataError("not a fusioninn normalisation sidecar", path)
+    if norm.get("format") == "fusioninn-normalisation-1":
+        raise DataError("sidecar of an older fusioninn, not tied to one volume file (it may belong to a .nii or a "
+                        ".nii.gz of the same name): decompose with --latent, or fuse again", path)
+    if norm.get("volume") != fused_path.name:
+        raise DataError(f"sidecar belongs to {norm.get('volume')!r}, not to {fused_path.name}", path)
+    if norm.get("volume_sha256") != file_sha256(fused_path):
+        raise DataError(f"sidecar does not match {fused_path.name}: the volume was changed after fusing, so its "
+                        "intensity units are unknown (decompose with --latent, or fuse again)", path)
+    try:
+        lo = np.asarray(norm["lo"], dtype=np.float64)
+        hi = np.asarray(norm["hi"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise DataError("sidecar: 'lo' and 'hi' must be two lists of numbers", path) from None
+    finite = np.isfinite(lo).all() and np.isfinite(hi).all()
+    if lo.ndim != 2 or lo.shape[0] != 2 or hi.shape != lo.shape or not finite:
+        raise DataError(f"sidecar: 'lo' and 'hi' must be two equal lists of finite numbers, got shapes {lo.shape} "
+                        f"and {hi.shape}", path)
+    names = norm.get("names")
+    if names is not None and not (isinstance(names, list) and len(names) == 2
+                                  and all(isinstance(n, str) and n and "/" not in n for n in names)):
+        raise DataError("sidecar: 'names' must be two non-empty strings", path)
+    sources = norm.get("source_files") if isinstance(norm.get("source_files"), list) else []
+    return lo, hi, names, sources
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -171,42 +317,57 @@ def decompose_file(
     batch_slices: int = 16,
 ) -> list[Path]:
     """Decompose a fused image or volume into ``out_dir``; returns the written files."""
-    from .atomic import ensure_writable_dir
+    from .atomic import ensure_writable_dir, guard_outputs
 
     fused_path = Path(fused_path)
-    out_dir = ensure_writable_dir(out_dir)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError("exists and is not a directory", out_dir)
     if samples < 1:
         raise UserInputError(f"--samples must be >= 1, got {samples}")
+    volume = is_volume(fused_path)
+    kind = "volume" if volume else "image"
     latent = meta = lo = hi = None
+    sources: list = []
+    read_from: list[Path] = [fused_path]
     if latent_path is not None:
-        latent, meta, lo, hi = _read_latent(Path(latent_path))
-        if meta.get("kind") != ("volume" if is_volume(fused_path) else "image"):
-            raise DataError(f"latent was saved for a {meta.get('kind')}, not for {fused_path.name}", latent_path)
+        latent, meta, lo, hi = _read_latent(Path(latent_path), kind)
+        sources = meta.get("source_files") if isinstance(meta.get("source_files"), list) else []
+        read_from.append(Path(latent_path))
     sidecar_names = None
-    if is_volume(fused_path) and lo is None and _sidecar(fused_path).exists():
-        try:
-            norm = json.loads(_sidecar(fused_path).read_text())
-            lo, hi, sidecar_names = np.asarray(norm["lo"]), np.asarray(norm["hi"]), norm.get("names")
-        except (ValueError, KeyError):
-            raise DataError("unreadable normalisation sidecar", _sidecar(fused_path)) from None
+    if volume and lo is None and _sidecar(fused_path).exists():
+        lo, hi, sidecar_names, sources = _read_sidecar(_sidecar(fused_path), fused_path)
+        read_from.append(_sidecar(fused_path))
     names = tuple(names or (meta or {}).get("names") or sidecar_names or ("source1", "source2"))
     stem = _stem(fused_path)
+    ext = ".nii.gz" if volume else ".png"
+    planned: list[tuple[str, Path]] = []
+    for k in range(2):
+        planned.append(("--names", out_dir / f"{stem}_{names[k]}{ext}"))
+        if not volume and latent is not None:
+            planned.append(("--names", out_dir / f"{stem}_{names[k]}.npy"))
+        if samples > 1:
+            planned.append(("--names", out_dir / f"{stem}_{names[k]}_std{ext}"))
+    _refuse_writing_over_sources(planned, sources)
+    guard_outputs(read_from, planned)
+    out_dir = ensure_writable_dir(out_dir)
     written: list[Path] = []
-    if is_volume(fused_path):
+    if volume:
         vol = read_volume(fused_path)
+        batch_slices = _check_volume_memory(vol, batch_slices, fused_path)
         fz = axial_slices(vol.data)
         _check_finite(fz, fused_path)
         if fz.min() < -1e-4 or fz.max() > 1 + 1e-4:
             raise DataError("fused volume values must lie in [0, 1] (written by `fusioninn fuse`)", fused_path)
         padded, size = pad_to_multiple(np.clip(fz, 0, 1), 2)
+        if lo is not None and lo.shape != (2, padded.shape[0]):
+            raise DataError(f"normalisation has {lo.shape[-1]} slices, volume has {padded.shape[0]}",
+                            latent_path or _sidecar(fused_path))
         dec = _decompose_array(model, padded, latent, samples, seed, batch_slices, latent_path, size)
         for k in range(2):
             x = unpad(dec.sources[k], size)
             ras = from_axial_slices(x)
             if lo is not None:
-                if lo.shape != (2, x.shape[0]):
-                    raise DataError(f"normalisation has {lo.shape[-1]} slices, volume has {x.shape[0]}",
-                                    latent_path or _sidecar(fused_path))
                 ras = denormalise_slices(ras, lo[k], hi[k], axis=2)
             path = out_dir / f"{stem}_{names[k]}.nii.gz"
             write_volume(path, ras, like=vol)
@@ -217,6 +378,7 @@ def decompose_file(
                 written.append(path)
     else:
         img = read_image(fused_path)
+        _check_image_memory(img.shape, fused_path)
         padded, size = pad_to_multiple(img.grey, 2)
         dec = _decompose_array(model, padded[None], latent, samples, seed, batch_slices, latent_path, size)
         for k in range(2):
@@ -224,8 +386,10 @@ def decompose_file(
             path = out_dir / f"{stem}_{names[k]}.png"
             write_image(path, x)
             written.append(path)
-            if latent is not None:  # float copy in input units, for exact round trips
-                scaled = x * (hi[k][0] - lo[k][0]) + lo[k][0]
+            if latent is not None:  # float copy in the input's units (the stored values), for exact round trips
+                grey = x.astype(np.float64) * (hi[k][0] - lo[k][0]) + lo[k][0]
+                v_lo, v_hi = (float(v) for v in meta["value_range"][k])
+                scaled = v_lo + grey * (v_hi - v_lo) if v_hi != v_lo else np.full_like(grey, v_lo)
                 np_path = out_dir / f"{stem}_{names[k]}.npy"
                 write_image(np_path, scaled.astype(np.float32))
                 written.append(np_path)
@@ -235,6 +399,26 @@ def decompose_file(
                 write_image(path, unpad(std / max(float(std.max()), 1e-8), size))
                 written.append(path)
     return written
+
+
+def _refuse_writing_over_sources(planned: list[tuple[str, Path]], sources: list) -> None:
+    """Outputs must never replace the files the fused image was made from (same path, or same content:
+    a subject folder that was moved or copied)."""
+    for _, out in planned:
+        if not out.exists():
+            continue
+        resolved = str(Path(os.path.abspath(out)).resolve())
+        digest = None
+        for src in sources:
+            if not isinstance(src, dict):
+                continue
+            same_path = src.get("path") == resolved
+            if not same_path and src.get("bytes") == out.stat().st_size:
+                digest = digest or file_sha256(out)
+                same_path = digest == src.get("sha256")
+            if same_path:
+                raise UserInputError(f"is {src.get('name')!r}, a source this image was fused from: refusing to "
+                                     "write the decomposition over it (choose another -o or --names)", out)
 
 
 @dataclass

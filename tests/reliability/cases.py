@@ -7,7 +7,8 @@ the exit code, stderr and the files the command left behind. What each case must
 - exit code 2 for bad input (1 for internal errors), 0 for inputs that must work (all-zero, odd sizes);
 - exactly one line on stderr, naming the offending file (when there is one) and the problem;
 - no traceback (only ``--debug`` shows one);
-- no file left behind by a failed command (no partial output, no ``.tmp-*`` file).
+- nothing left behind by a failed command: no partial output, no ``.tmp-*`` file, no folder (empty or not);
+- every file that existed before the command (its inputs) byte-identical afterwards.
 """
 
 from __future__ import annotations
@@ -209,12 +210,42 @@ class Outcome:
     code: int
     stdout: str
     stderr: str
-    new_files: list[str]
+    new_files: list[str]  # everything new: files, folders (a trailing "/"), temporaries, links
     named: str | None
+    changed_inputs: list[str] = field(default_factory=list)  # files that existed before and differ after
 
 
 def files_under(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    """Every entry below ``root``: files, links, FIFOs and folders (these with a trailing ``/``), hidden
+    ones (``.tmp-*``) included -- an empty folder left behind counts."""
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        for d in dirnames:
+            rel = str((base / d).relative_to(root))
+            out.add(rel if (base / d).is_symlink() else rel + "/")
+        for f in filenames:
+            out.add(str((base / f).relative_to(root)))
+    return out
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Contents of the regular files below ``root`` (the inputs a command must leave byte-identical)."""
+    import hashlib
+    import stat
+
+    digests = {}
+    for name in files_under(root):
+        p = root / name
+        if name.endswith("/") or p.is_symlink():
+            continue
+        try:
+            if not stat.S_ISREG(os.stat(p).st_mode):
+                continue
+            digests[name] = hashlib.sha256(p.read_bytes()).digest()
+        except OSError:
+            continue
+    return digests
 
 
 @contextlib.contextmanager
@@ -259,6 +290,7 @@ def run_case(case: Case, root: Path, assets: Path) -> Outcome:
     ctx = Ctx(root, assets)
     argv, named = case.build(ctx)
     before = files_under(root)
+    inputs = snapshot(root)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _fault(case.fault):
         try:
@@ -266,7 +298,9 @@ def run_case(case: Case, root: Path, assets: Path) -> Outcome:
         except SystemExit as exc:  # argparse errors
             code = exc.code if isinstance(exc.code, int) else 1
     new = sorted(files_under(root) - before)
-    return Outcome(int(code), out.getvalue(), err.getvalue(), new, named)
+    after = snapshot(root)
+    changed = sorted(n for n, digest in inputs.items() if after.get(n) != digest)
+    return Outcome(int(code), out.getvalue(), err.getvalue(), new, named, changed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -646,7 +680,7 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
     add(C("train-crop-odd", "train", "--crop 15 (odd)",
           lambda c: (_train(c, "phantom:8", "--crop", "15"), None), ("crop",)))
     add(C("train-w-negative", "train", "--w-gradient -1 (negative loss weight)",
-          lambda c: (_train(c, "phantom:8", "--w-gradient", "-1"), None), ("gradient must be >= 0",)))
+          lambda c: (_train(c, "phantom:8", "--w-gradient", "-1"), None), ("--w-gradient", ">= 0")))
     add(C("train-init-garbage", "train", "--init a file that is not a checkpoint",
           lambda c: (_train(c, "phantom:8", "--init", _write(c, "w.safetensors", b"not weights")),
                      c.s("w.safetensors")),
@@ -655,7 +689,7 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           lambda c: (_train(c, "phantom:8", "--model", "unet", "--init", str(default_weights_path())),
                      str(default_weights_path())), ("another architecture",)))
     add(C("train-epochs-zero", "train", "--epochs 0",
-          lambda c: (_train(c, "phantom:8", "--epochs", "0"), None), ("positive",)))
+          lambda c: (_train(c, "phantom:8", "--epochs", "0"), None), ("--epochs", ">= 1")))
     add(C("train-val-fraction", "train", "--val-fraction 1.5",
           lambda c: (_train(c, "phantom:8", "--val-fraction", "1.5"), None), ("--val-fraction",)))
     add(C("train-model", "train", "unknown --model",
@@ -696,7 +730,7 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           lambda c: (_evaluate(c, "phantom:4", "--methods", "average", out=_write(c, "eval", b"x")), c.s("eval")),
           ("not a directory",)))
     add(C("eval-batch-size", "evaluate", "--batch-size 0",
-          lambda c: (_evaluate(c, "phantom:4", "--methods", "average", "--batch-size", "0"), None), ("batch size",)))
+          lambda c: (_evaluate(c, "phantom:4", "--methods", "average", "--batch-size", "0"), None), ("--batch-size",)))
     add(C("eval-disk-full", "evaluate", "disk full while writing results",
           lambda c: (_evaluate(c, "phantom:4", "--methods", "average"), c.s("eval")), ("no space left",),
           fault="enospc"))
@@ -753,7 +787,7 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
     add(C("benchmark-protocol", "benchmark", "unknown --protocol",
           lambda c: (["benchmark", "--out", c.s("b"), "--protocol", "x"], None), ("invalid choice",)))
     add(C("bench-repeats", "bench", "--repeats not an integer",
-          lambda c: (["bench", "--repeats", "many"], None), ("invalid int",)))
+          lambda c: (["bench", "--repeats", "many"], None), ("--repeats", "integer")))
     return cases
 
 

@@ -82,12 +82,83 @@ def test_output_group_is_all_or_nothing(tmp_path):
             atomic_write_text(tmp_path / "one.txt", "1")
             atomic_write_text(tmp_path / "existing.txt", "v2")
             raise RuntimeError("third output failed")
-    # the new file is gone, the replaced one holds its complete new version, no temporaries
+    # the new file is gone, the replaced one has its previous content back, no temporaries or backups
     assert _names(tmp_path) == ["existing.txt"]
-    assert (tmp_path / "existing.txt").read_text() == "v2"
+    assert (tmp_path / "existing.txt").read_text() == "v1"
     with output_group() as created:
         atomic_write_text(tmp_path / "two.txt", "2")
+        atomic_write_text(tmp_path / "existing.txt", "v3")
     assert created == [tmp_path / "two.txt"] and (tmp_path / "two.txt").exists()
+    assert (tmp_path / "existing.txt").read_text() == "v3"
+    assert _names(tmp_path) == ["existing.txt", "two.txt"]  # the backup is gone after success
+
+
+def test_output_group_removes_the_folders_it_created_and_only_those(tmp_path):
+    from fusioninn.atomic import ensure_writable_dir
+
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        with output_group():
+            ensure_writable_dir(tmp_path / "mine" / "a" / "b")
+            atomic_write_text(tmp_path / "mine" / "a" / "b" / "x.txt", "x")
+            ensure_writable_dir(tmp_path / "empty")
+            raise KeyboardInterrupt
+    assert _names(tmp_path) == ["mine"] and _names(tmp_path / "mine") == []
+
+
+def test_a_kept_group_keeps_its_files(tmp_path):
+    with pytest.raises(RuntimeError):
+        with output_group() as group:
+            atomic_write_text(tmp_path / "last.txt", "checkpoint")
+            group.keep()
+            raise RuntimeError("stopped later")
+    assert (tmp_path / "last.txt").read_text() == "checkpoint"
+
+
+def test_guard_refuses_outputs_onto_inputs_links_and_each_other(tmp_path):
+    from fusioninn.atomic import guard_outputs
+
+    a = tmp_path / "a.png"
+    a.write_bytes(b"source")
+    os.link(a, tmp_path / "hard.png")
+    (tmp_path / "soft.png").symlink_to(a)
+    for out in (a, tmp_path / "." / "a.png", tmp_path / "hard.png", tmp_path / "soft.png"):
+        with pytest.raises(UserInputError, match="input of this command"):
+            guard_outputs([a], [out])
+    with pytest.raises(UserInputError, match="two outputs.*--names"):
+        guard_outputs([a], [("--names", tmp_path / "x.png"), ("--names", tmp_path / "x.png")])
+    guard_outputs([a], [tmp_path / "new.png", tmp_path / "other.png"])  # fine
+    assert a.read_bytes() == b"source"
+
+
+def test_atomic_path_refuses_to_replace_a_file_the_command_read(tmp_path):
+    from fusioninn.atomic import note_input
+
+    src = tmp_path / "in.txt"
+    src.write_text("input")
+    with output_group():
+        note_input(src)
+        with pytest.raises(UserInputError, match="input of this command"):
+            atomic_write_text(src, "overwritten")
+    assert src.read_text() == "input" and _names(tmp_path) == ["in.txt"]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_stop_signals_raise_one_interrupt_and_restore_the_handlers(signame):
+    import signal
+
+    from fusioninn.signals import Interrupted, stop_signals_raise
+
+    sig = getattr(signal, signame)
+    before = signal.getsignal(sig)
+    with pytest.raises(Interrupted) as info:
+        with stop_signals_raise():
+            os.kill(os.getpid(), sig)
+            import time
+
+            time.sleep(1)
+    assert info.value.signum == sig and info.value.exit_code == 128 + sig
+    assert signal.getsignal(sig) == before
 
 
 # --------------------------------------------------------------------------------------------------

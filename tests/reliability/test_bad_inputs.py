@@ -50,6 +50,7 @@ def test_bad_input(case: Case, tmp_path, assets):
 
             case.check(Ctx(tmp_path / "case", assets))
         assert not [f for f in res.new_files if ".tmp-" in f]
+        assert res.changed_inputs == [], res.changed_inputs
         return
     assert len(lines) == 1, res.stderr
     line = lines[0]
@@ -58,7 +59,8 @@ def test_bad_input(case: Case, tmp_path, assets):
         assert phrase.lower() in line.lower(), (phrase, line)
     if res.named is not None:
         assert res.named in line, (res.named, line)
-    assert res.new_files == [], res.new_files  # no partial output, no stray temporary file
+    assert res.new_files == [], res.new_files  # no partial output, temporary file or folder
+    assert res.changed_inputs == [], res.changed_inputs  # every input byte-identical afterwards
 
 
 def test_evil_pickle_is_never_executed(tmp_path, assets):

@@ -6,13 +6,16 @@ import argparse
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--model", help="a fusioninn checkpoint (.safetensors); default: the shipped weights")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
 
 
 def load_model(args: argparse.Namespace):
     from ..api import load_pretrained
+    from ..atomic import note_input
     from ..device import configure_threads, resolve_device
     from ..errors import CheckpointError
     from ..models.fusioninn import FusionINN
@@ -20,6 +23,7 @@ def load_model(args: argparse.Namespace):
     configure_threads(args.threads)
     device = resolve_device(args.device)
     model = load_pretrained(args.model, device=device)
+    note_input(args.model)  # no output of this command may replace the checkpoint it runs
     if not isinstance(model, FusionINN):
         raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint", args.model)
     return model
@@ -31,20 +35,20 @@ def parse_names(text: str | None) -> tuple[str, str] | None:
     if text is None:
         return None
     names = tuple(s.strip() for s in text.split(","))
-    if len(names) != 2 or not all(names) or any("/" in n for n in names):
+    if len(names) != 2 or not all(names) or any("/" in n or "\\" in n or n in (".", "..") for n in names):
         raise UserInputError(f"--names takes two names separated by a comma, got {text!r}")
+    if names[0] == names[1]:
+        raise UserInputError(f"--names gives the same name twice ({text!r}): both outputs would be one file")
     return names  # type: ignore[return-value]
 
 
 def check_inputs_exist(*paths: str | None) -> None:
     """Name a missing input file before anything slow happens."""
-    from pathlib import Path
-
-    from ..errors import DataError
+    from ..inputs import check_regular_file
 
     for p in paths:
-        if p is not None and not Path(p).exists():
-            raise DataError("file not found", p)
+        if p is not None:
+            check_regular_file(p, "file", "is a directory, expected a file")
 
 
 def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -54,10 +58,20 @@ def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[st
     names = [n.strip() for n in methods.split(",") if n.strip()]
     if not names:
         raise UserInputError("--methods is empty")
+    from ..inputs import check_regular_file
+    from ..models.baselines.registry import CNN_BASELINES
+
     paths = {}
     for item in weights:
         if "=" not in item:
             raise UserInputError(f"--weights takes NAME=PATH, got {item!r}")
-        k, v = item.split("=", 1)
-        paths[k.strip()] = v.strip()
+        k, v = (part.strip() for part in item.split("=", 1))
+        if k not in CNN_BASELINES:
+            raise UserInputError(f"--weights {item!r}: {k!r} is not a CNN baseline (one of {sorted(CNN_BASELINES)})")
+        if k not in names and "all" not in names:
+            raise UserInputError(f"--weights {item!r}: {k!r} is not among --methods (these weights would go unused)")
+        if k in paths:
+            raise UserInputError(f"--weights names {k!r} twice")
+        check_regular_file(v, "checkpoint file")
+        paths[k] = v
     return names, paths

@@ -19,10 +19,12 @@ _SPEED = Path(__file__).resolve().parents[3] / "benchmarks" / "speed.py"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     parser.add_argument("--batch-sizes", default="1,8,64", help="comma-separated batch sizes (default 1,8,64)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved timed runs per workload (median)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both implementations")
-    parser.add_argument("--size", type=int, default=240, help="image side, even (default 240)")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="interleaved timed runs per workload (median)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads for both implementations")
+    parser.add_argument("--size", type=positive_int, default=240, help="image side, even (default 240)")
     parser.add_argument("--json", default=None, metavar="FILE", help="write all figures as JSON")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--volume", action="store_true", help="also time a whole 240x240x155 volume pair")

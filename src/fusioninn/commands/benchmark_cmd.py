@@ -6,6 +6,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--data", default="phantom:50:4242", help="data spec (default phantom:50:4242, held out)")
     p.add_argument("--out", required=True, help="output folder: benchmark.md/json, results.*, comparison.png")
     p.add_argument("--methods", default="all", help="comma-separated method names, or all (default)")
@@ -15,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--perturb", metavar="LIST",
                    help="also decompose the saved 8-bit fused image after each of these perturbations and score "

@@ -8,14 +8,17 @@ from ._common import add_model_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int, seed_int
+
     p.add_argument("fused", help="fused image (.png/.tif/.npy) or volume (.nii.gz) written by `fusioninn fuse`")
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.add_argument("--latent", help="latent .npz from `fuse --save-latent`: exact decomposition")
     p.add_argument("--samples", type=int, default=1,
                    help="K fresh latents: output their mean and a per-pixel std map (uncertainty)")
-    p.add_argument("--seed", type=int, help="seed of the sampled latents (repeatable output)")
+    p.add_argument("--seed", type=seed_int, help="seed of the sampled latents (repeatable output)")
     p.add_argument("--names", help="names of the two outputs (default: from the latent, else source1,source2)")
-    p.add_argument("--batch-slices", type=int, default=16, help="slices per batch for volumes (memory bound)")
+    p.add_argument("--batch-slices", type=positive_int, default=16,
+                   help="slices per batch for volumes (fewer when memory is short)")
     add_model_arguments(p)
 
 
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with output_group():  # all outputs or none
         written = decompose_file(model, args.fused, args.out, args.latent, samples=args.samples, seed=args.seed,
-                                 names=names, batch_slices=max(1, args.batch_slices))
+                                 names=names, batch_slices=args.batch_slices)
     mode = "exact (latent)" if args.latent else f"sampled latent, K={args.samples}"
     print(f"decomposed {args.fused} [{mode}] in {time.perf_counter() - t0:.2f} s:")
     for path in written:

@@ -8,10 +8,13 @@ from ._common import add_model_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int, seed_int
+
     p.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
-    p.add_argument("--cases", type=int, default=24, help="phantom test slices (default 24)")
-    p.add_argument("--seed", type=int, default=2026, help="phantom seed; the shipped model never saw 2026")
-    p.add_argument("--samples", type=int, default=8, help="latent samples for the uncertainty maps (default 8)")
+    p.add_argument("--cases", type=positive_int, default=24, help="phantom test slices (default 24)")
+    p.add_argument("--seed", type=seed_int, default=2026, help="phantom seed; the shipped model never saw 2026")
+    p.add_argument("--samples", type=positive_int, default=8,
+                   help="latent samples for the uncertainty maps (default 8)")
     add_model_arguments(p)
 
 

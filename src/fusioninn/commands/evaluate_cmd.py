@@ -6,6 +6,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("--data", required=True, help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B")
     p.add_argument("--methods", default="fusioninn,average",
                    help="comma-separated: fusioninn, rules (average, maximum, pca, laplacian, dwt, guided), "
@@ -16,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
                    help="evaluate on a subject-level split of the data (default all)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -25,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also decompose the saved 8-bit fused image after each of these perturbations and score "
                         "it, e.g. jpeg95,jpeg85,blur0.5,shift0.5,noise1 (png = the 8-bit image itself)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,12 +8,15 @@ from ._common import add_model_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import positive_int
+
     p.add_argument("a", help="first source (T1ce): PNG/TIFF/JPEG/NPY image or NIfTI volume")
     p.add_argument("b", help="second source (FLAIR), same kind and size as A")
     p.add_argument("-o", "--out", required=True, help="fused output (.png/.tif/.npy, or .nii.gz for volumes)")
     p.add_argument("--save-latent", metavar="Z", help="also write the latent (.npz) for exact decomposition")
     p.add_argument("--names", default="t1ce,flair", help="names of the two sources (default t1ce,flair)")
-    p.add_argument("--batch-slices", type=int, default=16, help="slices per batch for volumes (memory bound)")
+    p.add_argument("--batch-slices", type=positive_int, default=16,
+                   help="slices per batch for volumes (fewer when memory is short)")
     add_model_arguments(p)
 
 
@@ -25,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     names = parse_names(args.names)
     check_inputs_exist(*(args.a, args.b))  # before the (slower) model load
     model = load_model(args)
-    with output_group():  # a failure on the latent also removes the fused file written before it
+    with output_group():  # a failure on the latent also removes (or restores) the fused file written before it
         report = fuse_files(model, args.a, args.b, args.out, args.save_latent, names=names,
-                            batch_slices=max(1, args.batch_slices))
+                            batch_slices=args.batch_slices)
     extra = f", latent {report.latent}" if report.latent else ""
     print(f"fused {args.a} + {args.b} -> {report.fused}{extra} "
           f"in {report.seconds:.2f} s")

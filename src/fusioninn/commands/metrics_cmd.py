@@ -38,23 +38,25 @@ def read_metric_image(path: str | Path) -> Any:
 
     from ..data.pairs import _check_npy_size, _open_checked
     from ..errors import UserInputError
+    from ..inputs import check_regular_file
 
     path = Path(path)
-    if path.is_dir():
-        raise UserInputError("is a directory, expected an image file", path)
-    if not path.is_file():
-        raise UserInputError("file not found", path)
+    check_regular_file(path, "image file", "is a directory, expected an image file")
     if path.suffix.lower() == ".npy":
         _check_npy_size(path)
         try:
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError) as err:
             raise UserInputError(f"not a readable .npy array ({err})", path) from None
     else:
         from PIL import UnidentifiedImageError
 
         try:
             with _open_checked(path) as im:
+                frames = int(getattr(im, "n_frames", 1) or 1)
+                if frames > 1:
+                    raise UserInputError(f"holds {frames} frames (multi-page or animated); save one frame as its "
+                                         "own file", path)
                 im.seek(0)
                 im.load()
                 if im.mode in ("P", "PA", "CMYK", "YCbCr"):
@@ -76,6 +78,10 @@ def read_metric_image(path: str | Path) -> Any:
             raise UserInputError(f"unsupported colour sample type {rgb.dtype}", path)
     if arr.ndim != 2:
         raise UserInputError(f"expected a 2-D grey image, got shape {tuple(arr.shape)}", path)
+    if arr.size == 0:
+        raise UserInputError(f"empty image (shape {tuple(arr.shape)})", path)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise UserInputError(f"complex samples ({arr.dtype}): the imaginary part would be lost", path)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
         raise UserInputError(f"unsupported sample type {arr.dtype}", path)
     if arr.dtype == np.uint8:

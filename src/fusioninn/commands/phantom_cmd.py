@@ -42,9 +42,11 @@ def _non_negative(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..inputs import seed_int
+
     parser.add_argument("--out", required=True, help="output folder (one sub-folder per subject)")
     parser.add_argument("--cases", type=_non_negative, default=1, help="number of subjects (default 1)")
-    parser.add_argument("--seed", type=_non_negative, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--shape", type=_shape, default=(240, 240, 155), help="volume size X,Y,Z (default 240,240,155)"
     )

@@ -6,36 +6,38 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..inputs import fraction, non_negative_float, non_negative_int, positive_float, positive_int, seed_int
+
     p.add_argument("--data", required=True, action="append",
                    help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B (repeat to combine)")
     p.add_argument("--val-data", action="append",
                    help="separate validation spec, repeatable (default: a subject-level split of --data)")
     p.add_argument("--slices", choices=["tumour", "all"], default="tumour",
                    help="BraTS slices: with tumour labels (the paper's rule, default) or all with enough brain")
-    p.add_argument("--min-tumour-pixels", type=int, default=50, help="tumour pixels for a slice to count")
-    p.add_argument("--min-brain-fraction", type=float, default=0.1, help="brain share for --slices all")
+    p.add_argument("--min-tumour-pixels", type=non_negative_int, default=50, help="tumour pixels for a slice to count")
+    p.add_argument("--min-brain-fraction", type=fraction, default=0.1, help="brain share for --slices all")
     p.add_argument("--no-clip-negative", action="store_true",
                    help="keep negative intensities before min-max (default: clip them to 0, see docs/data.md)")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out (default 0.2)")
+    p.add_argument("--val-fraction", type=fraction, default=0.2, help="share of subjects held out (default 0.2)")
     p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
     p.add_argument("--out", required=True, help="run directory (metrics.jsonl, checkpoints, loss curve)")
     p.add_argument("--model", default="fusioninn", help="fusioninn or a CNN baseline (deepfuse, unet, ...)")
     p.add_argument("--recipe", choices=["fast", "paper"], default="fast",
                    help="fast: our CPU recipe (default); paper: the published one")
-    p.add_argument("--epochs", type=int, help="epochs (recipe default: fast 60, paper 400)")
-    p.add_argument("--batch-size", type=int, help="batch size (recipe default: fast 8, paper 64)")
-    p.add_argument("--lr", type=float, help="learning rate (recipe default: fast 1e-3, paper 3e-4)")
-    p.add_argument("--crop", type=int, help="random square crop for training, 0 = whole slices")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--epochs", type=positive_int, help="epochs (recipe default: fast 60, paper 400)")
+    p.add_argument("--batch-size", type=positive_int, help="batch size (recipe default: fast 8, paper 64)")
+    p.add_argument("--lr", type=positive_float, help="learning rate (recipe default: fast 1e-3, paper 3e-4)")
+    p.add_argument("--crop", type=non_negative_int, help="random square crop for training, 0 = whole slices")
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--max-minutes", type=positive_float, help="stop (with a checkpoint) after this many minutes")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
-    p.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
     p.add_argument("--cache-dir", help="folder to cache decoded BraTS slices in (default: no cache)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
     for name, default in (("w-ssim", 0.8), ("w-l2", 0.2), ("w-forward", 0.5), ("w-latent", 1.0)):
-        p.add_argument(f"--{name}", type=float, help=f"loss weight (default {default})")
-    p.add_argument("--w-gradient", type=float,
+        p.add_argument(f"--{name}", type=non_negative_float, help=f"loss weight (default {default})")
+    p.add_argument("--w-gradient", type=non_negative_float,
                    help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
     p.add_argument("--w-grid", type=float,
                    help="weight of the grid-frequency penalty on the fused image (default 0 = published loss)")
@@ -53,6 +55,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..atomic import output_group
+
+    with output_group() as group:
+        try:
+            return _run(args)
+        except BaseException:
+            from pathlib import Path
+
+            # a run with a checkpoint is resumable: keep it (Ctrl-C, SIGTERM, --max-minutes-like stops);
+            # one that failed before its first checkpoint leaves nothing behind
+            if (Path(args.out) / "last.safetensors").is_file():
+                group.keep()
+            raise
+
+
+def _run(args: argparse.Namespace) -> int:
     import json
 
     from ..data.spec import load_pairs
@@ -100,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         val = _combine([load_pairs(s, split="val", **split, **common) for s in args.data])
     if len(val.images) == 0:
         raise UserInputError("the validation split is empty: use more subjects, a larger --val-fraction or --val-data")
+    _check_sizes(config, train.images, val.images)
+    _guard_run_outputs(args)
     info = {
         "train": {"spec": args.data, "pairs": len(train.images), "subjects": sorted(set(train.subject_ids))},
         "val": {"spec": args.val_data or args.data, "pairs": len(val.images),
@@ -121,6 +141,38 @@ def run(args: argparse.Namespace) -> int:
                       "minutes": round(result.minutes, 2), "stopped": result.stopped,
                       **{k: v for k, v in result.last_metrics.items() if k.startswith("val_")}}))
     return 0
+
+
+_SSIM_WINDOW = 11  # the loss and the validation figures use an 11x11 Gaussian SSIM window
+
+
+def _check_sizes(config, train, val) -> None:
+    """Options that do not fit the data: refused before a run folder is made."""
+    from ..errors import UserInputError
+
+    h, w = train.shape[2:]
+    vh, vw = val.shape[2:]
+    if config.crop is not None and config.crop > min(h, w):
+        raise UserInputError(f"--crop {config.crop} is larger than the training slices ({w}x{h})")
+    side = min(h, w) if config.crop is None else config.crop
+    if min(side, vh, vw) < _SSIM_WINDOW:
+        raise UserInputError(f"slices of {min(w, vw)}x{min(h, vh)} pixels are smaller than the {_SSIM_WINDOW}x"
+                             f"{_SSIM_WINDOW} SSIM window of the loss; use images of at least {_SSIM_WINDOW} pixels")
+    if config.model == "fusioninn" and (h % 2 or w % 2):
+        raise UserInputError(f"FusionINN trains on even slice sizes, got {w}x{h}; pass an even --crop")
+
+
+def _guard_run_outputs(args) -> None:
+    """The run folder's files must not be any of the run's inputs (e.g. --init RUN/best.safetensors)."""
+    from pathlib import Path
+
+    from ..atomic import guard_outputs
+
+    run = Path(args.out)
+    inputs = [args.init] + [s for s in [*args.data, *(args.val_data or [])] if Path(s).is_file()]
+    outputs = [run / n for n in ("config.json", "metrics.jsonl", "last.safetensors", "best.safetensors",
+                                 "loss_curve.png")]
+    guard_outputs(inputs, outputs)
 
 
 def _combine(sets):

@@ -86,24 +86,29 @@ def to_colour(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
 
 
 def _scale_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[float, float]]:
-    arr = arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataError(f"complex samples ({arr.dtype}): the imaginary part would be lost; store magnitudes", path)
     if not np.isfinite(arr).all():
         raise DataError("image contains NaN or infinite values", path)
-    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 1.0)
+    wide = arr.astype(np.float64)  # range and scaling in float64: float64 values beyond float32 stay finite
+    lo, hi = (float(wide.min()), float(wide.max())) if arr.size else (0.0, 1.0)
     if lo >= 0.0 and hi <= 1.0:
-        return arr, (0.0, 1.0)
+        return arr.astype(np.float32), (0.0, 1.0)
     if hi == lo:
-        return np.zeros_like(arr), (lo, hi)
-    return (arr - lo) / (hi - lo), (lo, hi)
+        return np.zeros(arr.shape, np.float32), (lo, hi)
+    if not np.isfinite(hi - lo):
+        raise DataError(f"sample range [{lo:.3g}, {hi:.3g}] is too wide to scale (its span overflows float64)", path)
+    return ((wide - lo) / (hi - lo)).astype(np.float32), (lo, hi)
 
 
 def read_image(path: str | Path) -> ImageData:
     """Read a PNG/TIFF/JPEG/GIF/BMP image or a 2-D ``.npy`` array as grey [0, 1] (+ chroma if colour)."""
+    from ..atomic import note_input
+    from ..inputs import check_regular_file
+
     path = Path(path)
-    if path.is_dir():
-        raise DataError("is a directory, expected an image file", path)
-    if not path.is_file():
-        raise DataError("file not found", path)
+    check_regular_file(path, "image file", "is a directory, expected an image file")
+    note_input(path)
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
         raise DataError(f"unsupported image type {ext!r} (use {', '.join(IMAGE_EXTENSIONS)})", path)
@@ -111,17 +116,23 @@ def read_image(path: str | Path) -> ImageData:
         _check_npy_size(path)
         try:
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError) as err:
             raise DataError(f"not a readable .npy array ({err})", path) from None
         if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
             raise DataError(f"expected a 2-D numeric array, got {arr.dtype} {tuple(arr.shape)}", path)
+        if arr.size == 0:
+            raise DataError(f"empty array (shape {tuple(arr.shape)})", path)
         grey, rng = _scale_float(arr, path)
         return ImageData(grey, None, str(arr.dtype), rng, "npy", path)
     from PIL import UnidentifiedImageError
 
     try:
         with _open_checked(path) as im:
-            im.seek(0)  # first frame of a GIF / multi-page TIFF
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1:
+                raise DataError(f"holds {frames} frames (a multi-page TIFF or an animated image); fusioninn reads "
+                                "single images: save the frame you mean as its own file", path)
+            im.seek(0)
             im.load()
             mode = im.mode
             if mode == "P":

@@ -79,16 +79,60 @@ class Volume:
 
 
 def _load_image(path: Path):
+    import warnings
+
     import nibabel as nib
 
-    if not path.exists():
-        raise DataError("file not found", path)
-    if path.is_dir():
-        raise DataError("is a directory, expected a NIfTI file (.nii or .nii.gz)", path)
+    from ..atomic import note_input
+    from ..inputs import check_regular_file
+
+    check_regular_file(path, "NIfTI file", "is a directory, expected a NIfTI file (.nii or .nii.gz)")
+    note_input(path)
     try:
-        return nib.load(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # header oddities are checked below, as errors
+            img = nib.load(str(path))
     except Exception as err:  # nibabel raises ImageFileError, OSError, EOFError, ...
-        raise DataError(f"not a readable NIfTI file ({type(err).__name__}: {err})", path) from None
+        msg = " ".join(str(err).split())[:200]
+        raise DataError(f"not a readable NIfTI file ({type(err).__name__}: {msg})", path) from None
+    _check_header(img, path)
+    return img
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_header(img: Any, path: Path) -> None:
+    """What a NIfTI header must say for its voxels to make sense: positive dimensions, a finite and
+    invertible affine (a grid in space), real (not complex) samples, a scaling that fits float32."""
+    hdr = img.header
+    try:
+        dims = [int(d) for d in hdr["dim"][1 : int(hdr["dim"][0]) + 1]]
+    except (KeyError, IndexError, TypeError, ValueError):
+        dims = list(img.shape)
+    if not dims or any(d <= 0 for d in dims):
+        raise DataError(f"header dimensions {dims} must all be >= 1", path)
+    dtype = np.dtype(img.get_data_dtype())
+    if np.issubdtype(dtype, np.complexfloating):
+        raise DataError(f"complex voxel values ({dtype}): fusioninn needs real intensities (the imaginary part "
+                        "would be lost); convert to magnitude first", path)
+    if dtype.fields is not None or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise DataError(f"unsupported voxel type {dtype} (RGB or structured NIfTI?); expected grey intensities", path)
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.isfinite(affine).all():
+        raise DataError("affine holds NaN or infinite values (broken header: no position in space)", path)
+    if abs(float(np.linalg.det(affine[:3, :3]))) < 1e-12:
+        raise DataError("affine is singular (zero voxel size or all-zero matrix): no voxel grid in space", path)
+    slope, inter = hdr.get_slope_inter() if hasattr(hdr, "get_slope_inter") else (None, None)
+    for name, value in (("scl_slope", slope), ("scl_inter", inter)):
+        if value is not None and not np.isfinite(value):
+            raise DataError(f"header {name} is {value}: the intensities cannot be scaled", path)
+    if slope is not None and np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        top = max(abs(info.min), abs(info.max)) * abs(slope) + abs(inter or 0.0)
+        if top > _FLOAT32_MAX:
+            raise DataError(f"header scl_slope {slope:g} scales {dtype} samples up to {top:.3g}, beyond float32 "
+                            f"({_FLOAT32_MAX:.3g}): refusing values that would overflow to infinity", path)
 
 
 def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndarray, Any]:
@@ -106,18 +150,32 @@ def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndar
     dims = "x".join(str(s) for s in shape)
     # the header says how big the data is: refuse before decoding what cannot fit
     check_memory(voxels * _WORK_BYTES_PER_VOXEL, f"volume of {dims} voxels", path)
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise DataError(f"expected a 3-D volume, got shape {shape}", path)
+    import warnings
+
     try:
-        data = np.asarray(img.dataobj, dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # overflow while scaling: an error, not a warning
+            raw = np.asanyarray(img.dataobj)
+    except RuntimeWarning as err:
+        raise DataError(f"intensity scaling overflows ({err})", path) from None
     except _CORRUPT as err:
-        raise DataError(f"corrupt or truncated NIfTI data ({type(err).__name__}: {err})", path) from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise DataError(f"expected a 3-D volume, got shape {tuple(data.shape)}", path)
-    if np.issubdtype(data.dtype, np.floating):
-        bad = int(np.count_nonzero(~np.isfinite(data)))
+        msg = " ".join(str(err).split())[:200]
+        raise DataError(f"corrupt or truncated NIfTI data ({type(err).__name__}: {msg})", path) from None
+    raw = raw.reshape(shape)
+    if np.issubdtype(raw.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(raw)))
         if bad:
             raise DataError(f"{bad} NaN or infinite voxel values", path)
+        if raw.size and np.dtype(dtype) == np.float32 and raw.dtype.itemsize > 4:
+            top = float(np.abs(raw).max())
+            if top > _FLOAT32_MAX:
+                raise DataError(f"voxel values up to {top:.3g} exceed float32 ({_FLOAT32_MAX:.3g}), the precision "
+                                "fusioninn works in; rescale the volume", path)
+    data = np.asarray(raw, dtype=dtype)
     return data, img
 
 

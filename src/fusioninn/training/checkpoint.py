@@ -2,8 +2,14 @@
 state), with a JSON document in the safetensors metadata (config, versions, training state, checksum).
 
 Never pickled. One file means one atomic rename: a killed write leaves the previous checkpoint intact.
-The SHA-256 of the model weights is stored and checked on load, so a tampered or corrupted file is
-refused with a clear message.
+
+Integrity (format 2). Everything that determines behaviour is checksummed and verified on every load:
+the SHA-256 of the model weights, of the optimiser tensors, of the RNG tensors and of the metadata
+document itself (model and training config, epoch and step counters, scheduler, running sums, ...; all of
+it but the checksums) are stored, and a file whose part does not verify is refused naming that part
+("optimiser state checksum mismatch"). ``weights_sha256`` alone also identifies a model (latents record
+it). Format-1 files (written before format 2) carry the weights checksum only; they still load, verified
+on their weights, and are re-written as format 2 the next time a run saves them.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ import torch
 from ..atomic import atomic_path
 from ..errors import CheckpointError
 
-__all__ = ["CheckpointData", "save_checkpoint", "load_checkpoint", "weights_sha256", "FORMAT_VERSION"]
+__all__ = ["CheckpointData", "save_checkpoint", "load_checkpoint", "weights_sha256", "meta_sha256", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META_KEY = "fusioninn"
 _MODEL_PREFIX = "model."
 _OPTIM_PREFIX = "optim."
@@ -70,33 +76,51 @@ def _versions() -> dict[str, str]:
     }
 
 
+# the parts of a checkpoint, each with its own checksum (so a failure can say which part is damaged)
+_PARTS = (("weights", _MODEL_PREFIX, "weights_sha256"), ("optimiser state", _OPTIM_PREFIX, "optimizer_sha256"),
+          ("RNG state", _RNG_PREFIX, "rng_sha256"))
+_CHECKSUM_KEYS = tuple(key for _, _, key in _PARTS) + ("meta_sha256",)
+
+
+def meta_sha256(meta: dict[str, Any]) -> str:
+    """Checksum of the metadata document without its checksum fields (canonical JSON: sorted keys)."""
+    body = {k: v for k, v in meta.items() if k not in _CHECKSUM_KEYS}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def save_checkpoint(path: str | Path, data: CheckpointData) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename), checksummed throughout."""
     from safetensors.torch import save_file
 
     path = Path(path)
-    model_state = {k: v.detach().to("cpu").contiguous() for k, v in data.model_state.items()}
-    tensors: dict[str, torch.Tensor] = {_MODEL_PREFIX + k: v for k, v in model_state.items()}
-    tensors.update({_OPTIM_PREFIX + k: v.detach().to("cpu").contiguous() for k, v in data.optimizer_tensors.items()})
-    tensors.update({_RNG_PREFIX + k: v.detach().to("cpu").contiguous() for k, v in data.rng_tensors.items()})
-    meta = dict(data.meta)
+    parts = {
+        _MODEL_PREFIX: {k: v.detach().to("cpu").contiguous() for k, v in data.model_state.items()},
+        _OPTIM_PREFIX: {k: v.detach().to("cpu").contiguous() for k, v in data.optimizer_tensors.items()},
+        _RNG_PREFIX: {k: v.detach().to("cpu").contiguous() for k, v in data.rng_tensors.items()},
+    }
+    tensors: dict[str, torch.Tensor] = {prefix + k: v for prefix, part in parts.items() for k, v in part.items()}
+    meta = {k: v for k, v in data.meta.items() if k not in _CHECKSUM_KEYS}
     meta["format_version"] = FORMAT_VERSION
     meta.setdefault("versions", _versions())
-    meta["weights_sha256"] = weights_sha256(model_state)
+    for _, prefix, key in _PARTS:
+        meta[key] = weights_sha256(parts[prefix])
+    meta["meta_sha256"] = meta_sha256(meta)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
     return path
 
 
 def load_checkpoint(path: str | Path, verify: bool = True) -> CheckpointData:
-    """Read a checkpoint written by :func:`save_checkpoint`; refuses anything else with a clear error."""
+    """Read a checkpoint written by :func:`save_checkpoint`; refuses anything else, and anything that does
+    not verify, with a one-line :class:`CheckpointError` naming the file and the damaged part."""
     from safetensors import safe_open
 
+    from ..inputs import check_regular_file
+
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise CheckpointError("checkpoint not found", path)
-    if path.is_dir():
-        raise CheckpointError("is a directory, expected a .safetensors checkpoint file", path)
+    check_regular_file(path, ".safetensors checkpoint file")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             metadata = fh.metadata() or {}
@@ -113,18 +137,42 @@ def load_checkpoint(path: str | Path, verify: bool = True) -> CheckpointData:
         meta = json.loads(metadata[_META_KEY])
     except json.JSONDecodeError:
         raise CheckpointError("checkpoint metadata is not valid JSON (file damaged?)", path) from None
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint format {meta.get('format_version')} is newer than this fusioninn understands", path
-        )
+    if not isinstance(meta, dict):
+        raise CheckpointError("checkpoint metadata is not a JSON object (file damaged?)", path)
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"checkpoint format_version {version!r} is not a number (file damaged?)", path)
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint format {version} is newer than this fusioninn understands", path)
     data = CheckpointData(model_state={}, meta=meta)
+    parts = {_MODEL_PREFIX: data.model_state, _OPTIM_PREFIX: data.optimizer_tensors, _RNG_PREFIX: data.rng_tensors}
     for k, v in tensors.items():
-        if k.startswith(_MODEL_PREFIX):
-            data.model_state[k[len(_MODEL_PREFIX):]] = v
-        elif k.startswith(_OPTIM_PREFIX):
-            data.optimizer_tensors[k[len(_OPTIM_PREFIX):]] = v
-        elif k.startswith(_RNG_PREFIX):
-            data.rng_tensors[k[len(_RNG_PREFIX):]] = v
-    if verify and weights_sha256(data.model_state) != meta.get("weights_sha256"):
-        raise CheckpointError("weights checksum mismatch: the file was modified or damaged", path)
+        for prefix, part in parts.items():
+            if k.startswith(prefix):
+                part[k[len(prefix):]] = v
+                break
+        else:
+            if verify and version >= 2:
+                raise CheckpointError(f"tensor {k!r} belongs to no part of a fusioninn checkpoint (file damaged?)",
+                                      path)
+    if verify:
+        _verify(path, meta, parts, version)
     return data
+
+
+def _verify(path: Path, meta: dict, parts: dict, version: int) -> None:
+    checked = _PARTS if version >= 2 else _PARTS[:1]  # format 1 carried the weights checksum only
+    for what, prefix, key in checked:
+        if weights_sha256(parts[prefix]) != meta.get(key):
+            detail = "the file was modified or damaged"
+            raise CheckpointError(f"{what} checksum mismatch: {detail}", path)
+    if version >= 2 and meta_sha256(meta) != meta.get("meta_sha256"):
+        raise CheckpointError("metadata checksum mismatch (config, epoch or other settings were edited): the file "
+                              "was modified or damaged", path)
+    state = parts[_MODEL_PREFIX]
+    for name in sorted(state):
+        t = state[name]
+        if t.layout != torch.strided:
+            raise CheckpointError(f"weight {name} is a {t.layout} tensor, expected a dense one", path)
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"weight {name} holds NaN or infinite values (a diverged run?)", path)

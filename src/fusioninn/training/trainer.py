@@ -204,6 +204,16 @@ def _optimizer_from_tensors(meta: dict, tensors: dict[str, torch.Tensor]) -> dic
     return {"param_groups": meta["param_groups"], "state": state}
 
 
+def _history_sha256(records) -> str:
+    import hashlib
+
+    return hashlib.sha256("".join(json.dumps(h, sort_keys=True) + "\n" for h in records).encode()).hexdigest()
+
+
+def _shown(value) -> str:
+    return repr(value) if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
+
+
 class Trainer:
     """Train ``config.model`` on ``train_images`` (N, 2, H, W) float32 in [0, 1]; validate on ``val_images``."""
 
@@ -442,6 +452,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "epoch_sums": self._epoch_sums,
             "data": self.data_info,
+            # metrics.jsonl up to this checkpoint's epoch: resume refuses a history that does not match
+            "history_sha256": _history_sha256(h for h in self.history if h["epoch"] <= self.epoch),
         }
         if self.is_inn:
             meta["model_config"] = self.model.config.to_dict()
@@ -498,11 +510,18 @@ class Trainer:
         if meta.get("kind") != "training" or "optimizer" not in meta:
             raise CheckpointError("not a resumable training checkpoint", path)
         saved = TrainConfig.from_dict(meta["train_config"])
-        for key in ("model", "recipe", "batch_size", "crop", "seed", "data"):
-            if getattr(saved, key) != getattr(self.config, key):
+        # everything that shapes the run's numbers must match; only the length (epochs, max_minutes), the
+        # device and threads, and the memory/speed trade-off may change on resume
+        for key in ("model", "recipe", "batch_size", "crop", "seed", "data", "val_data", "pair", "val_fraction",
+                    "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "plateau_factor",
+                    "plateau_patience", "weight_decay", "val_max_images"):
+            mine, theirs = getattr(self.config, key), getattr(saved, key)
+            if key == "loss":
+                mine, theirs = mine.to_dict(), theirs.to_dict()
+            if mine != theirs:
                 raise UserInputError(
-                    f"--resume with a different {key} ({getattr(self.config, key)!r}) than the run "
-                    f"({getattr(saved, key)!r})", path,
+                    f"--resume with a different {key} ({_shown(mine)}) than the run ({_shown(theirs)}); "
+                    "resume with the run's settings or start a new run in another --out", path,
                 )
         self.model.load_state_dict(data.model_state)
         if self.is_inn:
@@ -519,18 +538,35 @@ class Trainer:
         if "init_weights" in (meta.get("data") or {}):  # keep recording where a fine-tune started
             self.data_info = {**self.data_info, "init_weights": meta["data"]["init_weights"]}
         self.history = [h for h in self._read_history() if h["epoch"] <= self.epoch]
+        want = meta.get("history_sha256")
+        if want is not None and _history_sha256(self.history) != want:
+            raise UserInputError(f"does not match the checkpoint's record of epochs 1-{self.epoch} (lines were edited, "
+                                 "lost or damaged); refusing to resume into a different history",
+                                 self.run_dir / "metrics.jsonl")
         return True
 
     def _read_history(self) -> list[dict]:
+        """metrics.jsonl as written (atomically, so never torn): one JSON object per epoch 1, 2, ...
+        Anything else is damage, refused naming the line."""
         path = self.run_dir / "metrics.jsonl"
         if not path.exists():
+            if self.epoch > 0:
+                raise UserInputError(f"is missing, but the checkpoint has {self.epoch} completed epoch(s)", path)
             return []
         out = []
-        for line in path.read_text().splitlines():
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserInputError(f"unreadable ({type(err).__name__}); refusing to resume", path) from None
+        for n, line in enumerate(text.splitlines(), 1):
             try:
-                out.append(json.loads(line))
+                rec = json.loads(line)
             except json.JSONDecodeError:
-                break  # a torn last line cannot happen with atomic rewrites, but never trust it
+                raise UserInputError(f"line {n} is not valid JSON (file damaged); refusing to resume", path) from None
+            if not isinstance(rec, dict) or rec.get("epoch") != len(out) + 1:
+                raise UserInputError(f"line {n} is not the record of epoch {len(out) + 1} (file damaged); "
+                                     "refusing to resume", path)
+            out.append(rec)
         return out
 
     def _write_history(self) -> None:
