@@ -60,13 +60,13 @@ def test_perturb_scores_decomposition_after_each_perturbation(tmp_path, model_pa
     by = {m["method"]: m for m in res["methods"]}
     for key in ("grid_ratio", "grid_rms"):
         assert by["average"][key]["median"] >= 0 and by["fusioninn"][key]["median"] >= 0
-    assert by["average"]["dec_r2_1"] is None and by["average"]["dec_r2_1@jpeg95"] is None
+    assert by["average"]["dec_r2_1"] is None and by["average"]["dec_r2_1:jpeg95"] is None
     for name in res["perturbations"]:
-        entry = by["fusioninn"][f"dec_r2_2@{name}"]
+        entry = by["fusioninn"][f"dec_r2_2:{name}"]
         assert set(entry) == {"mean", "std", "median", "pooled"} and entry["pooled"] <= 1
-        assert 0 <= by["fusioninn"][f"dec_ssim_1@{name}"]["mean"] <= 1
+        assert 0 <= by["fusioninn"][f"dec_ssim_1:{name}"]["mean"] <= 1
     md = (tmp_path / "results.md").read_text()
-    assert "dec. R² 1 @jpeg95" in md and "grid ratio (median)" in md
+    assert "dec. R² 1 after jpeg95" in md and "grid ratio (median)" in md
 
 
 def test_bad_perturb_is_a_user_error_and_writes_nothing(tmp_path, model_path, capsys):
@@ -76,3 +76,20 @@ def test_bad_perturb_is_a_user_error_and_writes_nothing(tmp_path, model_path, ca
                      "--perturb", "jpeg200"]) == 2
         assert "--perturb" in capsys.readouterr().err
         assert not out.exists()
+
+
+def test_metrics_option_on_benchmark_and_evaluate(tmp_path, model_path, capsys):
+    out = tmp_path / "bench"
+    rc = main(["benchmark", "--data", "phantom:2:9", "--methods", "average", "--out", str(out),
+               "--model", model_path, "--quiet", "--threads", "1", "--metrics", "q_xy,qabf@vifb"])
+    assert rc == 0
+    s = json.loads((out / "benchmark.json").read_text())
+    assert s["metrics"] == ["q_xy", "qabf@vifb"]
+    assert set(s["methods"][0]["qabf@vifb"]) == {"mean", "std"}
+    assert "| method | Q_XY | qabf@vifb |" in (out / "benchmark.md").read_text()
+    capsys.readouterr()
+    bad = tmp_path / "never"
+    assert main(["evaluate", "--data", "phantom:2", "--methods", "average", "--out", str(bad),
+                 "--model", model_path, "--metrics", "qabf@vif"]) == 2
+    assert "did you mean qabf@vifb" in capsys.readouterr().err
+    assert not bad.exists()

@@ -9,7 +9,8 @@ A *method* is any object with
   without it, or with ``can_decompose = False``, gets ``null`` decomposition scores.
 
 :func:`evaluate_methods` runs every method on every batch, scores each image with
-:func:`fusioninn.metrics.compute_all` (and :func:`fusioninn.metrics.decomposition_scores`), and
+:func:`fusioninn.metrics.compute_all` or, given ``metrics``, :func:`fusioninn.metrics.compute` (and
+:func:`fusioninn.metrics.decomposition_scores`), and
 :func:`write_results` writes ``results.md``, ``results.csv``, ``per_image.csv`` and ``results.json``.
 Nothing here knows about models or data loaders.
 """
@@ -30,7 +31,7 @@ import numpy as np
 
 from .atomic import atomic_write_text, ensure_writable_dir
 from .errors import UserInputError
-from .metrics import METRIC_KEYS, compute_all, decomposition_scores
+from .metrics import METRIC_KEYS, compute, compute_all, decomposition_scores, registry
 from .metrics.decomposition_r2 import pooled_r2, r2_from_parts, r2_parts
 from .metrics.grid import grid_scores
 from .perturb import Perturbation, parse_perturbations, perturb_fused
@@ -81,14 +82,24 @@ _LABELS = {
 }
 
 
+#: Joins a score key and a perturbation name (``dec_r2_1:jpeg95``); ``@`` already names a metric's source.
+PERTURB_SEP = ":"
+
+
 def perturb_keys(perturbations: Sequence[Perturbation]) -> tuple[str, ...]:
-    """The per-perturbation score keys, ``dec_r2_1@jpeg95`` etc., in table order."""
-    return tuple(f"{k}@{p.name}" for p in perturbations for k in PERTURB_KEYS)
+    """The per-perturbation score keys, ``dec_r2_1:jpeg95`` etc., in table order."""
+    return tuple(f"{k}{PERTURB_SEP}{p.name}" for p in perturbations for k in PERTURB_KEYS)
+
+
+def _base(key: str) -> str:
+    """The score a (possibly per-perturbation) key is of: ``dec_r2_1:jpeg95`` -> ``dec_r2_1``."""
+    return key.partition(PERTURB_SEP)[0]
 
 
 def _label(key: str) -> str:
-    base, _, where = key.partition("@")
-    return f"{_LABELS[base]} @{where}" if where else _LABELS[base]
+    base, _, where = key.partition(PERTURB_SEP)
+    label = _LABELS.get(base, base)
+    return f"{label} after {where}" if where else label
 
 
 @runtime_checkable
@@ -117,11 +128,15 @@ class EvaluationResult:
     protocol: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    #: The fusion-metric keys scored (default: :data:`~fusioninn.metrics.METRIC_KEYS`).
+    metric_keys: tuple[str, ...] = METRIC_KEYS
     perturbations: list[str] = field(default_factory=list)
 
     @property
     def score_keys(self) -> tuple[str, ...]:
-        return SCORE_KEYS + tuple(f"{k}@{p}" for p in self.perturbations for k in PERTURB_KEYS)
+        """The fusion metrics, the grid scores, :data:`DEC_KEYS`, the R² scores, then per perturbation."""
+        return (self.metric_keys + GRID_KEYS + DEC_KEYS + R2_KEYS
+                + tuple(f"{k}{PERTURB_SEP}{p}" for p in self.perturbations for k in PERTURB_KEYS))
 
 
 def _can_decompose(method: Any) -> bool:
@@ -158,7 +173,7 @@ def _summarise(method: str, rows: list[dict[str, Any]], seconds: float, decompos
     n = len(rows)
     entry: dict[str, Any] = {"method": method, "n": n}
     for key in keys:
-        base = key.partition("@")[0]
+        base = _base(key)
         if n == 0 or ((base in DEC_KEYS or base in R2_KEYS) and not decomposes):
             entry[key] = None
             continue
@@ -177,6 +192,7 @@ def evaluate_methods(
     batches: Iterable[np.ndarray],
     protocol: str = "full",
     progress: bool = True,
+    metrics: str | Sequence[str] | None = None,
     perturb: Sequence[Perturbation] | str | None = None,
 ) -> EvaluationResult:
     """Fuse (and decompose) every batch with every method and score each image.
@@ -186,9 +202,12 @@ def evaluate_methods(
         batches: iterable of float arrays (N, 2, H, W) in [0, 1]; iterated once.
         protocol: ``"full"`` or ``"reference"``, passed to :func:`fusioninn.metrics.compute_all`.
         progress: show a tqdm progress bar (on stderr) over the batches.
+        metrics: metric keys or groups for :func:`fusioninn.metrics.compute` (e.g. ``"paper"``,
+            ``["qabf@vifb", "mi@qu"]``); ``None`` (default) scores the nine historical keys of
+            :func:`fusioninn.metrics.compute_all` (the paper's five, psnr, mi, en, sd).
         perturb: perturbations of the saved (8-bit) fused image (:mod:`fusioninn.perturb`, e.g.
             ``"jpeg95,blur0.5"``); each decomposing method also decomposes every perturbed image, scored
-            as ``dec_r2_1@jpeg95`` etc. (not timed).
+            as ``dec_r2_1:jpeg95`` etc. (not timed).
 
     Returns:
         An :class:`EvaluationResult`.
@@ -198,6 +217,7 @@ def evaluate_methods(
     perturbations = parse_perturbations(perturb) if isinstance(perturb, str) or perturb is None else list(perturb)
     if protocol not in ("full", "reference"):
         raise UserInputError(f"protocol must be 'full' or 'reference', got {protocol!r}")
+    keys = METRIC_KEYS if metrics is None else registry.resolve(metrics)
     methods = list(methods)
     if not methods:
         raise UserInputError("no methods to evaluate")
@@ -209,8 +229,8 @@ def evaluate_methods(
             raise UserInputError(f"method {name!r} has no fuse(x) method")
 
     rows: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    keys = SCORE_KEYS + perturb_keys(perturbations)
-    r2_of: dict[str, dict[str, list]] = {n: {k: [] for k in keys if k.partition("@")[0] in R2_KEYS} for n in names}
+    extra_keys = GRID_KEYS + DEC_KEYS + R2_KEYS + perturb_keys(perturbations)
+    r2_of: dict[str, dict[str, list]] = {n: {k: [] for k in extra_keys if _base(k) in R2_KEYS} for n in names}
     seconds = dict.fromkeys(names, 0.0)
     total = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
     index = 0
@@ -235,25 +255,31 @@ def evaluate_methods(
                         method.decompose(seen), name, f"decompose ({p.name})", (n, 2, h, w)))
             for i in range(n):
                 row: dict[str, Any] = {"method": name, "index": index + i}
-                row.update(compute_all(x[i, 0], x[i, 1], fused[i], protocol=protocol))
+                if metrics is None:
+                    row.update(compute_all(x[i, 0], x[i, 1], fused[i], protocol=protocol))
+                else:
+                    row.update(compute(x[i, 0], x[i, 1], fused[i], names=keys, protocol=protocol))
                 row.update(grid_scores(x[i, 0], x[i, 1], fused[i]))
                 if decomposed is not None:
                     row.update(decomposition_scores(x[i, 0], x[i, 1], decomposed[i, 0], decomposed[i, 1]))
                     _r2_into(row, r2_of[name], "", x[i], decomposed[i], fused[i])
                     for pname, (seen, sources, dec) in robust.items():
                         s = decomposition_scores(sources[i, 0], sources[i, 1], dec[i, 0], dec[i, 1])
-                        row[f"dec_ssim_1@{pname}"], row[f"dec_ssim_2@{pname}"] = s["dec_ssim_1"], s["dec_ssim_2"]
-                        _r2_into(row, r2_of[name], f"@{pname}", sources[i], dec[i], seen[i])
+                        for k in (1, 2):
+                            row[f"dec_ssim_{k}{PERTURB_SEP}{pname}"] = s[f"dec_ssim_{k}"]
+                        _r2_into(row, r2_of[name], f"{PERTURB_SEP}{pname}", sources[i], dec[i], seen[i])
                 else:
-                    row.update(dict.fromkeys(k for k in keys if k.partition("@")[0] in DEC_KEYS + R2_KEYS))
+                    row.update(dict.fromkeys(k for k in extra_keys if _base(k) in DEC_KEYS + R2_KEYS))
                 rows[name].append(row)
         index += n
         bar.set_postfix(pairs=index)
     bar.close()
-    result = EvaluationResult(protocol=protocol, perturbations=[p.name for p in perturbations])
+    result = EvaluationResult(protocol=protocol, metric_keys=tuple(keys),
+                              perturbations=[p.name for p in perturbations])
     for method, name in zip(methods, names, strict=True):
         result.rows.extend(rows[name])
-        result.summary.append(_summarise(name, rows[name], seconds[name], _can_decompose(method), keys, r2_of[name]))
+        result.summary.append(_summarise(name, rows[name], seconds[name], _can_decompose(method),
+                                         result.score_keys, r2_of[name]))
     return result
 
 
@@ -268,23 +294,24 @@ def _r2_into(row: dict[str, Any], parts_of: dict[str, list], suffix: str, x: np.
 
 
 def result_to_json(result: EvaluationResult) -> str:
-    """The ``results.json`` text: ``{"methods": [...summary...], "protocol": ...}``, plus
+    """The ``results.json`` text: ``{"methods": [...summary...], "protocol": ..., "metrics": [...]}``, plus
     ``"perturbations": [...]`` when the run scored any."""
-    doc: dict[str, Any] = {"methods": result.summary, "protocol": result.protocol}
+    body: dict[str, Any] = {"methods": result.summary, "protocol": result.protocol,
+                            "metrics": list(result.metric_keys)}
     if result.perturbations:
-        doc["perturbations"] = result.perturbations
-    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+        body["perturbations"] = result.perturbations
+    return json.dumps(body, indent=2, allow_nan=False) + "\n"
 
 
 def _fmt(value: dict[str, float] | None, key: str) -> str:
     if value is None:
         return "–"
-    base = key.partition("@")[0]
+    base = _base(key)
     if base in GRID_KEYS:  # a few images with a strong pattern would dominate a mean
         return f"{value['median']:.3g}" if base == "grid_ratio" else f"{value['median']:.3f}"
     if base in R2_KEYS and "pooled" in value:
         return f"{value['pooled']:.3f}"
-    digits = 2 if key in ("psnr", "dec_psnr_1", "dec_psnr_2", "sd", "mi", "en") else 3
+    digits = 2 if key.split("@")[0] in ("psnr", "dec_psnr_1", "dec_psnr_2", "sd", "mi", "en", "qcv") else 3
     return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
 
 
@@ -327,15 +354,15 @@ def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
     keys = result.score_keys
     summary_rows: list[list[Any]] = [
         ["method", "n"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")]
-        + [f"{k}_median" for k in keys if k.partition("@")[0] in GRID_KEYS]
-        + [f"{k}_pooled" for k in keys if k.partition("@")[0] in R2_KEYS] + ["seconds_per_pair"]
+        + [f"{k}_median" for k in keys if _base(k) in GRID_KEYS]
+        + [f"{k}_pooled" for k in keys if _base(k) in R2_KEYS] + ["seconds_per_pair"]
     ]
     for e in result.summary:
         cells = [e["method"], str(e["n"])]
         for k in keys:
             cells += ["", ""] if e[k] is None else [_num(e[k]["mean"]), _num(e[k]["std"])]
-        cells += ["" if e[k] is None else _num(e[k]["median"]) for k in keys if k.partition("@")[0] in GRID_KEYS]
-        cells += ["" if e[k] is None else _num(e[k].get("pooled")) for k in keys if k.partition("@")[0] in R2_KEYS]
+        cells += ["" if e[k] is None else _num(e[k]["median"]) for k in keys if _base(k) in GRID_KEYS]
+        cells += ["" if e[k] is None else _num(e[k].get("pooled")) for k in keys if _base(k) in R2_KEYS]
         summary_rows.append(cells + [_num(e["seconds_per_pair"])])
     image_rows: list[list[Any]] = [["method", "index", *keys]]
     image_rows += [[r["method"], str(r["index"])] + [_num(r[k]) for k in keys] for r in result.rows]

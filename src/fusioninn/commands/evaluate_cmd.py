@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
+    p.add_argument("--metrics",
+                   help="comma-separated metric keys or groups (paper, vifb, mefb, liu, all, e.g. "
+                        "qabf@vifb,mi@qu; see `fusioninn metrics --list`); default: the paper's five "
+                        "(evaluate also keeps psnr, mi, en, sd)")
     p.add_argument("--perturb", metavar="LIST",
                    help="also decompose the saved 8-bit fused image after each of these perturbations and score "
                         "it, e.g. jpeg95,jpeg85,blur0.5,shift0.5,noise1 (png = the 8-bit image itself)")
@@ -36,9 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from ..device import configure_threads, resolve_device
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
+    from ..metrics import registry
     from ..perturb import parse_perturbations
     from ._common import parse_methods_and_weights
 
+    metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
     perturb = parse_perturbations(args.perturb)  # refuse a bad list before anything is written or loaded
     ensure_writable_dir(args.out)  # before the evaluation, not after it
@@ -48,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_pairs(args.data, pair=pair, split=split)
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
-                              progress=not args.quiet, perturb=perturb)
+                              progress=not args.quiet, metrics=metrics,
+                              perturb=perturb)
     with output_group():  # all result files or none
         paths = write_results(result, args.out)
     print(paths["markdown"].read_text())
