@@ -128,3 +128,18 @@ def test_fused_perturbation_and_grid_penalty_train_and_are_recorded(tmp_path):
         _cfg(fused_perturb="gif")
     with pytest.raises(ValueError, match="grid"):
         _cfg(loss=LossWeights(grid=-1.0))
+
+
+def test_train_variant_sets_the_options_and_explicit_options_win(tmp_path, capsys):
+    from fusioninn.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "phantom:6:3", "--variant", "robust-grid", "--w-grid", "0.1", "--epochs", "1",
+                 "--batch-size", "4", "--crop", "16", "--out", str(out), "--quiet", "--threads", "1",
+                 "--device", "cpu"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["fused_perturb"] == "jpeg,blur,shift,noise" and cfg["perturb_share"] == 0.5
+    assert cfg["loss"]["gradient"] == 1.0 and cfg["loss"]["grid"] == 0.1
+    capsys.readouterr()
+    assert main(["train", "--data", "phantom:6:3", "--variant", "nosuch", "--out", str(tmp_path / "x")]) == 2
+    assert "--variant" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -62,7 +62,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
         w = self.loss
-        for name in ("ssim", "l2", "latent", "gradient", "grid"):
+        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2"):
             if not getattr(w, name) >= 0:  # also refuses NaN
                 raise ValueError(f"loss weight {name} must be >= 0, got {getattr(w, name)}")
         for name in ("forward", "source_1"):
