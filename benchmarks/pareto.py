@@ -76,11 +76,15 @@ def plot(points: dict[str, dict], title: str, path: Path) -> None:
          lambda p: p["grid_ratio"], lambda p: r2_mean(p, "png"), True),
         ("Q_SSIM", "decomposition R² after JPEG 95", lambda p: p["q_ssim"], lambda p: r2_mean(p, "jpeg95"), False),
     ]
-    for ax, (xl, yl, fx, fy, logx) in zip(axes, panels, strict=True):
+    for k, (ax, (xl, yl, fx, fy, logx)) in enumerate(zip(axes, panels, strict=True)):
         for name, p in points.items():
             marker, colour = _STYLE[p["kind"]]
             ax.scatter(fx(p), fy(p), marker=marker, color=colour, s=40, zorder=3)
-            ax.annotate(name, (fx(p), fy(p)), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            if k > 0 and p["r2"] is None:  # the row at R² = 0: vertical labels do not overlap
+                ax.annotate(name, (fx(p), fy(p)), fontsize=6, xytext=(0, 6), textcoords="offset points",
+                            rotation=90, ha="center", va="bottom")
+            else:
+                ax.annotate(name, (fx(p), fy(p)), fontsize=7, xytext=(3, 3), textcoords="offset points")
         if logx:
             ax.set_xscale("log")
             ax.axvline(2.0, color="grey", ls=":", lw=1)
@@ -91,7 +95,7 @@ def plot(points: dict[str, dict], title: str, path: Path) -> None:
     for kind, (marker, colour) in _STYLE.items():
         axes[0].scatter([], [], marker=marker, color=colour, label=kind)
     axes[0].legend(fontsize=8, loc="lower left")
-    axes[1].text(0.02, 0.02, "methods without a decomposition at R² = 0\n(= returning the fused image)",
+    axes[1].text(0.02, 0.97, "methods without a decomposition at R² = 0\n(= returning the fused image)", va="top",
                  transform=axes[1].transAxes, fontsize=7, color="grey")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

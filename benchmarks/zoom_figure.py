@@ -78,7 +78,7 @@ def main() -> None:
     pet = load_pairs(args.pet, pair=("t1", "pet")).images
     rows.append((f"{args.pet} (T1 + PET-like)", _row(pet[_pick_slice(pet)], ("T1", "PET-like"), models)))
     cols = len(rows[0][1])
-    fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 5.2), squeeze=False)
+    fig, axes = plt.subplots(2, cols, figsize=(2.2 * cols, 6.0), squeeze=False)
     for r, (label, panels) in enumerate(rows):
         top, left = _strongest_window(panels[2][1])
         for c, (name, img) in enumerate(panels):
