@@ -99,3 +99,13 @@ def test_training_perturbation_shares_and_kinds():
         FusedPerturbation.from_spec("jpeg,gif")
     with pytest.raises(ValueError):
         FusedPerturbation(share=1.5)
+
+
+def test_training_spec_takes_strength_ranges():
+    p = FusedPerturbation.from_spec("jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5,noise:1", share=1.0)
+    assert p.kinds == ("jpeg", "blur", "shift", "noise")
+    assert p.jpeg_quality == (85, 95) and p.blur_sigma == (0.4, 0.8) and p.shift == (0.25, 0.5)
+    assert p.noise == (1.0, 1.0) and p.share == 1.0
+    for bad in ("blur:0.8-0.4", "jpeg:0-95", "shift:0.2-0.7", "blur:x", "gif:1-2"):
+        with pytest.raises(ValueError):
+            FusedPerturbation.from_spec(bad)

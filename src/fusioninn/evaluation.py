@@ -260,16 +260,7 @@ def evaluate_methods(
                 else:
                     row.update(compute(x[i, 0], x[i, 1], fused[i], names=keys, protocol=protocol))
                 row.update(grid_scores(x[i, 0], x[i, 1], fused[i]))
-                if decomposed is not None:
-                    row.update(decomposition_scores(x[i, 0], x[i, 1], decomposed[i, 0], decomposed[i, 1]))
-                    _r2_into(row, r2_of[name], "", x[i], decomposed[i], fused[i])
-                    for pname, (seen, sources, dec) in robust.items():
-                        s = decomposition_scores(sources[i, 0], sources[i, 1], dec[i, 0], dec[i, 1])
-                        for k in (1, 2):
-                            row[f"dec_ssim_{k}{PERTURB_SEP}{pname}"] = s[f"dec_ssim_{k}"]
-                        _r2_into(row, r2_of[name], f"{PERTURB_SEP}{pname}", sources[i], dec[i], seen[i])
-                else:
-                    row.update(dict.fromkeys(k for k in extra_keys if _base(k) in DEC_KEYS + R2_KEYS))
+                _decomposition_into(row, r2_of[name], i, x, fused, decomposed, robust, extra_keys)
                 rows[name].append(row)
         index += n
         bar.set_postfix(pairs=index)
@@ -281,6 +272,21 @@ def evaluate_methods(
         result.summary.append(_summarise(name, rows[name], seconds[name], _can_decompose(method),
                                          result.score_keys, r2_of[name]))
     return result
+
+
+def _decomposition_into(row: dict[str, Any], parts_of: dict[str, list], i: int, x: np.ndarray, fused: np.ndarray,
+                        decomposed: np.ndarray | None, robust: dict, extra_keys: tuple[str, ...]) -> None:
+    """Image ``i``'s decomposition scores (SSIM/PSNR, R², and after each perturbation) into ``row``."""
+    if decomposed is None:
+        row.update(dict.fromkeys(k for k in extra_keys if _base(k) in DEC_KEYS + R2_KEYS))
+        return
+    row.update(decomposition_scores(x[i, 0], x[i, 1], decomposed[i, 0], decomposed[i, 1]))
+    _r2_into(row, parts_of, "", x[i], decomposed[i], fused[i])
+    for pname, (seen, sources, dec) in robust.items():
+        s = decomposition_scores(sources[i, 0], sources[i, 1], dec[i, 0], dec[i, 1])
+        for k in (1, 2):
+            row[f"dec_ssim_{k}{PERTURB_SEP}{pname}"] = s[f"dec_ssim_{k}"]
+        _r2_into(row, parts_of, f"{PERTURB_SEP}{pname}", sources[i], dec[i], seen[i])
 
 
 def _r2_into(row: dict[str, Any], parts_of: dict[str, list], suffix: str, x: np.ndarray, dec: np.ndarray,

@@ -234,6 +234,7 @@ def _separable(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 #: What a training perturbation can be.
 TRAIN_KINDS = ("jpeg", "blur", "shift", "noise")
+_RANGE_FIELD = {"jpeg": "jpeg_quality", "blur": "blur_sigma", "shift": "shift", "noise": "noise"}
 
 
 @dataclass
@@ -264,8 +265,34 @@ class FusedPerturbation:
 
     @classmethod
     def from_spec(cls, spec: str, share: float = 0.5) -> FusedPerturbation:
-        """``"jpeg,blur,shift,noise"`` (a subset, comma-separated)."""
-        return cls(kinds=tuple(k.strip() for k in spec.split(",") if k.strip()), share=share)
+        """``"jpeg,blur,shift,noise"`` (a subset, comma-separated); each kind may give its strength range,
+        ``"jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5,noise:1-2"`` (JPEG quality, blur sigma and shift in
+        pixels, noise sigma in grey levels)."""
+        kinds, ranges = [], {}
+        for item in (k.strip() for k in spec.split(",")):
+            if not item:
+                continue
+            kind, _, span = item.partition(":")
+            kinds.append(kind)
+            if span:
+                lo, sep, hi = span.partition("-")
+                try:
+                    a, b = float(lo), float(hi if sep else lo)
+                except ValueError:
+                    raise ValueError(f"training perturbation {item!r}: the range must be LO-HI, e.g. blur:0.4-0.8"
+                                     ) from None
+                if not 0 <= a <= b:
+                    raise ValueError(f"training perturbation {item!r}: need 0 <= LO <= HI")
+                field_name = _RANGE_FIELD.get(kind)
+                if field_name is None:
+                    raise ValueError(f"training perturbations must be some of {', '.join(TRAIN_KINDS)}, got {kind!r}")
+                if kind == "jpeg" and not (1 <= a and b <= 100):
+                    raise ValueError(f"training perturbation {item!r}: JPEG quality must lie in 1-100")
+                if kind == "shift" and b > 0.5:
+                    raise ValueError(f"training perturbation {item!r}: a zero-phase shift beyond 0.5 px is one "
+                                     "below 0.5 px the other way")
+                ranges[field_name] = (a, b)
+        return cls(kinds=tuple(kinds), share=share, **ranges)
 
     def __call__(self, fused: torch.Tensor) -> torch.Tensor:
         n = fused.shape[0]

@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of 1 - decomposition R² in the decomposition loss (default 0 = published loss)")
     p.add_argument("--fused-perturb", metavar="KINDS",
                    help="FusionINN: perturb the fused image before the reverse pass, a subset of "
-                        "jpeg,blur,shift,noise (JPEG-like DCT quantisation, blur, sub-pixel resampling, noise)")
+                        "jpeg,blur,shift,noise (JPEG-like DCT quantisation, blur, sub-pixel resampling, noise), each "
+                        "optionally with a strength range, e.g. jpeg:85-95,blur:0.4-0.8")
     p.add_argument("--perturb-share", type=float,
                    help="share of the training images that --fused-perturb perturbs (default 0.5)")
     p.add_argument("--init", metavar="WEIGHTS",
@@ -75,13 +76,30 @@ def run(args: argparse.Namespace) -> int:
             raise
 
 
-def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path as _Path
+def _variant(name: str | None) -> dict:
+    """The settings of ``--variant NAME`` (fusioninn.training.variants), {} without one."""
+    from ..errors import UserInputError
+    from ..training.variants import VARIANTS
+
+    if name is None:
+        return {}
+    if name not in VARIANTS:
+        raise UserInputError(f"--variant: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def _resolve_init(args: argparse.Namespace) -> None:
+    """``--init fusioninn-v1``: shipped weights by name (a file of that name wins)."""
+    from pathlib import Path
 
     from ..api import named_weights_path
 
-    if args.init is not None and not _Path(args.init).exists() and named_weights_path(args.init) is not None:
-        args.init = str(named_weights_path(args.init))  # --init fusioninn-v1: shipped weights by name
+    if args.init is not None and not Path(args.init).exists() and named_weights_path(args.init) is not None:
+        args.init = str(named_weights_path(args.init))
+
+
+def _run(args: argparse.Namespace) -> int:
+    _resolve_init(args)
     import json
 
     from ..data.spec import load_pairs
@@ -101,13 +119,7 @@ def _run(args: argparse.Namespace) -> int:
             settings[key] = value
     if args.crop is not None:
         settings["crop"] = None if args.crop == 0 else args.crop
-    from ..training.variants import VARIANTS
-
-    variant: dict = {}
-    if args.variant is not None:
-        if args.variant not in VARIANTS:
-            raise UserInputError(f"--variant: unknown variant {args.variant!r}; choose from {', '.join(VARIANTS)}")
-        variant = VARIANTS[args.variant]
+    variant = _variant(args.variant)
     weights = LossWeights(**variant.get("loss", {}))
     for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
                         ("latent", args.w_latent), ("gradient", args.w_gradient), ("grid", args.w_grid),
