@@ -244,8 +244,8 @@ class FusedPerturbation:
     Each image independently stays untouched with probability ``1 - share`` or gets one of ``kinds``,
     chosen uniformly, with a random strength: JPEG-like quality in ``jpeg_quality``, blur sigma in
     ``blur_sigma`` pixels, a zero-phase sub-pixel resampling (shift by s, then back by s, along each axis,
-    s in ``shift``) or Gaussian noise of sigma in ``noise`` grey levels. Draws use torch's global
-    generator, so a seeded, resumed run repeats them.
+    s in ``shift``) or Gaussian noise of sigma in ``noise`` grey levels. Draws come from the generator
+    passed in (the trainer's, so a seeded, resumed run repeats them) or torch's global one.
     """
 
     kinds: tuple[str, ...] = TRAIN_KINDS
@@ -294,12 +294,21 @@ class FusedPerturbation:
                 ranges[field_name] = (a, b)
         return cls(kinds=tuple(kinds), share=share, **ranges)
 
-    def __call__(self, fused: torch.Tensor) -> torch.Tensor:
+    def __call__(self, fused: torch.Tensor, generator: torch.Generator | None = None, lo: int = 0,
+                 total: int | None = None) -> torch.Tensor:
+        """Perturb ``fused`` (N, 1, H, W). For data-parallel training, ``fused`` is rows ``lo`` to ``lo + N``
+        of a global batch of ``total``: the draws are made for the whole global batch from ``generator``
+        and sliced, so every rank stays in step and the images get what a single process would give them."""
         n = fused.shape[0]
+        total = n if total is None else total
         dev = fused.device
-        apply = torch.rand(n) < self.share
-        choice = torch.randint(0, len(self.kinds), (n,))
-        strength = torch.rand(n)
+        apply = (torch.rand(total, generator=generator, device=dev) < self.share)[lo : lo + n]
+        choice = torch.randint(0, len(self.kinds), (total,), generator=generator, device=dev)[lo : lo + n]
+        strength = torch.rand(total, generator=generator, device=dev)[lo : lo + n]
+        gauss = None
+        if "noise" in self.kinds:
+            gauss = torch.randn(total, *fused.shape[1:], generator=generator, device=dev, dtype=fused.dtype)
+            gauss = gauss[lo : lo + n]
         out = []
         for i in range(n):
             img = fused[i : i + 1]
@@ -307,19 +316,19 @@ class FusedPerturbation:
                 kind = self.kinds[int(choice[i])]
                 u = float(strength[i])
                 if kind == "jpeg":
-                    lo, hi = self.jpeg_quality
-                    img = jpeg_like(img, round(lo + u * (hi - lo)))
+                    lo_q, hi_q = self.jpeg_quality
+                    img = jpeg_like(img, round(lo_q + u * (hi_q - lo_q)))
                 elif kind == "blur":
-                    lo, hi = self.blur_sigma
-                    img = _separable(img, torch.from_numpy(_gauss_kernel(lo + u * (hi - lo))))
+                    a, b = self.blur_sigma
+                    img = _separable(img, torch.from_numpy(_gauss_kernel(a + u * (b - a))))
                 elif kind == "shift":
-                    lo, hi = self.shift
-                    s = lo + u * (hi - lo)
-                    a = s * (1.0 - s)
-                    img = _separable(img, torch.tensor([a, 1.0 - 2.0 * a, a], dtype=torch.float64))
+                    a, b = self.shift
+                    sh = a + u * (b - a)
+                    t = sh * (1.0 - sh)
+                    img = _separable(img, torch.tensor([t, 1.0 - 2.0 * t, t], dtype=torch.float64))
                 else:  # noise
-                    lo, hi = self.noise
-                    img = img + torch.randn(img.shape, device=dev, dtype=img.dtype) * ((lo + u * (hi - lo)) / 255.0)
+                    a, b = self.noise
+                    img = img + gauss[i : i + 1] * ((a + u * (b - a)) / 255.0)
                 img = img.clamp(0.0, 1.0)
             out.append(img)
         return torch.cat(out)
