@@ -93,8 +93,8 @@ def test_import_refuses_other_architectures_and_pickles(tmp_path, capsys):
 def test_shipped_weights_load_by_name():
     import fusioninn.api as api
 
-    v1 = api.load_pretrained("fusioninn-v1")
-    assert v1.parameter_count() == 17_648
+    for name in ("fusioninn-v1", "fusioninn-clean"):
+        assert api.load_pretrained(name).parameter_count() == 17_648
     assert api.named_weights_path("fusioninn") == api.default_weights_path()
     assert api.named_weights_path("no-such-weights") is None
     with pytest.raises(Exception, match="no-such-weights"):

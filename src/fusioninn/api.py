@@ -29,6 +29,7 @@ def default_weights_path() -> Path:
 NAMED_WEIGHTS = {
     "fusioninn": DEFAULT_WEIGHTS,
     "fusioninn-v1": "fusioninn_v1.safetensors",
+    "fusioninn-clean": "fusioninn_clean.safetensors",
 }
 
 
