@@ -70,6 +70,7 @@ def test_metrics_table_and_list(tmp_path, capsys):
     [
         (["--metrics", "qabf@vifbx"], "unknown metric 'qabf@vifbx'; did you mean qabf@vifb"),
         (["--metrics", "ms_ssim@pytorch_msssim"], "ms_ssim@pytorch_msssim: MS-SSIM needs"),
+        (["--colour", "grey"], "--colour applies to --metrics keys"),
     ],
 )
 def test_metric_name_and_size_errors(tmp_path, capsys, extra, message):

@@ -153,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fused is None:
         raise UserInputError("give three images A B FUSED (or --sources/--fused/--out for folders, --list)")
     if args.metrics is None:
+        if args.colour != "source":
+            raise UserInputError("--colour applies to --metrics keys; add e.g. --metrics paper")
         return _run_historical(args)
     from ..metrics import compute, registry
 

@@ -59,7 +59,7 @@ class MetricSpec:
     #: keep their historical names (``q_ssim`` ...) without a source.
     key: str
     function: MetricFunction
-    #: Citation of the formula, with its DOI.
+    #: Citation of the formula, with its DOI (``doi:10....``; write ``(no DOI)`` where the source has none).
     formula: str
     #: The reference implementation it matches: ``"owner/repo:path"``.
     reference: str
