@@ -92,13 +92,16 @@ def _read(path: Path) -> np.ndarray:
 
 
 def score(a, b, f, keys: list[str]) -> dict[str, float]:
-    """Every key that can score the images (MS-SSIM needs sides > 160), plus the paper's reference protocol."""
+    """Every key that can score the images with a finite value (MS-SSIM needs sides > 160), plus the paper's
+    reference protocol."""
     out: dict[str, float] = {}
     for key in keys:
         try:
-            out.update(compute(a, b, f, [key]))
+            value = compute(a, b, f, [key])[key]
         except UserInputError:
             continue
+        if np.isfinite(value):  # the Liu qc/qy give NaN on zero backgrounds, as their MATLAB files do
+            out[key] = value
     ref = compute(a, b, f, list(REFERENCE_FUNCTIONS), protocol="reference")
     out.update({f"{k}[reference]": v for k, v in ref.items()})
     return out

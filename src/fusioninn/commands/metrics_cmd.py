@@ -176,14 +176,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _json(obj: Any) -> str:
+    """JSON with NaN/inf written as ``null`` (a variant undefined for the images, e.g. the Liu toolbox's
+    Q_C on a zero background, as its MATLAB file gives NaN); the keys concerned are named on stderr."""
     import json
+    import math
+    import sys
 
-    from ..errors import UserInputError
+    undefined: list[str] = []
 
-    try:
-        return json.dumps(obj, allow_nan=False)
-    except ValueError:
-        raise UserInputError("a metric returned NaN or infinity for these images") from None
+    def clean(x: Any, path: str) -> Any:
+        if isinstance(x, dict):
+            return {k: clean(v, k if not path else f"{path}.{k}") for k, v in x.items()}
+        if isinstance(x, float) and not math.isfinite(x):
+            undefined.append(path)
+            return None
+        return x
+
+    text = json.dumps(clean(obj, ""), allow_nan=False)
+    if undefined:
+        print(f"fusioninn metrics: undefined (NaN or infinite) for these images, written as null: "
+              f"{', '.join(undefined)}", file=sys.stderr)
+    return text
 
 
 def _read_triplet(paths: tuple[str, str, str], keep_colour: bool) -> list[Any]:

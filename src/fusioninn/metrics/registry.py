@@ -100,6 +100,7 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".paper",
     ".information",
     ".psnr",
+    # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     ".vifb_basic",
     ".vifb_qabf",
     ".vifb_qcb",
@@ -108,7 +109,6 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".correlation",
     ".nabf",
     ".ms_ssim",
-    # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     # MEFB (@mefb) and the Liu toolbox (@liu) modules (engineer 14b) go below, one line each.
     ".ncie_variants",
     ".fmi_mefb",
