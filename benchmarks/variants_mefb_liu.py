@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--sets", default="oracle,brats,vifb", help="comma-separated subset of oracle,brats,vifb")
     parser.add_argument("--octave", action="store_true", help="also compare with the Octave fixture")
+    parser.add_argument("--vifb-every", type=int, default=1, help="use every K-th VIFB triplet (default all 84)")
     args = parser.parse_args(argv)
     known = registry.catalogue()
     keys = [k for family in FAMILIES.values() for k in family if k in known]
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name in args.sets.split(","):
         triplets = loaders[name]()
+        if name == "vifb":
+            triplets = triplets[:: args.vifb_every]
         if not triplets:
             print(f"[{name}] skipped: images not found under {SHARED}")
             continue
