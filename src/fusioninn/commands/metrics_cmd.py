@@ -187,6 +187,8 @@ def _json(obj: Any) -> str:
     def clean(x: Any, path: str) -> Any:
         if isinstance(x, dict):
             return {k: clean(v, k if not path else f"{path}.{k}") for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v, path) for v in x]
         if isinstance(x, float) and not math.isfinite(x):
             undefined.append(path)
             return None
