@@ -53,6 +53,7 @@ class OutputGroup(list):
         self.dirs: list[Path] = []
         self.backups: dict[str, tuple[Path, Path]] = {}  # target -> (target, backup of its old content)
         self.inputs: list[tuple[Path, tuple[int, int] | None]] = []
+        self.folders_written: set[Path] = set()  # where this process may have left a temporary file
         self.kept = False
 
     def keep(self) -> None:
@@ -68,8 +69,10 @@ class OutputGroup(list):
                 continue  # just restored
             with contextlib.suppress(OSError):
                 Path(path).unlink()
-        for folder in reversed(self.dirs):
+        # a stop signal can land between creating a temporary file and the block that removes it
+        for folder in self.folders_written | set(self.dirs):
             _remove_own_temps(folder)
+        for folder in reversed(self.dirs):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty: never remove what someone else put there
 
@@ -230,13 +233,15 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     _check_not_an_input(target)
     suffix = "".join(target.suffixes) or ""
     prefix = _tmp_prefix(target)
+    group = _GROUP.get()
+    if group is not None:
+        group.folders_written.add(parent)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=parent)
     except OSError as err:
         raise UserInputError(f"cannot write here ({err.strerror})", target) from None
     os.close(fd)
     tmp = Path(tmp_name)
-    group = _GROUP.get()
     registered = False
     try:
         yield tmp
@@ -358,7 +363,7 @@ def _remove_own_temps(folder: Path) -> None:
     mark = f"-{os.getpid()}-"
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(".tmp-") and mark in entry.name:
+            if entry.name.startswith(".tmp-") and mark in entry.name and f"{mark}bak-" not in entry.name:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 
