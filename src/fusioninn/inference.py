@@ -135,9 +135,9 @@ def _source_record(path: Path) -> dict:
 
 
 # Peak memory of fuse/decompose beyond what the process already holds (interpreter, torch, the model),
-# measured by benchmarks/memory_peaks.py (benchmarks/results/memory_peaks.json; quiet figures: 2048^2 image
-# 161 B/pixel, 240x240x155 volume 66 B/voxel plus about 23 B per pixel of each slice in a batch), with a
-# margin: an estimate may refuse a little early, never too late.
+# measured by benchmarks/memory_peaks.py (benchmarks/results/memory_peaks.json; least-squares fits: images
+# 159 B/pixel, volumes 63 B/voxel plus 48 B per pixel of each slice in a batch; every estimate 1.23-2.9x the
+# measured peak), with a margin: an estimate may refuse a little early, never too late.
 MEMORY_BASE_BYTES = 32 * 2**20
 IMAGE_BYTES_PER_PIXEL = 190  # a 2-D image: read, normalised, padded, fused, latent, written
 VOLUME_BYTES_PER_VOXEL = 76  # the whole volume's copies: read, reoriented, slices, normalised, fused, latent
