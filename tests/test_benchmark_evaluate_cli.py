@@ -49,3 +49,20 @@ def test_unknown_method_is_a_user_error(tmp_path, model_path, capsys):
     assert main(["evaluate", "--data", "phantom:2", "--methods", "nosuch", "--out", str(tmp_path),
                  "--model", model_path]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+def test_metrics_option_on_benchmark_and_evaluate(tmp_path, model_path, capsys):
+    out = tmp_path / "bench"
+    rc = main(["benchmark", "--data", "phantom:2:9", "--methods", "average", "--out", str(out),
+               "--model", model_path, "--quiet", "--threads", "1", "--metrics", "q_xy,qabf@vifb"])
+    assert rc == 0
+    s = json.loads((out / "benchmark.json").read_text())
+    assert s["metrics"] == ["q_xy", "qabf@vifb"]
+    assert set(s["methods"][0]["qabf@vifb"]) == {"mean", "std"}
+    assert "| method | Q_XY | qabf@vifb |" in (out / "benchmark.md").read_text()
+    capsys.readouterr()
+    bad = tmp_path / "never"
+    assert main(["evaluate", "--data", "phantom:2", "--methods", "average", "--out", str(bad),
+                 "--model", model_path, "--metrics", "qabf@vif"]) == 2
+    assert "did you mean qabf@vifb" in capsys.readouterr().err
+    assert not bad.exists()

@@ -67,7 +67,8 @@ def test_evaluate_and_write(tmp_path):
 
     paths = write_results(result, tmp_path / "out")
     data = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert set(data) == {"methods", "protocol"} and data["protocol"] == "full"
+    assert set(data) == {"methods", "protocol", "metrics"} and data["protocol"] == "full"
+    assert data["metrics"] == list(SCORE_KEYS[:9])
     entry = data["methods"][0]
     assert list(entry) == ["method", "n", *SCORE_KEYS, "seconds_per_pair"]
     assert entry["method"] == "average" and entry["n"] == 6
@@ -151,3 +152,24 @@ def test_empty_dataset_gives_null_scores(tmp_path):
     assert result.summary[0]["n"] == 0 and result.summary[0]["q_ssim"] is None
     write_results(result, tmp_path)
     assert json.loads((tmp_path / "results.json").read_text())["methods"][0]["seconds_per_pair"] is None
+
+
+def test_metric_keys_are_scored_summarised_and_written(tmp_path):
+    from fusioninn.metrics import compute
+
+    batches = _batches(n_batches=1, n=2)
+    keys = ["q_xy", "qabf@vifb", "scd@tang"]
+    result = evaluate_methods([Average(), Maximum()], iter(batches), progress=False, metrics=keys)
+    assert result.metric_keys == tuple(keys)
+    first = batches[0][0]
+    want = compute(first[0], first[1], first.mean(axis=0).astype(np.float64), keys)
+    for k in keys:
+        assert result.rows[0][k] == pytest.approx(want[k], abs=1e-9)
+    assert "q_ssim" not in result.rows[0] and "q_ssim" not in result.summary[0]
+    paths = write_results(result, tmp_path)
+    assert json.loads(paths["json"].read_text())["metrics"] == keys
+    header = paths["per_image"].read_text().splitlines()[0].split(",")
+    assert header == ["method", "index", *keys, *DEC_KEYS]
+    assert "qabf@vifb" in paths["markdown"].read_text()
+    with pytest.raises(UserInputError, match="unknown metric"):
+        evaluate_methods([Average()], iter(batches), progress=False, metrics="qabf@nowhere")

@@ -9,7 +9,8 @@ A *method* is any object with
   without it, or with ``can_decompose = False``, gets ``null`` decomposition scores.
 
 :func:`evaluate_methods` runs every method on every batch, scores each image with
-:func:`fusioninn.metrics.compute_all` (and :func:`fusioninn.metrics.decomposition_scores`), and
+:func:`fusioninn.metrics.compute_all` or, given ``metrics``, :func:`fusioninn.metrics.compute` (and
+:func:`fusioninn.metrics.decomposition_scores`), and
 :func:`write_results` writes ``results.md``, ``results.csv``, ``per_image.csv`` and ``results.json``.
 Nothing here knows about models or data loaders.
 """
@@ -30,7 +31,7 @@ import numpy as np
 
 from .atomic import atomic_write_text, ensure_writable_dir
 from .errors import UserInputError
-from .metrics import METRIC_KEYS, compute_all, decomposition_scores
+from .metrics import METRIC_KEYS, compute, compute_all, decomposition_scores, registry
 
 __all__ = [
     "DEC_KEYS",
@@ -87,6 +88,13 @@ class EvaluationResult:
     protocol: str
     rows: list[dict[str, Any]] = field(default_factory=list)
     summary: list[dict[str, Any]] = field(default_factory=list)
+    #: The fusion-metric keys scored (default: :data:`~fusioninn.metrics.METRIC_KEYS`).
+    metric_keys: tuple[str, ...] = METRIC_KEYS
+
+    @property
+    def score_keys(self) -> tuple[str, ...]:
+        """The fusion metrics, then :data:`DEC_KEYS`."""
+        return self.metric_keys + DEC_KEYS
 
 
 def _can_decompose(method: Any) -> bool:
@@ -118,10 +126,12 @@ def _check_output(out: Any, method: str, what: str, shape: tuple[int, ...]) -> n
     return np.clip(arr.astype(np.float64), 0.0, 1.0)
 
 
-def _summarise(method: str, rows: list[dict[str, Any]], seconds: float, decomposes: bool) -> dict[str, Any]:
+def _summarise(
+    method: str, rows: list[dict[str, Any]], seconds: float, decomposes: bool, keys: tuple[str, ...] = SCORE_KEYS
+) -> dict[str, Any]:
     n = len(rows)
     entry: dict[str, Any] = {"method": method, "n": n}
-    for key in SCORE_KEYS:
+    for key in keys:
         if n == 0 or (key in DEC_KEYS and not decomposes):
             entry[key] = None
             continue
@@ -136,6 +146,7 @@ def evaluate_methods(
     batches: Iterable[np.ndarray],
     protocol: str = "full",
     progress: bool = True,
+    metrics: str | Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Fuse (and decompose) every batch with every method and score each image.
 
@@ -144,6 +155,9 @@ def evaluate_methods(
         batches: iterable of float arrays (N, 2, H, W) in [0, 1]; iterated once.
         protocol: ``"full"`` or ``"reference"``, passed to :func:`fusioninn.metrics.compute_all`.
         progress: show a tqdm progress bar (on stderr) over the batches.
+        metrics: metric keys or groups for :func:`fusioninn.metrics.compute` (e.g. ``"paper"``,
+            ``["qabf@vifb", "mi@qu"]``); ``None`` (default) scores the nine historical keys of
+            :func:`fusioninn.metrics.compute_all` (the paper's five, psnr, mi, en, sd).
 
     Returns:
         An :class:`EvaluationResult`.
@@ -152,6 +166,7 @@ def evaluate_methods(
 
     if protocol not in ("full", "reference"):
         raise UserInputError(f"protocol must be 'full' or 'reference', got {protocol!r}")
+    keys = METRIC_KEYS if metrics is None else registry.resolve(metrics)
     methods = list(methods)
     if not methods:
         raise UserInputError("no methods to evaluate")
@@ -181,7 +196,10 @@ def evaluate_methods(
             seconds[name] += time.perf_counter() - start
             for i in range(n):
                 row: dict[str, Any] = {"method": name, "index": index + i}
-                row.update(compute_all(x[i, 0], x[i, 1], fused[i], protocol=protocol))
+                if metrics is None:
+                    row.update(compute_all(x[i, 0], x[i, 1], fused[i], protocol=protocol))
+                else:
+                    row.update(compute(x[i, 0], x[i, 1], fused[i], names=keys, protocol=protocol))
                 if decomposed is not None:
                     row.update(decomposition_scores(x[i, 0], x[i, 1], decomposed[i, 0], decomposed[i, 1]))
                 else:
@@ -190,27 +208,30 @@ def evaluate_methods(
         index += n
         bar.set_postfix(pairs=index)
     bar.close()
-    result = EvaluationResult(protocol=protocol)
+    result = EvaluationResult(protocol=protocol, metric_keys=tuple(keys))
     for method, name in zip(methods, names, strict=True):
         result.rows.extend(rows[name])
-        result.summary.append(_summarise(name, rows[name], seconds[name], _can_decompose(method)))
+        result.summary.append(
+            _summarise(name, rows[name], seconds[name], _can_decompose(method), result.score_keys)
+        )
     return result
 
 
 def result_to_json(result: EvaluationResult) -> str:
     """The ``results.json`` text: ``{"methods": [...summary...], "protocol": ...}``."""
-    return json.dumps({"methods": result.summary, "protocol": result.protocol}, indent=2, allow_nan=False) + "\n"
+    body = {"methods": result.summary, "protocol": result.protocol, "metrics": list(result.metric_keys)}
+    return json.dumps(body, indent=2, allow_nan=False) + "\n"
 
 
 def _fmt(value: dict[str, float] | None, key: str) -> str:
     if value is None:
         return "–"
-    digits = 2 if key in ("psnr", "dec_psnr_1", "dec_psnr_2", "sd", "mi", "en") else 3
+    digits = 2 if key.split("@")[0] in ("psnr", "dec_psnr_1", "dec_psnr_2", "sd", "mi", "en", "qcv") else 3
     return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
 
 
 def _markdown(result: EvaluationResult) -> str:
-    head = ["method", "n"] + [_LABELS[k] for k in SCORE_KEYS] + ["s / pair"]
+    head = ["method", "n"] + [_LABELS.get(k, k) for k in result.score_keys] + ["s / pair"]
     lines = [
         f"Fusion metrics, protocol `{result.protocol}` (mean ± std over images; see docs/metrics.md).",
         "",
@@ -218,7 +239,7 @@ def _markdown(result: EvaluationResult) -> str:
         "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
     ]
     for entry in result.summary:
-        cells = [entry["method"], str(entry["n"])] + [_fmt(entry[k], k) for k in SCORE_KEYS]
+        cells = [entry["method"], str(entry["n"])] + [_fmt(entry[k], k) for k in result.score_keys]
         sec = entry["seconds_per_pair"]
         cells.append("–" if sec is None else f"{sec:.4f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -243,16 +264,17 @@ def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
     ``<key>_std`` columns (empty where a score does not apply); ``per_image.csv`` one row per image.
     """
     out = ensure_writable_dir(out_dir)
+    keys = result.score_keys
     summary_rows: list[list[Any]] = [
-        ["method", "n"] + [f"{k}_{s}" for k in SCORE_KEYS for s in ("mean", "std")] + ["seconds_per_pair"]
+        ["method", "n"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")] + ["seconds_per_pair"]
     ]
     for e in result.summary:
         cells = [e["method"], str(e["n"])]
-        for k in SCORE_KEYS:
+        for k in keys:
             cells += ["", ""] if e[k] is None else [_num(e[k]["mean"]), _num(e[k]["std"])]
         summary_rows.append(cells + [_num(e["seconds_per_pair"])])
-    image_rows: list[list[Any]] = [["method", "index", *SCORE_KEYS]]
-    image_rows += [[r["method"], str(r["index"])] + [_num(r[k]) for k in SCORE_KEYS] for r in result.rows]
+    image_rows: list[list[Any]] = [["method", "index", *keys]]
+    image_rows += [[r["method"], str(r["index"])] + [_num(r[k]) for k in keys] for r in result.rows]
     paths = {
         "json": atomic_write_text(out / "results.json", result_to_json(result)),
         "markdown": atomic_write_text(out / "results.md", _markdown(result)),

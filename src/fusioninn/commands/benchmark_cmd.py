@@ -16,6 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
+    p.add_argument("--metrics",
+                   help="comma-separated metric keys or groups (paper, vifb, mefb, liu, all, e.g. "
+                        "qabf@vifb,mi@qu; see `fusioninn metrics --list`); default: the paper's five "
+                        "(evaluate also keeps psnr, mi, en, sd)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=positive_int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -26,14 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from ..data.spec import load_pairs
     from ..device import configure_threads, resolve_device
     from ..methods import resolve_methods
+    from ..metrics import registry
     from ._common import parse_methods_and_weights
 
+    metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
     names, weights = parse_methods_and_weights(args.methods, args.weights)
     data = load_pairs(args.data, pair=tuple(s.strip() for s in args.pair.split(",")))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     summary = run_benchmark(methods, data.images, args.out, args.data, protocol=args.protocol,
-                            progress=not args.quiet)
+                            progress=not args.quiet, metrics=metrics)
     from pathlib import Path
 
     print((Path(args.out) / "benchmark.md").read_text())

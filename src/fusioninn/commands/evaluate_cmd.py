@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="checkpoint for a CNN baseline (repeatable); default: the shipped one")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
+    p.add_argument("--metrics",
+                   help="comma-separated metric keys or groups (paper, vifb, mefb, liu, all, e.g. "
+                        "qabf@vifb,mi@qu; see `fusioninn metrics --list`); default: the paper's five "
+                        "(evaluate also keeps psnr, mi, en, sd)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=positive_int)
 
@@ -33,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from ..device import configure_threads, resolve_device
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
+    from ..metrics import registry
     from ._common import parse_methods_and_weights
 
+    metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
     ensure_writable_dir(args.out)  # before the evaluation, not after it
     names, weights = parse_methods_and_weights(args.methods, args.weights)
@@ -43,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_pairs(args.data, pair=pair, split=split)
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
-                              progress=not args.quiet)
+                              progress=not args.quiet, metrics=metrics)
     with output_group():  # all result files or none
         paths = write_results(result, args.out)
     print(paths["markdown"].read_text())

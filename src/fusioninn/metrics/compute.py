@@ -104,5 +104,8 @@ def compute(
             function = REFERENCE_FUNCTIONS[key]
         rule = spec.colour if colour == "source" else colour
         integer = spec.inputs == "8bit" or all_8bit
-        out[key] = float(apply_rule(function, rule, *views[spec.inputs], integer=integer))
+        try:
+            out[key] = float(apply_rule(function, rule, *views[spec.inputs], integer=integer))
+        except UserInputError as err:
+            raise UserInputError(f"{key}: {err}") from None
     return out

@@ -100,6 +100,14 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".paper",
     ".information",
     ".psnr",
+    ".vifb_basic",
+    ".vifb_qabf",
+    ".vifb_qcb",
+    ".vifb_qcv",
+    ".vifb_ssim",
+    ".correlation",
+    ".nabf",
+    ".ms_ssim",
     # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     # MEFB (@mefb) and the Liu toolbox (@liu) modules (engineer 14b) go below, one line each.
 )
