@@ -31,6 +31,7 @@ from .errors import UserInputError
 
 __all__ = [
     "OutputGroup",
+    "atomic_dir",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -54,6 +55,7 @@ class OutputGroup(list):
         self.backups: dict[str, tuple[Path, Path]] = {}  # target -> (target, backup of its old content)
         self.inputs: list[tuple[Path, tuple[int, int] | None]] = []
         self.folders_written: set[Path] = set()  # where this process may have left a temporary file
+        self.emptied: list[Path] = []  # empty folders that atomic_dir replaced by a series folder
         self.kept = False
 
     def keep(self) -> None:
@@ -67,8 +69,14 @@ class OutputGroup(list):
         for path in reversed(list(self)):
             if str(path) in self.backups:
                 continue  # just restored
+            if Path(path).is_dir() and not Path(path).is_symlink():  # a whole folder written by atomic_dir
+                shutil.rmtree(path, ignore_errors=True)
+                continue
             with contextlib.suppress(OSError):
                 Path(path).unlink()
+        for folder in self.emptied:
+            with contextlib.suppress(OSError):
+                folder.mkdir()
         # a stop signal can land between creating a temporary file and the block that removes it
         for folder in self.folders_written | set(self.dirs):
             _remove_own_temps(folder)
@@ -273,6 +281,73 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; on success fsync its files and rename it to ``target``.
+
+    For outputs that are a folder of files (a DICOM series): the folder appears whole or not at all, and
+    belongs to the running :func:`output_group` like a file. ``target`` must not exist, or be an empty
+    folder (replaced by the rename; made again if the command then fails).
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    check_output_folder(target)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        what = "a file" if not target.is_dir() else "a folder that is not empty"
+        raise UserInputError(f"is {what}; a series is written to a new (or empty) folder", target)
+    _check_not_an_input(target)
+    prefix = _tmp_prefix(target)
+    if _GROUP.get() is not None:
+        _GROUP.get().folders_written.add(parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    except OSError as err:
+        raise UserInputError(f"cannot write here ({err.strerror})", target) from None
+    group = _GROUP.get()
+    registered = False
+    try:
+        yield tmp
+        for entry in sorted(tmp.iterdir()):
+            with open(entry, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        _fsync_path(tmp)  # errors count here: a full disk must fail the write
+        was_empty_dir = target.is_dir()
+        if group is not None and target not in group:
+            group.append(target)  # before the rename, so an interrupt right after it still finds it
+            registered = True
+            if was_empty_dir:
+                group.emptied.append(target)
+        os.replace(tmp, target)
+        _fsync_dir(parent)
+        _remove_stale_temps(parent, prefix)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _unregister_dir(group, target, registered)
+        raise UserInputError(f"could not write ({err.strerror or err})", target) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _unregister_dir(group, target, registered)
+        raise
+
+
+def _unregister_dir(group: OutputGroup | None, target: Path, registered: bool) -> None:
+    if group is None or not registered or target not in group:
+        return
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):  # the rename did not happen
+        group.remove(target)
+        if target in group.emptied:
+            group.emptied.remove(target)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _unregister(group: OutputGroup | None, target: Path, registered: bool) -> None:
     if group is None:
         return
@@ -354,6 +429,9 @@ def _remove_stale_temps(folder: Path, prefix: str) -> None:
             pid_text = entry.name[len(prefix):].split("-", 1)[0]
             if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
                 continue
+            if entry.is_dir(follow_symlinks=False):  # a half-written series folder of atomic_dir
+                shutil.rmtree(entry.path, ignore_errors=True)
+                continue
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
 
@@ -364,6 +442,9 @@ def _remove_own_temps(folder: Path) -> None:
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.startswith(".tmp-") and mark in entry.name and f"{mark}bak-" not in entry.name:
+                if entry.is_dir(follow_symlinks=False):  # a series folder being written (atomic_dir)
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    continue
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 

@@ -1,9 +1,14 @@
-"""File-level fusion and decomposition: 2-D images (PNG/TIFF/JPEG/NPY) and NIfTI volumes.
+"""File-level fusion and decomposition: 2-D images (PNG/TIFF/JPEG/NPY), NIfTI volumes and DICOM series.
 
 What the ``fuse`` and ``decompose`` commands do, as functions. Sources are min-max normalised per image
 (per axial slice for volumes, negatives clipped), odd sizes are padded and cropped back, and the
 normalisation is stored (in the latent file, and for volumes also in a ``.fusioninn.json`` sidecar) so
 decomposed outputs come back in the input's intensity units.
+
+A volume is a NIfTI file or a folder holding a DICOM series (``series`` selects one of several). Volume
+outputs are NIfTI (``OUT.nii.gz``), or with ``out_format="dicom"`` a derived DICOM series in a new
+folder on the first input's grid (:func:`fusioninn.data.dicom.write_derived_series`); the sidecar of a
+series folder ``OUT`` is ``OUT.fusioninn.json`` beside it.
 """
 
 from __future__ import annotations
@@ -34,22 +39,86 @@ from .data.volume import (
 from .errors import DataError, UserInputError
 from .models.fusioninn import FusionINN
 
-__all__ = ["is_volume", "fuse_files", "decompose_file", "FuseReport", "file_sha256"]
+__all__ = ["is_volume", "fuse_files", "decompose_file", "FuseReport", "file_sha256", "OUTPUT_FORMATS"]
 
 LATENT_FORMAT = "fusioninn-latent-1"
+OUTPUT_FORMATS = ("nifti", "dicom")
+_PRETTY = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR", "adc": "ADC"}
 
 
 def is_volume(path: str | Path) -> bool:
+    """A NIfTI file name, or an existing folder (read as a DICOM series)."""
+    from .data.dicom import is_dicom_folder
+
     name = str(path).lower()
-    return name.endswith(".nii") or name.endswith(".nii.gz")
+    return name.endswith(".nii") or name.endswith(".nii.gz") or is_dicom_folder(path)
 
 
 def _stem(path: Path) -> str:
+    """The name without a known file extension (a series folder keeps its whole name)."""
     name = path.name
     for ext in (".nii.gz", ".nii", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy", ".gif", ".bmp"):
         if name.lower().endswith(ext):
             return name[: -len(ext)]
-    return path.stem
+    return name
+
+
+def _pretty(name: str) -> str:
+    return _PRETTY.get(name.lower(), name)
+
+
+def _check_format(out: Path, out_format: str | None, volumes: bool) -> bool:
+    """Validate ``--format`` against the inputs and ``-o``; True for a DICOM series output."""
+    if out_format is None or out_format == "nifti":
+        if out_format == "nifti" and volumes and not (str(out).lower().endswith((".nii", ".nii.gz"))):
+            raise UserInputError("with --format nifti the output must end in .nii or .nii.gz", out)
+        return False
+    if out_format != "dicom":
+        raise UserInputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {out_format!r}")
+    if not volumes:
+        raise UserInputError("--format dicom writes a series from DICOM volume inputs, not from 2-D images")
+    if _stem(out) != out.name:
+        raise UserInputError("with --format dicom, -o names a folder for the new series, not a file", out)
+    _check_series_target(out)
+    return True
+
+
+def _check_series_target(out: Path) -> None:
+    check_output_folder(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserInputError("exists and is not an empty folder; a derived series is written to a new folder", out)
+
+
+def _series_selectors(series) -> tuple[str | None, str | None, bool]:
+    """(selector of A, selector of B, one selector given for both)."""
+    if series is None or isinstance(series, str):
+        return series or None, series or None, True
+    series = list(series)
+    if len(series) > 2:
+        raise UserInputError(f"--series is given at most twice (first input, second input), got {len(series)}")
+    if len(series) == 1:
+        return series[0] or None, series[0] or None, True
+    return series[0] or None, series[1] or None, False
+
+
+def _check_dicom_pair(va, vb) -> None:
+    """Two DICOM inputs must be two different series of one patient."""
+    da, db = va.dicom, vb.dicom
+    if da is None or db is None:
+        return
+    if da.series_uid == db.series_uid:
+        raise DataError(f"is the same series as {vb.path} ({da.label}); fuse two different sequences "
+                        "(select them with --series A --series B)", va.path)
+    pa, pb = da.extra.get("patient_id", ""), db.extra.get("patient_id", "")
+    if pa and pb and pa != pb:
+        raise DataError(f"PatientID {pa!r} differs from {pb!r} of {vb.path}: the two series are of different "
+                        "patients", va.path)
+
+
+def _series_label(vol) -> str:
+    if getattr(vol, "dicom", None) is not None:
+        return f"series {vol.dicom.label}"
+    return Path(vol.path).name if vol.path else "a volume"
 
 
 @dataclass
@@ -121,7 +190,14 @@ def _check_finite(arr: np.ndarray, path: Path) -> None:
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file; of a folder (a DICOM series we wrote), over its files' names and contents."""
     h = hashlib.sha256()
+    path = Path(path)
+    if path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            h.update(str(f.relative_to(path)).encode() + b"\0")
+            h.update(bytes.fromhex(file_sha256(f)))
+        return h.hexdigest()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
@@ -129,9 +205,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def _source_record(path: Path) -> dict:
-    """Who a source file is, so that ``decompose`` never writes its outputs over it."""
-    return {"name": path.name, "path": str(Path(os.path.abspath(path)).resolve()), "sha256": file_sha256(path),
-            "bytes": path.stat().st_size}
+    """Who a source file is, so that ``decompose`` never writes its outputs over it. A DICOM folder (maybe
+    a whole study) is recorded by its path only: hashing it could take long, and outputs are files or new
+    series folders that cannot be a populated input folder."""
+    record = {"name": path.name, "path": str(Path(os.path.abspath(path)).resolve())}
+    if path.is_dir():
+        return record
+    return {**record, "sha256": file_sha256(path), "bytes": path.stat().st_size}
 
 
 # Peak memory of fuse/decompose beyond what the process already holds (interpreter, torch, the model),
@@ -193,9 +273,17 @@ def fuse_files(
     latent_out: str | Path | None = None,
     names: tuple[str, str] = ("t1ce", "flair"),
     batch_slices: int = 16,
+    series: str | tuple[str | None, ...] | None = None,
+    out_format: str | None = None,
 ) -> FuseReport:
-    """Fuse two images or two NIfTI volumes into ``out`` (and the latent into ``latent_out``)."""
+    """Fuse two images or two volumes into ``out`` (and the latent into ``latent_out``).
+
+    Volumes are NIfTI files or DICOM series folders; ``series`` selects a series in a folder of several
+    (one selector for every DICOM input, or one per input). ``out_format="dicom"`` writes a derived DICOM
+    series into the new folder ``out`` (needs a DICOM first input); otherwise ``out``'s extension decides.
+    """
     from .atomic import guard_outputs
+    from .data.dicom import is_dicom_folder
 
     path_a, path_b, out = Path(path_a), Path(path_b), Path(out)
     latent_out = Path(latent_out) if latent_out else None
@@ -204,8 +292,18 @@ def fuse_files(
     vol_in = (is_volume(path_a), is_volume(path_b))
     if vol_in[0] != vol_in[1]:
         raise UserInputError(f"cannot fuse a volume with a 2-D image ({path_b.name})", path_a)
-    if is_volume(out) != vol_in[0]:
-        kind = "a NIfTI volume (.nii.gz)" if vol_in[0] else "an image (.png, .tif, .npy)"
+    sel_a, sel_b, one_for_both = _series_selectors(series)
+    if (sel_a or sel_b) and not vol_in[0]:
+        raise UserInputError("--series selects a series of a DICOM folder; these inputs are 2-D images")
+    dicom_in = (is_dicom_folder(path_a), is_dicom_folder(path_b))
+    for sel, path, is_dicom in ((sel_a, path_a, dicom_in[0]), (sel_b, path_b, dicom_in[1])):
+        if sel and not is_dicom and not (one_for_both and any(dicom_in)):
+            raise UserInputError("--series selects a series of a DICOM folder; this is a NIfTI file", path)
+    sel_a, sel_b = (sel_a if dicom_in[0] else None), (sel_b if dicom_in[1] else None)
+    dicom_out = _check_format(out, out_format, vol_in[0])
+    if not dicom_out and (str(out).lower().endswith((".nii", ".nii.gz"))) != vol_in[0]:
+        kind = ("a NIfTI volume (.nii.gz), or a folder with --format dicom" if vol_in[0]
+                else "an image (.png, .tif, .npy)")
         raise UserInputError(f"output must be {kind} for these inputs", out)
     if not vol_in[0] and out.suffix.lower() not in (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".npy"):
         raise UserInputError(f"unsupported output type {out.suffix.lower()!r} (use .png, .tif, .jpg or .npy)", out)
@@ -221,7 +319,11 @@ def fuse_files(
     meta = {"format": LATENT_FORMAT, "names": list(names), "model": _model_id(model),
             "sources": [path_a.name, path_b.name]}
     if vol_in[0]:
-        va, vb = read_volume(path_a), read_volume(path_b)
+        va, vb = read_volume(path_a, sel_a), read_volume(path_b, sel_b)
+        if dicom_out and va.dicom is None:
+            raise UserInputError("--format dicom needs a DICOM series as the first input (its patient, study "
+                                 "and geometry are copied); this is a NIfTI file", path_a)
+        _check_dicom_pair(va, vb)
         check_same_grid(va, vb)
         batch_slices = _check_volume_memory(va, batch_slices, path_a)
         sa, sb = axial_slices(va.data), axial_slices(vb.data)  # (Z, H, W)
@@ -229,11 +331,27 @@ def fuse_files(
         nb, lo_b, hi_b = minmax_normalise(sb)
         (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
         fused, latent = model.fuse(pa, pb, batch_size=batch_slices)
-        write_volume(out, from_axial_slices(unpad(fused, size)), like=va)
+        fused_ras = from_axial_slices(unpad(fused, size))
+        extra = {}
+        if dicom_out:
+            from pydicom.uid import generate_uid
+
+            from .data.dicom import write_derived_series
+
+            uid = generate_uid()
+            label = "+".join(_pretty(n) for n in names)
+            derivation = (f"FusionINN image fusion (fusioninn, model {meta['model']}) of {_series_label(va)} and "
+                          f"{_series_label(vb)}, slice by slice; values are the fused image in [0, 1] of the "
+                          "per-slice min-max normalised sources")
+            write_derived_series(out, fused_ras, like=va, description=f"FusionINN fused {label}",
+                                 derivation=derivation, sources=[va, vb], series_uid=uid)
+            extra["series_uid"] = uid
+        else:
+            write_volume(out, fused_ras, like=va)
         norm = {"format": "fusioninn-normalisation-2", "names": list(names), "axis": "axial (RAS z)",
                 "lo": [lo_a.tolist(), lo_b.tolist()], "hi": [hi_a.tolist(), hi_b.tolist()], "model": meta["model"],
                 "volume": out.name, "volume_sha256": file_sha256(out),
-                "source_files": [_source_record(path_a), _source_record(path_b)]}
+                "source_files": [_source_record(path_a), _source_record(path_b)], **extra}
         atomic_write_text(_sidecar(out), json.dumps(norm) + "\n")
         meta.update(kind="volume", size=list(size), source_files=norm["source_files"])
     else:
@@ -265,7 +383,8 @@ def fuse_files(
 
 
 def _sidecar(volume_path: Path) -> Path:
-    """``X.nii.gz`` -> ``X.fusioninn.json``, ``X.nii`` -> ``X.nii.fusioninn.json``: one sidecar per file."""
+    """``X.nii.gz`` -> ``X.fusioninn.json``, ``X.nii`` -> ``X.nii.fusioninn.json``, a series folder ``X`` ->
+    ``X.fusioninn.json`` beside it: one sidecar per file or folder."""
     stem = _stem(volume_path)
     if volume_path.name.lower().endswith(".nii"):
         stem += volume_path.name[-4:]
@@ -318,9 +437,17 @@ def decompose_file(
     seed: int | None = None,
     names: tuple[str, str] | None = None,
     batch_slices: int = 16,
+    series: str | None = None,
+    out_format: str | None = None,
 ) -> list[Path]:
-    """Decompose a fused image or volume into ``out_dir``; returns the written files."""
+    """Decompose a fused image or volume into ``out_dir``; returns the written files (or series folders).
+
+    A fused volume is a NIfTI file or a DICOM series folder (``series`` selects one of several);
+    ``out_format="dicom"`` writes each decomposed volume as a derived DICOM series folder (needs a DICOM
+    fused series), otherwise as ``.nii.gz``.
+    """
     from .atomic import ensure_writable_dir, guard_outputs
+    from .data.dicom import is_dicom_folder
 
     fused_path = Path(fused_path)
     out_dir = Path(out_dir)
@@ -328,6 +455,15 @@ def decompose_file(
         raise UserInputError("exists and is not a directory", out_dir)
     if samples < 1:
         raise UserInputError(f"--samples must be >= 1, got {samples}")
+    if out_format not in (None, *OUTPUT_FORMATS):
+        raise UserInputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {out_format!r}")
+    dicom_in = is_dicom_folder(fused_path)
+    dicom_out = out_format == "dicom"
+    if dicom_out and not dicom_in:
+        raise UserInputError("--format dicom needs a fused DICOM series as input (its patient, study and "
+                             "geometry are copied)", fused_path)
+    if series and not dicom_in:
+        raise UserInputError("--series selects a series of a DICOM folder", fused_path)
     volume = is_volume(fused_path)
     kind = "volume" if volume else "image"
     latent = meta = lo = hi = None
@@ -343,7 +479,7 @@ def decompose_file(
         read_from.append(_sidecar(fused_path))
     names = tuple(names or (meta or {}).get("names") or sidecar_names or ("source1", "source2"))
     stem = _stem(fused_path)
-    ext = ".nii.gz" if volume else ".png"
+    ext = "" if dicom_out else ".nii.gz" if volume else ".png"
     planned: list[tuple[str, Path]] = []
     for k in range(2):
         planned.append(("--names", out_dir / f"{stem}_{names[k]}{ext}"))
@@ -353,10 +489,15 @@ def decompose_file(
             planned.append(("--names", out_dir / f"{stem}_{names[k]}_std{ext}"))
     _refuse_writing_over_sources(planned, sources)
     guard_outputs(read_from, planned)
+    if dicom_out:
+        for _, target in planned:  # refuse a taken series folder before the slow part
+            if target.exists() and (not target.is_dir() or any(target.iterdir())):
+                raise UserInputError("exists and is not an empty folder; a derived series is written to a new "
+                                     "folder", target)
     out_dir = ensure_writable_dir(out_dir)
     written: list[Path] = []
     if volume:
-        vol = read_volume(fused_path)
+        vol = read_volume(fused_path, series)
         batch_slices = _check_volume_memory(vol, batch_slices, fused_path)
         fz = axial_slices(vol.data)
         _check_finite(fz, fused_path)
@@ -367,17 +508,26 @@ def decompose_file(
             raise DataError(f"normalisation has {lo.shape[-1]} slices, volume has {padded.shape[0]}",
                             latent_path or _sidecar(fused_path))
         dec = _decompose_array(model, padded, latent, samples, seed, batch_slices, latent_path, size)
+        mode = "exact inverse with the saved latent" if latent is not None else (
+            f"mean over {samples} sampled latents" if samples > 1 else "one sampled latent")
         for k in range(2):
             x = unpad(dec.sources[k], size)
             ras = from_axial_slices(x)
+            units = "in [0, 1] (no normalisation record found)"
             if lo is not None:
                 ras = denormalise_slices(ras, lo[k], hi[k], axis=2)
+                units = "in the source's intensity units"
+            std = None if dec.std is None else from_axial_slices(unpad(dec.std[k], size))
+            if dicom_out:
+                written.extend(_write_decomposed_series(out_dir, stem, names[k], ras, std, vol, mode, units,
+                                                        samples, k))
+                continue
             path = out_dir / f"{stem}_{names[k]}.nii.gz"
             write_volume(path, ras, like=vol)
             written.append(path)
-            if dec.std is not None:
+            if std is not None:
                 path = out_dir / f"{stem}_{names[k]}_std.nii.gz"
-                write_volume(path, from_axial_slices(unpad(dec.std[k], size)), like=vol)
+                write_volume(path, std, like=vol)
                 written.append(path)
     else:
         img = read_image(fused_path)
@@ -401,6 +551,31 @@ def decompose_file(
                 std = dec.std[k][0]
                 write_image(path, unpad(std / max(float(std.max()), 1e-8), size))
                 written.append(path)
+    return written
+
+
+def _write_decomposed_series(out_dir: Path, stem: str, name: str, ras: np.ndarray, std: np.ndarray | None, vol,
+                             mode: str, units: str, samples: int, k: int) -> list[Path]:
+    from .data.dicom import write_derived_series
+
+    source = _series_label(vol)
+    try:
+        number: int | None = int(float(vol.dicom.number)) + 1 + k
+    except ValueError:
+        number = None
+    path = write_derived_series(
+        out_dir / f"{stem}_{name}", ras, like=vol, description=f"FusionINN decomposed {_pretty(name)}",
+        derivation=f"FusionINN decomposition ({mode}) of the fused {source} into its {_pretty(name)} source; "
+                   f"values {units}", series_number=number)
+    written = [path]
+    if std is not None:
+        path = write_derived_series(
+            out_dir / f"{stem}_{name}_std", std, like=vol,
+            description=f"FusionINN uncertainty {_pretty(name)}",
+            derivation=f"per-voxel standard deviation over {samples} FusionINN decompositions of the fused "
+                       f"{source} with sampled latents ({_pretty(name)} source, normalised units)",
+            series_number=None if number is None else number + 10)
+        written.append(path)
     return written
 
 

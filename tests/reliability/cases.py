@@ -1314,4 +1314,198 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
     return cases
 
 
-CASES: list[Case] = _cases()
+# --------------------------------------------------------------------------------------------------
+# DICOM series (issue 16): inputs written by tests/data/dicom_factory.py, one folder per series
+def _dicom_factory():
+    import importlib.util
+
+    name = "fusioninn_tests_dicom_factory"
+    if name not in globals():
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "data" /
+                                                      "dicom_factory.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+        globals()[name] = module
+    return globals()[name]
+
+
+_DCM_SHAPE = (16, 16, 6)
+_DCM_AFFINE = np.array([[-1.0, 0, 0, 8], [0, -1.0, 0, 8], [0, 0, 2.0, -6], [0, 0, 0, 1]])
+
+
+def _series(c: Ctx, name: str, seed: int = 1, shape=_DCM_SHAPE, **kw) -> str:
+    kw.setdefault("study_uid", "1.2.826.0.1.3680043.8.498.100")
+    kw.setdefault("for_uid", "1.2.826.0.1.3680043.8.498.101")
+    aff = _DCM_AFFINE.copy()
+    _dicom_factory().write_series(c.p(name), np.rint(volume(shape, seed)), aff, **kw)
+    return c.s(name)
+
+
+def _lps_positions(n: int) -> list[np.ndarray]:
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ _DCM_AFFINE
+    return [(lps @ np.array([0.0, 0.0, k, 1.0]))[:3] for k in range(n)]
+
+
+def _dicom_pair(c: Ctx, **kw_a) -> tuple[str, str]:
+    return _series(c, "t1ce", 1, number=5, description="T1 post", **kw_a), \
+        _series(c, "flair", 7, number=7, description="FLAIR")
+
+
+def _study(c: Ctx) -> str:
+    _series(c, "study/t1ce", 1, number=5, description="T1 post")
+    _series(c, "study/flair", 7, number=7, description="FLAIR")
+    return c.s("study")
+
+
+def _bundled_folder(c: Ctx, name: str) -> str:
+    import shutil
+
+    import pydicom
+
+    folder = c.p(name.replace(".dcm", ""))
+    folder.mkdir()
+    shutil.copy(Path(pydicom.__file__).parent / "data" / "test_files" / name, folder / name)
+    return str(folder)
+
+
+def _rgb_as_mr(c: Ctx) -> str:
+    """An MR Image Storage series whose pixels are RGB (what a screenshot exported as MR looks like)."""
+    import pydicom
+
+    folder = Path(_series(c, "rgb", 1))
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit, ds.PixelRepresentation = 7, 0
+        ds.PixelData = np.zeros((ds.Rows, ds.Columns, 3), np.uint8).tobytes()
+        ds.save_as(f)
+    return str(folder)
+
+
+def _no_geometry(c: Ctx) -> str:
+    import pydicom
+
+    folder = Path(_series(c, "nogeo", 1))
+    for f in sorted(folder.iterdir()):
+        ds = pydicom.dcmread(f)
+        del ds.ImagePositionPatient
+        ds.save_as(f)
+    return str(folder)
+
+
+def _fused_series(c: Ctx, latent: bool = False) -> str:
+    from fusioninn.cli import main
+
+    a, b = _dicom_pair(c)
+    extra = ["--save-latent", c.s("z.npz")] if latent else []
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(_fuse(c, a, b, "fused", "--format", "dicom", *extra)) == 0
+    return c.s("fused")
+
+
+def _check_series(*names: str) -> Callable[[Ctx], None]:
+    def check(c: Ctx) -> None:
+        import pydicom
+
+        from fusioninn.data.volume import read_volume
+
+        for n in names:
+            vol = read_volume(c.p(n))
+            assert vol.shape == _DCM_SHAPE and np.isfinite(vol.data).all(), n
+            ds = pydicom.dcmread(sorted(c.p(n).iterdir())[0])
+            assert list(ds.ImageType) == ["DERIVED", "SECONDARY"], n
+    return check
+
+
+def _dicom_cases() -> list[Case]:
+    C = Case
+    cases: list[Case] = []
+    add = cases.append
+    pos = _lps_positions(_DCM_SHAPE[2])
+    tilted = [p + np.array([0.0, 0.4 * k, 0.0]) for k, p in enumerate(pos)]
+    uneven = [p + np.array([0.0, 0.0, 0.7 if k >= 3 else 0.0]) for k, p in enumerate(pos)]
+    duplicate = [pos[min(k, 4)] if k != 5 else pos[4] for k in range(len(pos))]
+    oris = [np.array([1.0, 0, 0, 0, 1, 0])] * len(pos)
+    oris[2] = np.array([1.0, 0, 0, 0, 0.98, 0.199])
+
+    add(C("dicom-several-series", "fuse", "a study folder of two series, no --series",
+          lambda c: (_fuse(c, _study(c), c.s("study"), "f.nii.gz"), c.s("study")), ("choose one with --series",)))
+    add(C("dicom-series-unknown", "fuse", "--series that matches no series",
+          lambda c: (_fuse(c, _study(c), c.s("study"), "f.nii.gz", "--series", "9", "--series", "7"), c.s("study")),
+          ("matches none",)))
+    add(C("dicom-same-series", "fuse", "one --series for a study folder given twice: the same series twice",
+          lambda c: (_fuse(c, _study(c), c.s("study"), "f.nii.gz", "--series", "5"), c.s("study")),
+          ("same series",)))
+    add(C("dicom-series-thrice", "fuse", "--series given three times",
+          lambda c: (_fuse(c, *_dicom_pair(c), "f.nii.gz", "--series", "1", "--series", "2", "--series", "3"), None),
+          ("at most 2",)))
+    add(C("dicom-series-on-nifti", "fuse", "--series with NIfTI inputs",
+          lambda c: (_fuse(c, *_pair_nii(c), "f.nii.gz", "--series", "5"), c.s("a.nii.gz")), ("--series selects",)))
+    add(C("dicom-mixed-orientation", "fuse", "one slice of the series in another orientation",
+          lambda c: (_fuse(c, *_dicom_pair(c, orientations=oris), "f.nii.gz"), c.s("t1ce")),
+          ("mixed orientations",)))
+    add(C("dicom-gantry-tilt", "fuse", "slice origins drifting sideways (gantry tilt)",
+          lambda c: (_fuse(c, *_dicom_pair(c, positions=tilted), "f.nii.gz"), c.s("t1ce")), ("gantry tilt",)))
+    add(C("dicom-uneven-spacing", "fuse", "slice spacing 2 mm, then 2.7 mm once",
+          lambda c: (_fuse(c, *_dicom_pair(c, positions=uneven), "f.nii.gz"), c.s("t1ce")),
+          ("non-uniform slice spacing",)))
+    add(C("dicom-missing-slices", "fuse", "two slices of the series missing",
+          lambda c: (_fuse(c, *_dicom_pair(c, drop=[2, 3]), "f.nii.gz"), c.s("t1ce")), ("missing slices",)))
+    add(C("dicom-duplicate-position", "fuse", "two images at one position (two echoes in one series)",
+          lambda c: (_fuse(c, *_dicom_pair(c, positions=duplicate), "f.nii.gz"), c.s("t1ce")),
+          ("two images at one position",)))
+    add(C("dicom-different-grids", "fuse", "two series on different grids (6 and 8 slices)",
+          lambda c: (_fuse(c, _series(c, "t1ce", 1), _series(c, "flair", 7, shape=(16, 16, 8)), "f.nii.gz"),
+                     c.s("t1ce")), ("16x16x6 voxels", "16x16x8 voxels", "does not resample")))
+    add(C("dicom-different-patients", "fuse", "two series of different patients",
+          lambda c: (_fuse(c, _series(c, "t1ce", 1), _series(c, "flair", 7, patient_id="OTHER"), "f.nii.gz"),
+                     c.s("t1ce")), ("different patients",)))
+    add(C("dicom-secondary-capture", "fuse", "an RGB secondary capture (pydicom's SC_rgb_rle.dcm) as a series",
+          lambda c: (_fuse(c, _bundled_folder(c, "SC_rgb_rle.dcm"), _series(c, "flair", 7), "f.nii.gz"),
+                     c.s("SC_rgb_rle")), ("secondary capture",)))
+    add(C("dicom-rgb-as-mr", "fuse", "RGB pixels in an MR Image Storage series",
+          lambda c: (_fuse(c, _rgb_as_mr(c), _series(c, "flair", 7), "f.nii.gz"), c.s("rgb")), ("colour images",)))
+    add(C("dicom-corrupt-pixels", "fuse", "truncated pixel data (pydicom's MR_truncated.dcm)",
+          lambda c: (_fuse(c, _bundled_folder(c, "MR_truncated.dcm"), _series(c, "flair", 7), "f.nii.gz"),
+                     c.s("MR_truncated/MR_truncated.dcm")), ("corrupt or truncated",)))
+    add(C("dicom-no-geometry", "fuse", "slices without ImagePositionPatient",
+          lambda c: (_fuse(c, _no_geometry(c), _series(c, "flair", 7), "f.nii.gz"), c.s("nogeo")),
+          ("cannot place",)))
+    add(C("dicom-empty-folder", "fuse", "an empty folder as a series",
+          lambda c: (_fuse(c, _mkdir(c, "empty"), _series(c, "flair", 7), "f.nii.gz"), c.s("empty")),
+          ("no dicom image series",)))
+    add(C("dicom-not-dicom", "fuse", "a folder of text files as a series",
+          lambda c: (_fuse(c, (_mkdir(c, "txt"), _write(c, "txt/a.dcm", b"hello" * 50))[0], _series(c, "flair", 7),
+                           "f.nii.gz"), c.s("txt")), ("none of them dicom",)))
+    add(C("dicom-format-from-nifti", "fuse", "--format dicom with NIfTI inputs (no patient to copy)",
+          lambda c: (_fuse(c, *_pair_nii(c), "out", "--format", "dicom"), c.s("a.nii.gz")), ("needs a dicom",)))
+    add(C("dicom-format-images", "fuse", "--format dicom with 2-D images",
+          lambda c: (_fuse(c, *_pair_png(c), "out", "--format", "dicom"), None), ("2-d images",)))
+    add(C("dicom-out-file-name", "fuse", "--format dicom with -o f.nii.gz",
+          lambda c: (_fuse(c, *_dicom_pair(c), "f.nii.gz", "--format", "dicom"), c.s("f.nii.gz")),
+          ("names a folder",)))
+    add(C("dicom-out-not-empty", "fuse", "--format dicom into a folder that holds files",
+          lambda c: (_fuse(c, *_dicom_pair(c), (_mkdir(c, "out"), _write(c, "out/x.txt", b"x"))[0] and "out",
+                           "--format", "dicom"), c.s("out")), ("not an empty folder",)))
+    add(C("dicom-disk-full", "fuse", "disk full while writing the derived series (simulated ENOSPC)",
+          lambda c: (_fuse(c, *_dicom_pair(c), "out", "--format", "dicom"), c.s("out")), ("no space left",),
+          fault="enospc:.tmp-out-"))
+    add(C("dicom-disk-full-latent", "fuse", "disk full on the latent after the series was written",
+          lambda c: (_fuse(c, *_dicom_pair(c), "out", "--format", "dicom", "--save-latent", c.s("z.npz")),
+                     c.s("z.npz")), ("no space left",), fault="enospc:.npz"))
+    add(C("dicom-fuse-to-dicom", "fuse", "two DICOM series fused into a derived series (must work)",
+          lambda c: (_fuse(c, *_dicom_pair(c), "out", "--format", "dicom"), None), code=0,
+          check=_check_series("out")))
+    add(C("dec-dicom-format-from-nifti", "decompose", "--format dicom for a fused NIfTI volume",
+          lambda c: (_decompose(c, str(nifti(c.p("v.nii.gz"), np.full((16, 16, 4), 0.5))), "--format", "dicom"),
+                     c.s("v.nii.gz")), ("needs a fused dicom series",)))
+    add(C("dec-dicom-range", "decompose", "a DICOM series that is not a fused image (values outside [0, 1])",
+          lambda c: (_decompose(c, _series(c, "t1ce", 1)), c.s("t1ce")), ("[0, 1]",)))
+    add(C("dec-dicom-exact", "decompose", "a fused DICOM series with its latent, to DICOM (must work)",
+          lambda c: (_decompose(c, _fused_series(c, latent=True), "--latent", c.s("z.npz"), "--format", "dicom"),
+                     None), code=0, check=_check_series("dec/fused_t1ce", "dec/fused_flair")))
+    return cases
+
+
+CASES: list[Case] = _cases() + _dicom_cases()

@@ -13,6 +13,28 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
 
 
+def add_dicom_arguments(p: argparse.ArgumentParser, twice: bool) -> None:
+    """``--series`` (pick a series in a DICOM folder of several) and ``--format`` (volume output kind)."""
+    how = (" (once: for every DICOM input; twice: the first for A, the second for B; '' for none)"
+           if twice else "")
+    p.add_argument("--series", action="append", metavar="UID|NUMBER|DESCRIPTION",
+                   help=f"select one series of a DICOM folder holding several{how}")
+    p.add_argument("--format", choices=("nifti", "dicom"),
+                   help="volume output: nifti (by the -o name, default) or dicom (a derived DICOM series in the "
+                        "new folder -o, from DICOM inputs)")
+
+
+def check_series_option(series: list[str] | None, most: int):
+    """``--series`` given at most ``most`` times; returns None, one selector, or a tuple of them."""
+    from ..errors import UserInputError
+
+    if not series:
+        return None
+    if len(series) > most:
+        raise UserInputError(f"--series is given at most {most} time{'s' if most > 1 else ''}, got {len(series)}")
+    return series[0] if most == 1 else tuple(series)
+
+
 def load_model(args: argparse.Namespace):
     from ..api import load_pretrained
     from ..atomic import note_input
@@ -42,13 +64,20 @@ def parse_names(text: str | None) -> tuple[str, str] | None:
     return names  # type: ignore[return-value]
 
 
-def check_inputs_exist(*paths: str | None) -> None:
-    """Name a missing input file before anything slow happens."""
+def check_inputs_exist(*paths: str | None, dicom_folders: bool = False) -> None:
+    """Name a missing input file before anything slow happens. With ``dicom_folders``, a folder (read as
+    a DICOM series) is an input too."""
     from ..inputs import check_regular_file
 
     for p in paths:
-        if p is not None:
-            check_regular_file(p, "file", "is a directory, expected a file")
+        if p is None:
+            continue
+        if dicom_folders:
+            from ..data.dicom import is_dicom_folder
+
+            if is_dicom_folder(p):
+                continue
+        check_regular_file(p, "file", "is a directory, expected a file")
 
 
 def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[str], dict[str, str]]:

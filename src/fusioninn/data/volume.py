@@ -58,7 +58,9 @@ class Volume:
         original_affine: the file's affine.
         original_axcodes: the file's orientation, e.g. ``("L", "P", "S")``.
         original_dtype: the file's on-disk data type.
-        path: where it was read from.
+        path: where it was read from (a file, or the folder of a DICOM series).
+        dicom: for a DICOM series, the :class:`fusioninn.data.dicom.DicomSeries` a derived series is
+            written from (its ``header`` is then a NIfTI header made from the DICOM geometry).
     """
 
     data: np.ndarray
@@ -68,6 +70,7 @@ class Volume:
     original_axcodes: tuple[str, ...]
     original_dtype: np.dtype
     path: Path | None = None
+    dicom: Any = None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -188,16 +191,26 @@ def _to_ras_transform(affine: np.ndarray) -> np.ndarray:
     return ornt_transform(io_orientation(affine), axcodes2ornt(("R", "A", "S")))
 
 
-def read_volume(path: str | Path) -> Volume:
-    """Read a NIfTI volume (``.nii`` or ``.nii.gz``) as float32 in canonical RAS+ voxel order.
+def read_volume(path: str | Path, series: str | None = None) -> Volume:
+    """Read a NIfTI volume (``.nii`` or ``.nii.gz``) or a DICOM series folder as float32, RAS+ voxel order.
+
+    A folder is read as DICOM (:func:`fusioninn.data.dicom.read_dicom_series`); ``series`` selects one of
+    several series in it by UID, number or description.
 
     Raises:
-        DataError: missing, corrupt or truncated file, not 3-D, NaN or infinite values.
+        DataError: missing, corrupt or truncated file, not 3-D, NaN or infinite values; for DICOM folders
+            see :mod:`fusioninn.data.dicom`.
     """
     import nibabel as nib
     from nibabel.orientations import apply_orientation, inv_ornt_aff
 
+    from .dicom import is_dicom_folder, read_dicom_series
+
     path = Path(path)
+    if is_dicom_folder(path):
+        return read_dicom_series(path, series)
+    if series:
+        raise DataError("--series selects a series of a DICOM folder; this is a NIfTI file", path)
     data, img = load_nifti_array(path)
     affine = np.asarray(img.affine, dtype=np.float64)
     ornt = _to_ras_transform(affine)
@@ -245,16 +258,29 @@ def write_volume(path: str | Path, data: np.ndarray, like: Volume, dtype: Any = 
     return Path(path)
 
 
+def grid_text(vol: Volume) -> str:
+    """``240x240x155 voxels of 1x1x1 mm at RAS origin (..) mm, stored LPS``: one grid, for messages."""
+    zooms = np.sqrt((np.asarray(vol.affine)[:3, :3] ** 2).sum(0))
+    origin = ", ".join(f"{v:.4g}" for v in np.asarray(vol.affine)[:3, 3])
+    shape = "x".join(str(s) for s in vol.shape)
+    return (f"{shape} voxels of {'x'.join(f'{z:.4g}' for z in zooms)} mm at RAS origin ({origin}) mm, "
+            f"stored {''.join(vol.original_axcodes)}")
+
+
 def check_same_grid(a: Volume, b: Volume, what: str = "") -> None:
-    """Raise :class:`DataError` naming both files unless ``a`` and ``b`` share shape and affine."""
+    """Raise :class:`DataError` naming both files and both grids unless ``a`` and ``b`` share shape and affine.
+
+    Nothing is resampled: two series on different grids must be registered first.
+    """
     prefix = f"{what}: " if what else ""
+    grids = f"[{grid_text(a)} vs {grid_text(b)}; fusioninn does not resample: register one to the other first]"
     if a.shape != b.shape:
         raise DataError(
-            f"{prefix}shape {a.shape} differs from {b.shape} of {b.path}", a.path
+            f"{prefix}shape {a.shape} differs from {b.shape} of {b.path} {grids}", a.path
         )
     if not np.allclose(a.affine, b.affine, atol=1e-3, rtol=1e-4):
         raise DataError(
-            f"{prefix}affine differs from that of {b.path} (volumes are not on one voxel grid)", a.path
+            f"{prefix}affine differs from that of {b.path} (volumes are not on one voxel grid) {grids}", a.path
         )
 
 
