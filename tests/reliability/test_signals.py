@@ -59,8 +59,7 @@ def _temporaries(folder: Path) -> bool:
 @pytest.mark.parametrize(("moment", "sig"), [
     ("while the fused volume is written", signal.SIGTERM),
     ("after the fused volume, before the latent", signal.SIGTERM),
-    ("after the fused volume, before the latent", signal.SIGINT),
-], ids=["SIGTERM-writing", "SIGTERM-before-latent", "SIGINT-before-latent"])
+], ids=["SIGTERM-writing", "SIGTERM-before-latent"])
 def test_signal_during_volume_fuse_with_latent_leaves_nothing(tmp_path, assets, moment, sig):
     shape = (96, 96, 48)
     nifti(tmp_path / "a.nii.gz", volume(shape, 1))
