@@ -9,11 +9,12 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError
+from .models.factory import model_from_checkpoint
 from .models.fusioninn import FusionINN, FusionINNConfig
 from .training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
-from .training.trainer import model_from_checkpoint
 
-__all__ = ["DEFAULT_WEIGHTS", "default_weights_path", "load_pretrained", "import_original", "save_model"]
+__all__ = ["DEFAULT_WEIGHTS", "default_weights_path", "load_pretrained", "load_model", "import_original",
+           "save_model"]
 
 DEFAULT_WEIGHTS = "fusioninn_default.safetensors"
 
@@ -23,8 +24,8 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("fusioninn") / "weights" / DEFAULT_WEIGHTS))
 
 
-def load_pretrained(path: str | Path | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
-    """Load the shipped FusionINN (``path=None``) or any fusioninn checkpoint (a run's or an imported one).
+def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
+    """Load any fusioninn checkpoint: a FusionINN or a CNN baseline (``path=None``: the shipped FusionINN).
 
     Returns the model in eval mode on ``device`` (CPU by default).
     """
@@ -33,6 +34,19 @@ def load_pretrained(path: str | Path | None = None, device: str | torch.device |
         raise CheckpointError("the shipped weights are missing from this installation", p)
     model = model_from_checkpoint(load_checkpoint(p), p)
     return model.to(device or "cpu").eval()
+
+
+def load_pretrained(path: str | Path | None = None, device: str | torch.device | None = None) -> FusionINN:
+    """Load the shipped FusionINN (``path=None``) or a FusionINN checkpoint (a run's or an imported one).
+
+    Returns the model in eval mode on ``device`` (CPU by default); a CNN baseline's checkpoint is refused
+    (:func:`load_model` reads those).
+    """
+    model = load_model(path, device)
+    if not isinstance(model, FusionINN):
+        raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint",
+                              default_weights_path() if path is None else path)
+    return model
 
 
 def _original_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -88,8 +102,10 @@ def import_original(path: str | Path, out: str | Path | None = None) -> FusionIN
             raise CheckpointError(f"{k} holds {t.dtype} values, expected floating-point weights", path)
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"{k} holds NaN or infinite values", path)
-    model.load_state_dict({k: state[k].to(v.dtype) for k, v in expected.items()})
-    model.module_list[0].init_on_next_batch = False
+    try:
+        model.load_state_dict({k: state[k].to(v.dtype) for k, v in expected.items()})
+    except ValueError as err:  # a non-default iRevNet kernel
+        raise CheckpointError(str(err), path) from None
     model.eval()
     if out is not None:
         save_checkpoint(

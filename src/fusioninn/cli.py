@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate_cmd", "evaluate fusion methods on a data set"),
     "benchmark": ("benchmark_cmd", "paper-style comparison of all methods"),
     "bench": ("bench_cmd", "speed benchmark against the reference FrEIA graph"),
+    "info": ("info_cmd", "versions, device, threads, allocator and native-kernel status: what will run and why"),
 }
 
 

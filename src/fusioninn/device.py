@@ -10,7 +10,10 @@ import torch
 
 from .errors import UserInputError
 
-__all__ = ["resolve_device", "configure_threads", "tune_cpu_allocator"]
+__all__ = ["resolve_device", "configure_threads", "tune_cpu_allocator", "allocator_state"]
+
+# What the last tune_cpu_allocator call did (process state of glibc, reported by `fusioninn info`).
+_allocator_state = "glibc defaults (untouched)" if sys.platform.startswith("linux") else "platform allocator"
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -64,16 +67,26 @@ def tune_cpu_allocator(enabled: bool = True) -> bool:
     process that never called this can be faster. Returns False (and does nothing) where glibc's
     ``mallopt`` is not available.
     """
+    global _allocator_state
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):
+        _allocator_state = "not tunable (no glibc mallopt)"
         return False
     if enabled:
         ok = mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     else:
         ok = mallopt(_M_MMAP_MAX, 65536) and mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
         libc.malloc_trim(0)
+    if ok:
+        _allocator_state = ("tuned: freed memory kept in the heap (no mmap, 1 GB trim threshold)" if enabled
+                            else "glibc default values set by mallopt (memory returned promptly)")
     return bool(ok)
+
+
+def allocator_state() -> str:
+    """What :func:`tune_cpu_allocator` last did in this process (or that it was never called)."""
+    return _allocator_state

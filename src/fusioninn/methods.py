@@ -59,7 +59,7 @@ def resolve_methods(
     weights: dict[str, str] | None = None,
 ) -> list:
     """Method objects for ``names`` ("fusioninn", a rule, or a CNN baseline; "all" = every available)."""
-    from .api import load_pretrained
+    from .api import load_model
     from .models.baselines.registry import CNN_BASELINES, RULES, cnn_method, rule_method
 
     weights = weights or {}
@@ -68,7 +68,7 @@ def resolve_methods(
     out = []
     for name in names:
         if name == "fusioninn":
-            model = load_pretrained(model_path, device=device)
+            model = load_model(model_path, device=device)
             if not isinstance(model, FusionINN):
                 raise UserInputError("--model is not a FusionINN checkpoint", model_path)
             out.append(FusionINNMethod(model))
@@ -79,7 +79,7 @@ def resolve_methods(
             if not path.exists():
                 raise UserInputError(f"no trained weights for CNN baseline {name!r} (train one with "
                                      f"`fusioninn train --model {name}`)", path)
-            out.append(cnn_method(name, load_pretrained(path, device=device)))
+            out.append(cnn_method(name, load_model(path, device=device)))
         else:
             raise UserInputError(
                 f"unknown method {name!r}; choose from fusioninn, {', '.join(RULES)}, {', '.join(CNN_BASELINES)}"

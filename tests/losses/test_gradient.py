@@ -3,8 +3,15 @@ import pytest
 import torch
 from scipy import ndimage
 
-from fusioninn.losses import FusionINNLoss, LossWeights, fusion_loss, max_gradient_loss, sobel_gradients
-from fusioninn.models import fast_path as fp
+from fusioninn.losses import (
+    FusionINNLoss,
+    LossWeights,
+    decomposition_loss,
+    fusion_loss,
+    max_gradient_loss,
+    mmd_multiscale,
+    sobel_gradients,
+)
 
 
 def test_sobel_of_a_ramp_is_eight_times_its_slope():
@@ -53,11 +60,15 @@ def test_weight_zero_is_the_published_loss_and_positive_weight_adds_the_term():
     assert float(parts["gradient"]) > 0
 
 
-def test_fast_loss_agrees_with_the_module_loss_with_the_gradient_term():
+def test_one_pass_loss_agrees_with_its_parts_with_the_gradient_term():
+    """FusionINNLoss (both SSIM terms from one filtering pass) = the published formula over fusion_loss,
+    decomposition_loss (one SSIM pass each) and the MMD."""
     torch.manual_seed(0)
     x, fused, dec = torch.rand(2, 2, 24, 24), torch.rand(2, 1, 24, 24), torch.rand(2, 2, 24, 24)
     z, target = torch.randn(2, 1, 24, 24), torch.randn(2, 24 * 24)
     w = LossWeights(gradient=0.5)
-    ref, _ = FusionINNLoss(w)(x, fused, z, dec, z_target=target)
-    ours, _ = fp.fast_loss(x, fused, z, dec, w, z_target=target)
+    l_fus, _ = fusion_loss(fused, x, w)
+    l_dec, _ = decomposition_loss(dec, x, w)
+    ref = w.forward * (l_fus + w.latent * mmd_multiscale(z.reshape(2, -1), target)) + (1 - w.forward) * l_dec
+    ours, _ = FusionINNLoss(w)(x, fused, z, dec, z_target=target)
     assert float(ours) == pytest.approx(float(ref), abs=1e-5)

@@ -96,11 +96,11 @@ def test_backward_thread_pieces_sum_to_the_same_gradients(n):
 @requires_native
 @pytest.mark.parametrize("out_relu", [False, True])
 def test_training_function_gives_autograd_gradients(out_relu):
-    from fusioninn.models import fast_path as fp
+    from fusioninn.models.backends import NativeSubnet
 
     x = torch.rand(2, 1, 18, 26, requires_grad=True)
     weights = [t.requires_grad_() for t in _weights(8, seed=2)]
-    out = fp._NativeSubnet.apply(x, *weights, out_relu)
+    out = NativeSubnet.apply(x, *weights, out_relu)
     ref = _reference(x, *weights, out_relu)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
     grad_out = torch.randn_like(out)

@@ -36,18 +36,14 @@ def check_series_option(series: list[str] | None, most: int):
 
 
 def load_model(args: argparse.Namespace):
+    """The FusionINN of ``--model`` (a baseline's checkpoint is refused) on ``--device``."""
     from ..api import load_pretrained
     from ..atomic import note_input
     from ..device import configure_threads, resolve_device
-    from ..errors import CheckpointError
-    from ..models.fusioninn import FusionINN
 
     configure_threads(args.threads)
-    device = resolve_device(args.device)
-    model = load_pretrained(args.model, device=device)
+    model = load_pretrained(args.model, device=resolve_device(args.device))
     note_input(args.model)  # no output of this command may replace the checkpoint it runs
-    if not isinstance(model, FusionINN):
-        raise CheckpointError("is a fusion-only baseline; fuse/decompose need a FusionINN checkpoint", args.model)
     return model
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..metrics.ssim import ssim_map
+from ..filters import gaussian_window_1d, separable_filter, ssim_from_moments
 from .gradient import max_gradient_loss
 from .mmd import mmd_multiscale
 
@@ -37,26 +37,57 @@ class LossWeights:
         return d
 
 
-def _per_channel_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """SSIM per channel, (N, C) -> mean over the batch, (C,)."""
-    return ssim_map(x, y).flatten(2).mean(-1).mean(0)
+def _mean_per_channel(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, ...) -> (C,): mean over the pixels, then over the batch."""
+    return t.flatten(2).mean(-1).mean(0)
 
 
-def _two_source_loss(pred: torch.Tensor, target: torch.Tensor, w: LossWeights) -> tuple[torch.Tensor, dict]:
-    """pred and target (N, 2, H, W); one SSIM pass covers both sources."""
-    s = _per_channel_ssim(pred, target)
-    mse = ((pred - target) ** 2).flatten(2).mean(-1).mean(0)
-    a = torch.tensor([w.source_1, 1 - w.source_1], dtype=pred.dtype, device=pred.device)
-    loss = w.ssim * (a * (1 - s)).sum() + w.l2 * (a * mse).sum()
+def _ssim_per_source(pred: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """SSIM (pytorch-msssim's conventions: 11-tap Gaussian, sigma 1.5, data range 1, valid windows) of
+    ``pred`` (N, 1 or 2, H, W) against each source of ``x`` (N, 2, H, W), averaged: (2,)."""
+    s_fus, _ = _ssim_fused_and_decomposed(x, pred, None)
+    return s_fus
+
+
+def _ssim_fused_and_decomposed(x: torch.Tensor, fused: torch.Tensor, dec: torch.Tensor | None
+                               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-source SSIM of ``fused`` and of ``dec`` against ``x`` from ONE filtering pass: the source
+    moments are shared by both terms (11 filtered maps instead of 20 for a fused image and a
+    decomposition). ``fused`` may have one channel (compared with both sources) or two."""
+    window = gaussian_window_1d(11, 1.5, dtype=x.dtype, device=x.device)
+    cf, maps = fused.shape[1], [x, x * x, fused, fused * fused, fused * x]
+    sizes = [2, 2, cf, cf, 2]
+    if dec is not None:
+        maps += [dec, dec * dec, dec * x]
+        sizes += [2, 2, 2]
+    # one split (one backward node) rather than slices, each of which would zero-fill a gradient
+    m = separable_filter(torch.cat(maps, 1), window).split(sizes, 1)
+    mu_x, e_xx = m[0], m[1]
+    s_fus = _mean_per_channel(ssim_from_moments(m[2], mu_x, m[3], e_xx, m[4]))
+    s_dec = None if dec is None else _mean_per_channel(ssim_from_moments(m[5], mu_x, m[6], e_xx, m[7]))
+    return s_fus, s_dec
+
+
+def _weighted(s: torch.Tensor, mse: torch.Tensor, w: LossWeights) -> torch.Tensor:
+    a = torch.tensor([w.source_1, 1 - w.source_1], dtype=s.dtype, device=s.device)
+    return w.ssim * (a * (1 - s)).sum() + w.l2 * (a * mse).sum()
+
+
+def _two_source_loss(pred: torch.Tensor, target: torch.Tensor, w: LossWeights,
+                     s: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """pred (N, 1 or 2, H, W) against target (N, 2, H, W); ``s``: the per-source SSIM if known."""
+    s = _ssim_per_source(pred, target) if s is None else s
+    mse = _mean_per_channel((pred - target) ** 2)
+    loss = _weighted(s, mse, w)
     return loss, {"ssim_1": s[0].detach(), "ssim_2": s[1].detach(), "mse_1": mse[0].detach(), "mse_2": mse[1].detach()}
 
 
 def fusion_loss(
-    fused: torch.Tensor, x: torch.Tensor, weights: LossWeights | None = None
+    fused: torch.Tensor, x: torch.Tensor, weights: LossWeights | None = None, ssim: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, dict]:
     """Fusion loss of a fused batch (N, 1, H, W) against both sources (N, 2, H, W)."""
     w = weights or LossWeights()
-    loss, parts = _two_source_loss(fused.expand_as(x), x, w)
+    loss, parts = _two_source_loss(fused, x, w, ssim)
     if w.gradient:
         l_grad = max_gradient_loss(fused, x)
         loss = loss + w.gradient * l_grad
@@ -65,14 +96,17 @@ def fusion_loss(
 
 
 def decomposition_loss(
-    decomposed: torch.Tensor, x: torch.Tensor, weights: LossWeights | None = None
+    decomposed: torch.Tensor, x: torch.Tensor, weights: LossWeights | None = None, ssim: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, dict]:
     """Decomposition loss of x^ (N, 2, H, W) against x (N, 2, H, W)."""
-    return _two_source_loss(decomposed, x, weights or LossWeights())
+    return _two_source_loss(decomposed, x, weights or LossWeights(), ssim)
 
 
 class FusionINNLoss(torch.nn.Module):
-    """Total FusionINN loss from ``(x, fused, z, decomposed)``; returns the loss and its parts."""
+    """Total FusionINN loss from ``(x, fused, z, decomposed)``; returns the loss and its parts.
+
+    The trainer's loss. Both SSIM terms come from one filtering pass (the sources' moments are shared),
+    the same numbers as :func:`fusion_loss` + :func:`decomposition_loss` to float rounding."""
 
     def __init__(self, weights: LossWeights | None = None) -> None:
         super().__init__()
@@ -94,7 +128,8 @@ class FusionINNLoss(torch.nn.Module):
         of the global batch; ``latent_scale`` (world size) and ``data_scale`` (local share of the global
         batch x world size) make the rank-averaged gradient equal to the single-process one."""
         w = self.weights
-        l_fus, fus_parts = fusion_loss(fused, x, w)
+        s_fus, s_dec = _ssim_fused_and_decomposed(x, fused, decomposed)
+        l_fus, fus_parts = fusion_loss(fused, x, w, s_fus)
         zf = z.reshape(z.shape[0], -1)
         if z_peers is not None:
             zf = torch.cat([z_peers[0].reshape(-1, zf.shape[1]), zf, z_peers[1].reshape(-1, zf.shape[1])])
@@ -105,7 +140,7 @@ class FusionINNLoss(torch.nn.Module):
             l_lat = zf.new_zeros(())
         l_lat_value = l_lat.detach()
         l_lat = l_lat * latent_scale
-        l_dec, dec_parts = decomposition_loss(decomposed, x, w)
+        l_dec, dec_parts = decomposition_loss(decomposed, x, w, s_dec)
         if latent_scale == 1.0 and data_scale == 1.0:
             total = w.forward * (l_fus + w.latent * l_lat) + (1 - w.forward) * l_dec
         else:

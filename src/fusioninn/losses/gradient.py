@@ -14,22 +14,10 @@ gradient is singular in flat regions). Not part of the published FusionINN loss:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from ..filters import sobel_gradients
 
 __all__ = ["sobel_gradients", "max_gradient_loss"]
-
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-
-
-def sobel_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sobel (g_x, g_y) of every channel of ``x`` (N, C, H, W), valid interior: (N, C, H-2, W-2) each."""
-    if x.ndim != 4:
-        raise ValueError(f"expected an (N, C, H, W) tensor, got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    kx = _SOBEL_X.to(dtype=x.dtype, device=x.device)
-    kernels = torch.stack([kx, kx.t()]).unsqueeze(1).repeat(c, 1, 1, 1)  # (2C, 1, 3, 3): gx, gy per channel
-    g = F.conv2d(x, kernels, groups=c)
-    return g[:, 0::2], g[:, 1::2]
 
 
 def max_gradient_loss(fused: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:

@@ -16,18 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..filters import SOBEL_X, SOBEL_Y, gaussian_1d
+
 __all__ = ["fspecial_gaussian", "centre_filter", "valid_filter", "SOBEL_X", "SOBEL_Y"]
-
-#: The toolbox's Sobel kernels (``metricXydeas.m``), applied by convolution.
-SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-SOBEL_Y = np.array([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]])
-
-
-def gaussian_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    """Normalised 1-D Gaussian; its outer product with itself equals ``fspecial('gaussian')``."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return g / g.sum()
 
 
 def fspecial_gaussian(size: int = 11, sigma: float = 1.5) -> np.ndarray:

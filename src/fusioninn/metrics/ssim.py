@@ -3,39 +3,20 @@
 Follows Wang et al. (2004), "Image quality assessment: from error visibility to structural similarity",
 IEEE TIP 13(4), doi:10.1109/TIP.2003.819861, with the conventions of pytorch-msssim (which computed the
 published Q_SSIM): 11-tap Gaussian, sigma 1.5, K = (0.01, 0.03), "valid" filtering (no padding), local
-variances as E[x^2] - mu^2. The 1-D filter runs along each spatial axis, so 2-D and 3-D inputs share it.
+variances as E[x^2] - mu^2. The 1-D filter runs along each spatial axis, so 2-D and 3-D inputs share it
+(window and filtering: :mod:`fusioninn.filters`, shared with the losses).
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from ..filters import gaussian_window_1d, separable_filter, ssim_from_moments
+
+#: Valid separable filtering (one definition in :mod:`fusioninn.filters`; this name is kept for callers).
+gaussian_filter = separable_filter
 
 __all__ = ["gaussian_window_1d", "gaussian_filter", "ssim_map", "ssim", "SSIMLoss"]
-
-
-def gaussian_window_1d(size: int = 11, sigma: float = 1.5, dtype=torch.float32, device=None) -> torch.Tensor:
-    """Normalised 1-D Gaussian of ``size`` taps."""
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
-    g = torch.exp(-(coords**2) / (2.0 * sigma**2))
-    return (g / g.sum()).to(dtype=dtype, device=device)
-
-
-def gaussian_filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Valid separable filtering of every channel of a (N, C, H, W) or (N, C, D, H, W) tensor."""
-    if x.ndim not in (4, 5):
-        raise ValueError(f"expected a 4-d or 5-d tensor, got shape {tuple(x.shape)}")
-    channels = x.shape[1]
-    conv = F.conv2d if x.ndim == 4 else F.conv3d
-    out = x
-    for axis in range(2, x.ndim):
-        if x.shape[axis] < window.numel():
-            raise ValueError(f"image side {x.shape[axis]} is smaller than the {window.numel()}-tap SSIM window")
-        shape = [1] * (x.ndim - 2)
-        shape[axis - 2] = window.numel()
-        kernel = window.reshape(1, 1, *shape).expand(channels, 1, *shape)
-        out = conv(out, kernel, groups=channels)
-    return out
 
 
 def ssim_map(
@@ -55,13 +36,9 @@ def ssim_map(
     # One filtering pass over the five stacked moments instead of five passes.
     n, c = x.shape[:2]
     stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
-    moments = gaussian_filter(stacked, window)
+    moments = separable_filter(stacked, window)
     mu_x, mu_y, e_xx, e_yy, e_xy = moments.split(c, dim=1)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    var_x, var_y, cov = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
-    luminance = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1)
-    contrast_structure = (2 * cov + c2) / (var_x + var_y + c2)
-    return luminance * contrast_structure
+    return ssim_from_moments(mu_x, mu_y, e_xx, e_yy, e_xy, c1, c2)
 
 
 def ssim(

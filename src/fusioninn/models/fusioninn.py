@@ -8,20 +8,32 @@ Kumar et al., "FusionINN: Decomposable Image Fusion for Brain Tumor Monitoring",
 
 The modules sit in ``module_list`` in that order, so the parameter names are those of the original
 FrEIA ``GraphINN`` and an original checkpoint loads without renaming. The split has no parameters and is
-done by slicing.
+done by slicing. :class:`FusionINN` computes the network itself (tensor operations on the FrEIA modules'
+parameters, subnets on the backend its ``options`` select) and carries the array API (``fuse``,
+``decompose``) that the commands, the demo and the README use.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 import FrEIA.modules as Fm
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-__all__ = ["FusionINNConfig", "FusionINN", "Latent", "Decomposition"]
+from ..errors import UserInputError
+from ..validation import check_array
+from .backends import ExecutionOptions, run_subnet
+
+__all__ = ["FusionINNConfig", "FusionINN", "Latent", "Decomposition", "ExecutionOptions"]
+
+#: A NumPy array or a torch tensor (the array API returns the kind it was given).
+ArrayLike = Any
 
 
 @dataclass
@@ -147,24 +159,56 @@ class Latent:
         return cls(z=t[:, :1], y_raw=t[:, 1:])
 
 
+@dataclass
+class Decomposition:
+    """Result of :meth:`FusionINN.decompose`. Unpacks as ``x1_hat, x2_hat = model.decompose(fused)``.
+
+    ``std`` is the per-pixel standard deviation over the K sampled latents (shape of ``x1`` with a
+    leading axis of 2 for the two sources after the batch axis), or ``None`` when K = 1 or exact.
+    """
+
+    x1: object
+    x2: object
+    std: object | None = None
+    exact: bool = False
+
+    def __iter__(self):
+        yield self.x1
+        yield self.x2
+
+
+
+# Positions in ``module_list`` (the original GraphINN's order, which fixes the weight names).
+_ACTNORM, _COUPLING_1, _PERMUTE_1, _DOWN, _COUPLING_2, _PERMUTE_2, _UP, _COUPLING_3 = range(8)
+# FrEIA's "ATAN" soft clamp of the log-scale: s = clamp * 0.636 * atan(u) (FrEIA 0.2, coupling_layers.py).
+_ATAN_FACTOR = 0.636
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
 class FusionINN(nn.Module):
     """Invertible fusion network. ``forward(x)`` maps (N, 2, H, W) to ``(y_raw, z)``; ``inverse`` undoes it.
 
-    H and W must be even (the iRevNet downsampling works on 2x2 blocks).
+    H and W must be even (the iRevNet downsampling works on 2x2 blocks). The FrEIA modules own the
+    parameters (names, initialisation, the original-checkpoint layout); :meth:`forward` and
+    :meth:`inverse` compute the same network with plain tensor operations on those parameters:
+
+    * no list wrapping and no log-determinants (FusionINN's losses never use them);
+    * the two halves of every coupling stay separate tensors, so splits, concatenations and the
+      two-channel permutations cost no copies;
+    * iRevNet down/up-sampling by ``pixel_unshuffle``/``pixel_shuffle``: FrEIA's kernel sends input channel
+      c, pixel (i, j) of each 2x2 block to output channel 4c + 2i + j, exactly ``pixel_unshuffle``'s order;
+    * the subnets run on the backend ``self.options`` selects (:mod:`.backends`).
+
+    The FrEIA graph itself is the reference the tests and benchmarks compare with
+    (:mod:`fusioninn.bench.reference`, used by tests and benchmarks only).
     """
 
-    def __init__(self, config: FusionINNConfig | None = None) -> None:
+    def __init__(self, config: FusionINNConfig | None = None, options: ExecutionOptions | None = None) -> None:
         super().__init__()
         self.config = config or FusionINNConfig()
-        # Same parameters, plain tensor ops instead of FrEIA's wrappers (see fast_path.py); False runs
-        # every pass through FrEIA's modules.
-        self.use_fast_path = True
-        # Fast path in training: checkpoint every coupling block (recompute its hidden maps in the backward
-        # pass instead of storing them); trades compute for memory on large batches (docs/performance.md).
-        self.memory_saving = False
+        self.options = options or ExecutionOptions()
         c = self.config
-        w1, w2, w3 = c.widths
-        sub = [_subnet_constructor(w, c.subnet_out_relu, c.zero_init) for w in (w1, w2, w3)]
+        sub = [_subnet_constructor(w, c.subnet_out_relu, c.zero_init) for w in c.widths]
         # FrEIA modules take their input dims at construction; the convolutions themselves work for any
         # even size, so a nominal 240x240 is given and other sizes run through the same modules.
         dims = [(2, 240, 240)]
@@ -188,38 +232,52 @@ class FusionINN(nn.Module):
         np.random.set_state(np_state)
 
     # ----------------------------------------------------------------------------------------------
-    # Invertible core
-    @staticmethod
-    def _check_input(x: torch.Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 2:
-            raise ValueError(f"expected a (N, 2, H, W) tensor of two stacked sources, got shape {tuple(x.shape)}")
-        if x.shape[2] % 2 or x.shape[3] % 2:
-            raise ValueError(f"height and width must be even, got {x.shape[2]}x{x.shape[3]}")
+    # Weights and ActNorm state
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # noqa: D102
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        for idx in (_DOWN, _UP):  # the pixel (un)shuffle equivalence holds for FrEIA's default kernel only
+            mod = self.module_list[idx]
+            k = mod.downsample_kernel.detach().cpu().reshape(-1, 4, 4)
+            if getattr(mod, "legacy_backend", False) or not torch.equal(k, torch.eye(4).expand_as(k)):
+                raise ValueError(f"module_list.{idx}: not FrEIA's default iRevNet kernel")
+        self.mark_actnorm_initialised()  # loaded weights include the ActNorm scale and bias
+        return result
 
     @property
     def actnorm_initialised(self) -> bool:
-        return not getattr(self.module_list[0], "init_on_next_batch", False)
+        return not getattr(self.module_list[_ACTNORM], "init_on_next_batch", False)
+
+    def mark_actnorm_initialised(self) -> None:
+        """Tell FrEIA's ActNorm that its scale and bias are set (the one place this flag is written)."""
+        self.module_list[_ACTNORM].init_on_next_batch = False
 
     def initialise_actnorm(self, x: torch.Tensor) -> None:
         """Data-dependent ActNorm initialisation (zero mean, unit std per channel) from a batch."""
         self._check_input(x)
-        actnorm = self.module_list[0]
-        if self.config.actnorm_init == "identity":
-            with torch.no_grad():
+        actnorm = self.module_list[_ACTNORM]
+        with torch.no_grad():
+            if self.config.actnorm_init == "identity":
                 actnorm.scale.zero_()
                 actnorm.bias.zero_()
-            actnorm.init_on_next_batch = False
-            return
-        x = self._squeeze(x)
-        with torch.no_grad():
-            flat = x.transpose(0, 1).reshape(x.shape[1], -1)
-            # FrEIA's own initialiser asserts the nominal 240x240 size; this is the same rule for any size.
-            # A constant channel (std 0) keeps scale 1 instead of dividing by zero.
-            std = flat.std(dim=1)
-            log_scale = torch.where(std > 1e-8, -torch.log(std.clamp_min(1e-8)), torch.zeros_like(std))
-            actnorm.scale.data.view(-1)[:] = log_scale
-            actnorm.bias.data.view(-1)[:] = -(flat.mean(dim=1) * log_scale.exp())
-        actnorm.init_on_next_batch = False
+            else:
+                x = self._squeeze(x)
+                flat = x.transpose(0, 1).reshape(x.shape[1], -1)
+                # FrEIA's own initialiser asserts the nominal 240x240 size; this is the same rule for any
+                # size. A constant channel (std 0) keeps scale 1 instead of dividing by zero.
+                std = flat.std(dim=1)
+                log_scale = torch.where(std > 1e-8, -torch.log(std.clamp_min(1e-8)), torch.zeros_like(std))
+                actnorm.scale.data.view(-1)[:] = log_scale
+                actnorm.bias.data.view(-1)[:] = -(flat.mean(dim=1) * log_scale.exp())
+        self.mark_actnorm_initialised()
+
+    # ----------------------------------------------------------------------------------------------
+    # Invertible core
+    @staticmethod
+    def _check_input(x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 2:
+            raise UserInputError(f"expected a (N, 2, H, W) tensor of two stacked sources, got shape {tuple(x.shape)}")
+        if x.shape[2] % 2 or x.shape[3] % 2:
+            raise UserInputError(f"height and width must be even, got {x.shape[2]}x{x.shape[3]}")
 
     def _squeeze(self, x: torch.Tensor) -> torch.Tensor:
         """[0, 1] image -> network input space (identity unless ``input_logit_eps`` > 0)."""
@@ -231,48 +289,86 @@ class FusionINN(nn.Module):
         eps = self.config.input_logit_eps
         return (torch.sigmoid(h) - eps) / (1 - 2 * eps) if eps else h
 
+    def _affine(self, subnet: nn.Module, cond: torch.Tensor, x: torch.Tensor, n: int, clamp: float,
+                rev: bool) -> torch.Tensor:
+        """One affine half of a GLOW coupling (FrEIA's ``_coupling1``/``_coupling2``): the subnet of
+        ``cond`` gives the soft-clamped log-scale s (first ``n`` channels) and the shift t; returns
+        e^s x + t, or (x - t) e^-s for ``rev``."""
+        a = run_subnet(subnet, cond, self.config.subnet_out_relu, self.options)
+        # A channels-last output sliced by channel leaves a 4-element inner dimension, which the
+        # element-wise kernels run unvectorised (atan 4x slower); one NCHW copy makes every slice contiguous.
+        a = a.contiguous() if self.options.contiguous_coupling else a
+        s, t = clamp * (_ATAN_FACTOR * torch.atan(a[:, :n])), a[:, n:]
+        return (x - t) * torch.exp(-s) if rev else torch.exp(s) * x + t
+
+    def _coupling_pass(self, block: nn.Module, a: torch.Tensor, b: torch.Tensor, rev: bool) -> Pair:
+        """GLOW coupling (Kingma & Dhariwal 2018; Dinh et al. 2017), forward: y1 = e^s2(x2) x1 + t2(x2),
+        then y2 = e^s1(y1) x2 + t1(y1); ``rev`` undoes it in the opposite order."""
+        if rev:
+            b = self._affine(block.subnet1, a, b, block.split_len2, block.clamp, rev=True)
+            return self._affine(block.subnet2, b, a, block.split_len1, block.clamp, rev=True), b
+        a = self._affine(block.subnet2, b, a, block.split_len1, block.clamp, rev=False)
+        return a, self._affine(block.subnet1, a, b, block.split_len2, block.clamp, rev=False)
+
+    def _coupling(self, idx: int, a: torch.Tensor, b: torch.Tensor, rev: bool) -> Pair:
+        """Coupling block ``idx``. With ``options.memory_saving`` and autograd recording, it is
+        checkpointed: only its two input halves are kept for the backward pass, which recomputes the
+        subnets' hidden maps (``torch.utils.checkpoint``) instead of storing them."""
+        block = self.module_list[idx]
+        if self.options.memory_saving and torch.is_grad_enabled():
+            return checkpoint(self._coupling_pass, block, a, b, rev, use_reentrant=False)
+        return self._coupling_pass(block, a, b, rev)
+
+    def _permute_pair(self, idx: int, pair: Pair, rev: bool) -> Pair:
+        """FrEIA ``PermuteRandom`` on two channels held as two one-channel tensors: no copy."""
+        perm = self.module_list[idx].perm_inv if rev else self.module_list[idx].perm
+        return pair if int(perm[0]) == 0 else (pair[1], pair[0])
+
+    def _permute_cat(self, idx: int, pair: Pair, rev: bool) -> torch.Tensor:
+        perm = self.module_list[idx].perm_inv if rev else self.module_list[idx].perm
+        return torch.cat(pair, 1).index_select(1, perm)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(y_raw, z)``, each (N, 1, H, W)."""
-        if self.use_fast_path:
-            from .fast_path import fast_forward
-
-            return fast_forward(self, x)
-        return self.forward_freia(x)
-
-    def inverse(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Exact inverse of :meth:`forward`: ``inverse(*forward(x)) == x`` to float precision."""
-        if self.use_fast_path:
-            from .fast_path import fast_inverse
-
-            return fast_inverse(self, y_raw, z)
-        return self.inverse_freia(y_raw, z)
-
-    def forward_freia(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`forward` through FrEIA's own modules (the reference the fast path is tested against)."""
+        """Return ``(y_raw, z)``, each (N, 1, H, W). Initialises ActNorm from ``x`` on first use."""
         self._check_input(x)
         if not self.actnorm_initialised:
             self.initialise_actnorm(x)
         h = self._squeeze(x)
-        for module in self.module_list:
-            (h,), _ = module([h], rev=False, jac=False)
-        return h[:, :1], h[:, 1:]
+        an = self.module_list[_ACTNORM]
+        scale = an.scale.exp()
+        # ActNorm, written per channel so the two halves are separate contiguous tensors from the start.
+        a = h[:, 0:1] * scale[:, 0:1] + an.bias[:, 0:1]
+        b = h[:, 1:2] * scale[:, 1:2] + an.bias[:, 1:2]
+        a, b = self._coupling(_COUPLING_1, a, b, rev=False)
+        a, b = self._permute_pair(_PERMUTE_1, (a, b), rev=False)
+        # iRevNet down-sampling of cat(a, b) = cat(unshuffle(a), unshuffle(b)); the 8-channel coupling
+        # splits 4 / 4, i.e. exactly at that seam.
+        a, b = self._coupling(_COUPLING_2, F.pixel_unshuffle(a, 2), F.pixel_unshuffle(b, 2), rev=False)
+        h = self._permute_cat(_PERMUTE_2, (a, b), rev=False)
+        return self._coupling(_COUPLING_3, F.pixel_shuffle(h[:, :4], 2), F.pixel_shuffle(h[:, 4:], 2), rev=False)
 
-    def inverse_freia(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """:meth:`inverse` through FrEIA's own modules."""
+    def inverse(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Exact inverse of :meth:`forward`: ``inverse(*forward(x)) == x`` to float precision."""
         if y_raw.shape != z.shape or y_raw.ndim != 4 or y_raw.shape[1] != 1:
-            raise ValueError(
+            raise UserInputError(
                 f"y and z must both be (N, 1, H, W) of one shape, got {tuple(y_raw.shape)} and {tuple(z.shape)}"
             )
-        h = torch.cat([y_raw, z], dim=1)
-        self._check_input(h)
+        if y_raw.shape[2] % 2 or y_raw.shape[3] % 2:
+            raise UserInputError(f"height and width must be even, got {y_raw.shape[2]}x{y_raw.shape[3]}")
         if not self.actnorm_initialised:
             raise RuntimeError("ActNorm is not initialised: run a forward pass or load weights first")
-        for module in reversed(self.module_list):
-            (h,), _ = module([h], rev=True, jac=False)
+        a, b = self._coupling(_COUPLING_3, y_raw, z, rev=True)
+        h = self._permute_cat(_PERMUTE_2, (F.pixel_unshuffle(a, 2), F.pixel_unshuffle(b, 2)), rev=True)
+        a, b = self._coupling(_COUPLING_2, h[:, :4], h[:, 4:], rev=True)
+        a, b = self._permute_pair(_PERMUTE_1, (F.pixel_shuffle(a, 2), F.pixel_shuffle(b, 2)), rev=True)
+        a, b = self._coupling(_COUPLING_1, a, b, rev=True)
+        an = self.module_list[_ACTNORM]
+        inv_scale = (-an.scale).exp()
+        h = torch.cat([(a - an.bias[:, 0:1]) * inv_scale[:, 0:1], (b - an.bias[:, 1:2]) * inv_scale[:, 1:2]], 1)
         return self._unsqueeze(h)
 
     # ----------------------------------------------------------------------------------------------
-    # Fusion and decomposition
+    # Fusion and decomposition of tensors
     def reverse_input(self, fused: torch.Tensor) -> torch.Tensor:
         """What the clinical reverse pass is fed for a fused image, per ``config.reverse_input``."""
         if self.config.reverse_input == "logit":
@@ -322,51 +418,121 @@ class FusionINN(nn.Module):
         decomposed = self.output_map(self.inverse(self.reverse_input(seen), z_fresh))
         return fused, z, decomposed
 
+    # ----------------------------------------------------------------------------------------------
+    # Array API: NumPy or torch, single images (H, W) or stacks (N, H, W) / (N, 1, H, W), e.g. the axial
+    # slices of a volume, processed ``batch_size`` at a time (memory bounded by the batch).
+    def fuse(self, x1: ArrayLike, x2: ArrayLike, batch_size: int = 16) -> tuple[ArrayLike, ArrayLike]:
+        """Fuse two co-registered images (values in [0, 1]) -> ``(fused, latent)``.
 
-# --------------------------------------------------------------------------------------------------
-# Array-friendly API: NumPy or torch, single images (H, W) or batches (N, H, W) / (N, 1, H, W).
+        ``latent`` is a (N, 2, H, W) array/tensor [z, y_raw] (see :class:`Latent`), or (2, H, W) for a
+        single image; pass it to :meth:`decompose` for an exact inverse.
+        """
+        a, kind, ndim = _to_batch(x1, "x1")
+        b, _, _ = _to_batch(x2, "x2")
+        if a.shape != b.shape:
+            raise UserInputError(f"the two sources differ in shape: {tuple(a.shape[-2:])} vs {tuple(b.shape[-2:])}"
+                                 if a.shape[-2:] != b.shape[-2:] else
+                                 f"the two sources differ in shape: {a.shape[0]} vs {b.shape[0]} images")
+        x = torch.cat([a, b], dim=1)
+        self._check_input(x)
+        dev = _device_of(self)
+        fused_parts, latent_parts = [], []
+        with torch.inference_mode():
+            for i in range(0, x.shape[0], _check_batch_size(batch_size)):
+                fused, lat = self.fuse_tensor(x[i : i + batch_size].to(dev))
+                fused_parts.append(fused.cpu())
+                latent_parts.append(lat.to_tensor().cpu())
+        latent = torch.cat(latent_parts)
+        latent_out = latent[0] if ndim == 2 else latent
+        if kind == "numpy":
+            latent_out = latent_out.numpy()
+        return _from_batch(torch.cat(fused_parts), kind, ndim), latent_out
+
+    def decompose(self, fused: ArrayLike, latent: ArrayLike | None = None, samples: int = 1,
+                  seed: int | None = None, batch_size: int = 16,
+                  latent_tolerance: float = 1.0 / 255 + 1e-4) -> Decomposition:
+        """Decompose a fused image back into its two sources.
+
+        Without ``latent`` (clinical mode) z is drawn from N(0, I) (``seed`` makes it repeatable); with
+        ``samples`` = K > 1 the result is the mean of K decompositions and ``std`` their per-pixel standard
+        deviation. With the ``latent`` returned by :meth:`fuse` the inverse is exact (float precision); a
+        latent whose y does not reproduce ``fused`` (tolerance: one 8-bit grey level) is refused.
+        """
+        f, kind, ndim = _to_batch(fused, "fused")
+        if samples < 1:
+            raise UserInputError(f"samples must be >= 1, got {samples}")
+        _check_batch_size(batch_size)
+        self._check_input(torch.cat([f[:1], f[:1]], 1))
+        if latent is not None:
+            return self._decompose_exact(f, kind, ndim, latent, batch_size, latent_tolerance)
+        dev = _device_of(self)
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        means, stds = [], []
+        with torch.inference_mode():
+            for i in range(0, f.shape[0], batch_size):
+                fb = f[i : i + batch_size].to(dev)
+                acc = torch.zeros(fb.shape[0], 2, *fb.shape[2:], device=dev)
+                acc2 = torch.zeros_like(acc)
+                for _ in range(samples):
+                    d = self.decompose_tensor(fb, torch.randn(fb.shape, generator=gen).to(dev))
+                    acc += d
+                    acc2 += d * d
+                mean = acc / samples
+                means.append(mean.cpu())
+                stds.append((acc2 / samples - mean * mean).clamp_min(0).sqrt().cpu())
+        x = torch.cat(means)
+        std = torch.cat(stds) if samples > 1 else None
+        if std is not None:
+            std = std[0] if ndim == 2 else std
+            std = std.numpy() if kind == "numpy" else std
+        return Decomposition(_from_batch(x[:, :1], kind, ndim), _from_batch(x[:, 1:], kind, ndim), std)
+
+    def _decompose_exact(self, f: torch.Tensor, kind: str, ndim: int, latent: ArrayLike, batch_size: int,
+                         tolerance: float) -> Decomposition:
+        lat_t, _ = check_array(latent, "latent", ndim=(3, 4), unit_range=False,
+                               shape_text="(2, H, W) or (N, 2, H, W) [z, y_raw]")
+        lat_t = (lat_t if isinstance(lat_t, torch.Tensor) else torch.from_numpy(lat_t)).float()
+        lat_t = lat_t[None] if lat_t.ndim == 3 else lat_t
+        if lat_t.shape[1] != 2 or lat_t.shape[0] != f.shape[0] or lat_t.shape[2:] != f.shape[2:]:
+            raise UserInputError(
+                f"latent of shape {tuple(lat_t.shape)} does not match the fused image {tuple(f.shape)}"
+                " (expected [z, y_raw] per image)"
+            )
+        lat = Latent.from_tensor(lat_t)
+        dev = _device_of(self)
+        with torch.inference_mode():
+            mismatch = (self.fused_image(lat.y_raw) - f).abs().max().item()
+            if mismatch > tolerance:
+                raise UserInputError(
+                    f"latent does not belong to this fused image (max difference {mismatch:.3f} > {tolerance:.3f})"
+                )
+            outs = [
+                self.inverse(lat.y_raw[i : i + batch_size].to(dev), lat.z[i : i + batch_size].to(dev)).cpu()
+                for i in range(0, f.shape[0], batch_size)
+            ]
+        x = torch.cat(outs)
+        return Decomposition(_from_batch(x[:, :1], kind, ndim), _from_batch(x[:, 1:], kind, ndim), None, exact=True)
 
 
-@dataclass
-class Decomposition:
-    """Result of :meth:`FusionINN.decompose`. Unpacks as ``x1_hat, x2_hat = model.decompose(fused)``.
-
-    ``std`` is the per-pixel standard deviation over the K sampled latents (shape of ``x1`` with a
-    leading axis of 2 for the two sources after the batch axis), or ``None`` when K = 1 or exact.
-    """
-
-    x1: object
-    x2: object
-    std: object | None = None
-    exact: bool = False
-
-    def __iter__(self):
-        yield self.x1
-        yield self.x2
+def _check_batch_size(batch_size: int) -> int:
+    if int(batch_size) < 1:
+        raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
+    return int(batch_size)
 
 
-def _to_batch(a, name: str) -> tuple[torch.Tensor, str, int]:
+def _to_batch(a: ArrayLike, name: str) -> tuple[torch.Tensor, str, int]:
     """Return (N, 1, H, W) float32 tensor, the input kind ('numpy'|'torch') and its ndim."""
-    kind = "torch" if isinstance(a, torch.Tensor) else "numpy"
-    t = a if kind == "torch" else torch.from_numpy(np.asarray(a))
+    arr, _ = check_array(a, name, ndim=(2, 3, 4), channels=1,
+                         shape_text="(H, W), (N, H, W) or (N, 1, H, W)")
+    kind = "torch" if isinstance(arr, torch.Tensor) else "numpy"
+    t = arr if kind == "torch" else torch.from_numpy(arr)
     ndim = t.ndim
-    if ndim == 2:
-        t = t[None, None]
-    elif ndim == 3:
-        t = t[:, None]
-    elif ndim == 4 and t.shape[1] == 1:
-        pass
-    else:
-        raise ValueError(f"{name}: expected (H, W), (N, H, W) or (N, 1, H, W), got shape {tuple(t.shape)}")
-    if not torch.is_floating_point(t):
-        raise ValueError(f"{name}: expected a float image in [0, 1], got dtype {t.dtype}")
-    t = t.float()
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return t, kind, ndim
+    t = t[None, None] if ndim == 2 else t[:, None] if ndim == 3 else t
+    return t.float(), kind, ndim
 
 
-def _from_batch(t: torch.Tensor, kind: str, ndim: int):
+def _from_batch(t: torch.Tensor, kind: str, ndim: int) -> ArrayLike:
     t = t.detach()
     if ndim == 2:
         t = t[0, 0]
@@ -377,98 +543,3 @@ def _from_batch(t: torch.Tensor, kind: str, ndim: int):
 
 def _device_of(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
-
-
-def _fuse(self: FusionINN, x1, x2, batch_size: int = 16):
-    """Fuse two co-registered images (values in [0, 1]) -> ``(fused, latent)``.
-
-    ``latent`` is a (N, 2, H, W) array/tensor [z, y_raw] (see :class:`Latent`), or (2, H, W) for a single
-    image; pass it to :meth:`decompose` for an exact inverse.
-    """
-    a, kind, ndim = _to_batch(x1, "x1")
-    b, _, _ = _to_batch(x2, "x2")
-    if a.shape != b.shape:
-        raise ValueError(f"the two sources differ in shape: {tuple(a.shape[-2:])} vs {tuple(b.shape[-2:])}")
-    if a.min() < 0 or a.max() > 1 or b.min() < 0 or b.max() > 1:
-        raise ValueError("sources must be normalised to [0, 1] (see fusioninn.data for per-slice min-max)")
-    x = torch.cat([a, b], dim=1)
-    self._check_input(x)
-    dev = _device_of(self)
-    fused_parts, latent_parts = [], []
-    with torch.inference_mode():
-        for i in range(0, x.shape[0], batch_size):
-            fused, lat = self.fuse_tensor(x[i : i + batch_size].to(dev))
-            fused_parts.append(fused.cpu())
-            latent_parts.append(lat.to_tensor().cpu())
-    fused = torch.cat(fused_parts)
-    latent = torch.cat(latent_parts)
-    latent_out = latent[0] if ndim == 2 else latent
-    if kind == "numpy":
-        latent_out = latent_out.numpy()
-    return _from_batch(fused, kind, ndim), latent_out
-
-
-def _decompose(self: FusionINN, fused, latent=None, samples: int = 1, seed: int | None = None,
-               batch_size: int = 16, latent_tolerance: float = 1.0 / 255 + 1e-4) -> Decomposition:
-    """Decompose a fused image back into its two sources.
-
-    Without ``latent`` (clinical mode) z is drawn from N(0, I) (``seed`` makes it repeatable); with
-    ``samples`` = K > 1 the result is the mean of K decompositions and ``std`` their per-pixel standard
-    deviation. With the ``latent`` returned by :meth:`fuse` the inverse is exact (float precision); a latent
-    whose y does not reproduce ``fused`` (tolerance: one 8-bit grey level) is refused.
-    """
-    f, kind, ndim = _to_batch(fused, "fused")
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
-    dev = _device_of(self)
-    if latent is not None:
-        lat_t = latent if isinstance(latent, torch.Tensor) else torch.from_numpy(np.asarray(latent))
-        lat_t = lat_t.float()
-        if lat_t.ndim == 3:
-            lat_t = lat_t[None]
-        if lat_t.ndim != 4 or lat_t.shape[1] != 2 or lat_t.shape[0] != f.shape[0] or lat_t.shape[2:] != f.shape[2:]:
-            raise ValueError(
-                f"latent of shape {tuple(lat_t.shape)} does not match the fused image {tuple(f.shape)}"
-                " (expected [z, y_raw] per image)"
-            )
-        lat = Latent.from_tensor(lat_t)
-        with torch.inference_mode():
-            mismatch = (self.fused_image(lat.y_raw) - f).abs().max().item()
-            if mismatch > latent_tolerance:
-                raise ValueError(
-                    "latent does not belong to this fused image "
-                    f"(max difference {mismatch:.3f} > {latent_tolerance:.3f})"
-                )
-            outs = [
-                self.inverse(lat.y_raw[i : i + batch_size].to(dev), lat.z[i : i + batch_size].to(dev)).cpu()
-                for i in range(0, f.shape[0], batch_size)
-            ]
-        x = torch.cat(outs)
-        return Decomposition(_from_batch(x[:, :1], kind, ndim), _from_batch(x[:, 1:], kind, ndim), None, exact=True)
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, (1,)).item()))
-    means, stds = [], []
-    self._check_input(torch.cat([f[:1], f[:1]], 1))
-    with torch.inference_mode():
-        for i in range(0, f.shape[0], batch_size):
-            fb = f[i : i + batch_size].to(dev)
-            acc = torch.zeros(fb.shape[0], 2, *fb.shape[2:], device=dev)
-            acc2 = torch.zeros_like(acc)
-            for _ in range(samples):
-                z = torch.randn(fb.shape, generator=gen).to(dev)
-                d = self.decompose_tensor(fb, z)
-                acc += d
-                acc2 += d * d
-            mean = acc / samples
-            means.append(mean.cpu())
-            stds.append((acc2 / samples - mean * mean).clamp_min(0).sqrt().cpu())
-    x = torch.cat(means)
-    std = torch.cat(stds) if samples > 1 else None
-    if std is not None:
-        std = std[0] if ndim == 2 else std
-        std = std.numpy() if kind == "numpy" else std
-    return Decomposition(_from_batch(x[:, :1], kind, ndim), _from_batch(x[:, 1:], kind, ndim), std)
-
-
-FusionINN.fuse = _fuse
-FusionINN.decompose = _decompose

@@ -24,56 +24,12 @@ from ..device import configure_threads, resolve_device
 from ..errors import CheckpointError, UserInputError
 from ..losses.fusion import FusionINNLoss, decomposition_loss, fusion_loss
 from ..metrics.ssim import ssim
-from ..models.fusioninn import FusionINN, FusionINNConfig
+from ..models.factory import build_model, model_from_checkpoint
+from ..models.fusioninn import FusionINN
 from .checkpoint import CheckpointData, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 
 __all__ = ["Trainer", "TrainResult", "build_model", "model_from_checkpoint"]
-
-
-def build_model(config: TrainConfig) -> torch.nn.Module:
-    """A fresh model for ``config.model`` / ``config.recipe``."""
-    if config.model == "fusioninn":
-        return FusionINN(FusionINNConfig.paper() if config.recipe == "paper" else FusionINNConfig.fast())
-    from ..models.baselines.registry import CNN_BASELINES
-
-    if config.model not in CNN_BASELINES:
-        raise UserInputError(f"unknown model {config.model!r}; choose fusioninn or one of {sorted(CNN_BASELINES)}")
-    return CNN_BASELINES[config.model]()
-
-
-def model_from_checkpoint(data: CheckpointData, path: str | Path = "") -> torch.nn.Module:
-    """Rebuild the model a checkpoint describes and load its weights (refusing mismatches)."""
-    meta = data.meta
-    kind = meta.get("model", "fusioninn")
-    if kind == "fusioninn":
-        try:
-            model = FusionINN(FusionINNConfig.from_dict(meta["model_config"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"invalid FusionINN config in checkpoint ({err})", path) from None
-    else:
-        from ..models.baselines.registry import CNN_BASELINES
-
-        if kind not in CNN_BASELINES:
-            raise CheckpointError(f"checkpoint of unknown architecture {kind!r}", path)
-        model = CNN_BASELINES[kind]()
-    expected = model.state_dict()
-    got = data.model_state
-    missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"weights do not fit the {kind} architecture (missing {missing[:3]}, unexpected {unexpected[:3]})", path
-        )
-    for k, v in expected.items():
-        if tuple(v.shape) != tuple(got[k].shape):
-            raise CheckpointError(
-                f"weights do not fit the {kind} architecture ({k}: {tuple(got[k].shape)} vs {tuple(v.shape)})", path
-            )
-    model.load_state_dict(got)
-    if isinstance(model, FusionINN):
-        model.module_list[0].init_on_next_batch = False
-    model.eval()
-    return model
 
 
 def _init_distributed(device: str) -> tuple[int, int]:
@@ -255,10 +211,10 @@ class Trainer:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         random.seed(config.seed)
-        self.model = build_model(config).to(self.device)
+        self.model = build_model(config.model, config.recipe).to(self.device)
         self.is_inn = isinstance(self.model, FusionINN)
         if self.is_inn:
-            self.model.memory_saving = config.memory_saving
+            self.model.options.memory_saving = config.memory_saving
             n0 = min(len(self.train), 64)
             self.model.initialise_actnorm(self.train[:n0].to(self.device))
         self.loss_fn = FusionINNLoss(config.loss)
@@ -286,8 +242,6 @@ class Trainer:
         # the path may be overwritten later (e.g. re-packaged weights); the checksum identifies the start
         self.data_info = {**self.data_info, "init_weights": {"path": str(path),
                                                              "weights_sha256": data.meta["weights_sha256"]}}
-        if self.is_inn:
-            self.model.module_list[0].init_on_next_batch = False
         self.model.train()
 
     # ------------------------------------------------------------------------------------------
@@ -380,7 +334,7 @@ class Trainer:
             g["lr"] = lr
         return {k: float(v) for k, v in parts.items()}
 
-    @torch.inference_mode()  # also enables the inference-only kernels of the fast path
+    @torch.inference_mode()
     def validate(self) -> dict:
         """Validation loss, Q_SSIM and (FusionINN) decomposition SSIM per source, with fixed latents.
 
@@ -516,8 +470,6 @@ class Trainer:
                     "resume with the run's settings or start a new run in another --out", path,
                 )
         self.model.load_state_dict(data.model_state)
-        if self.is_inn:
-            self.model.module_list[0].init_on_next_batch = False
         self.optimizer.load_state_dict(_optimizer_from_tensors(meta["optimizer"], data.optimizer_tensors))
         self.scheduler.load_state_dict(meta["scheduler"])
         _set_rng_state(meta["rng"], data.rng_tensors)

@@ -1,0 +1,8 @@
+"""``python -m fusioninn ...``: the same command line as ``fusioninn ...``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
