@@ -112,7 +112,8 @@ def _assert_same_run(killed: Path, reference: Path, epochs: int) -> None:
     assert not [p.name for p in killed.iterdir() if p.name.startswith(".tmp-")]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+                         ids=["SIGKILL", "SIGTERM"])
 def test_kill_right_after_a_checkpoint_write_then_resume(tmp_path, sig):
     epochs = 3
     reference, killed = tmp_path / "reference", tmp_path / "killed"

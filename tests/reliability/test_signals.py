@@ -117,3 +117,23 @@ def test_sigterm_keeps_a_previous_output_whose_replacement_was_stopped(tmp_path,
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert _digests(tmp_path) == before  # old fused volume, sidecar and latent, nothing else
     assert not np.isnan(np.load(tmp_path / "z.npz")["latent"]).any()
+
+
+def test_sigterm_during_training_keeps_the_resumable_checkpoint(tmp_path):
+    """A stopped run is resumable, not erased: exit 143, last.safetensors verifies, no temporary left;
+    ``--resume`` then completes (the exact-continuation check is test_kill_resume.py's)."""
+    from fusioninn.training.checkpoint import load_checkpoint
+
+    args = ["train", "--data", "phantom:16", "--out", "run", "--epochs", "2", "--batch-size", "4", "--crop", "16",
+            "--threads", "1", "--device", "cpu", "--quiet"]
+    proc = _start(args, tmp_path)
+    hit = _signal_when(proc, lambda: (tmp_path / "run" / "last.safetensors").exists(), signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert hit, "training finished before the signal"
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert len(err.splitlines()) == 1 and "SIGTERM" in err, err
+    assert not [n for n in files_under(tmp_path) if ".tmp-" in n]
+    assert load_checkpoint(tmp_path / "run" / "last.safetensors").meta["epoch"] >= 1
+    resumed = subprocess.run([str(EXE), *args, "--resume"], cwd=tmp_path, capture_output=True, text=True,
+                             env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
