@@ -80,6 +80,7 @@ def compute(
     from . import registry
     from ._checks import as_255
     from ._colour import COLOUR_OPTIONS, apply_rule
+    from ._matlab import memo_scope
     from .paper import REFERENCE_FUNCTIONS
 
     if colour not in COLOUR_OPTIONS:
@@ -97,15 +98,16 @@ def compute(
         "8bit": tuple(v if is8 else np.floor(v + 0.5) for v, is8 in raw),  # type: ignore[dict-item]
     }
     out: dict[str, float] = {}
-    for key in keys:
-        spec = registry.get(key)
-        function = spec.function
-        if protocol == "reference" and key in REFERENCE_FUNCTIONS:
-            function = REFERENCE_FUNCTIONS[key]
-        rule = spec.colour if colour == "source" else colour
-        integer = spec.inputs == "8bit" or all_8bit
-        try:
-            out[key] = float(apply_rule(function, rule, *views[spec.inputs], integer=integer))
-        except UserInputError as err:
-            raise UserInputError(f"{key}: {err}") from None
+    with memo_scope():  # keys that share an intermediate (e.g. qp@liu and qp@mefb) compute it once
+        for key in keys:
+            spec = registry.get(key)
+            function = spec.function
+            if protocol == "reference" and key in REFERENCE_FUNCTIONS:
+                function = REFERENCE_FUNCTIONS[key]
+            rule = spec.colour if colour == "source" else colour
+            integer = spec.inputs == "8bit" or all_8bit
+            try:
+                out[key] = float(apply_rule(function, rule, *views[spec.inputs], integer=integer))
+            except UserInputError as err:
+                raise UserInputError(f"{key}: {err}") from None
     return out

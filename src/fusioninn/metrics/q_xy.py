@@ -36,6 +36,11 @@ def _reference(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     """``metricXydeas.m`` step by step, on the 3x3 centre Sobel maps the swapped imfilter yields."""
     gx = centre_filter(SOBEL_X, np.stack([a, b, f]))
     gy = centre_filter(SOBEL_Y, np.stack([a, b, f]))
+    return toolbox_score(gx, gy)
+
+
+def toolbox_score(gx: np.ndarray, gy: np.ndarray) -> float:
+    """The toolbox's Q^AB/F from Sobel responses stacked (A, B, F): per-pixel ratio, mean over pixels."""
     g = np.sqrt(gx * gx + gy * gy)
     gx = gx + (gx == 0) * 1e-5  # the toolbox's guard before atan(gy./gx)
     alpha = np.arctan(gy / gx)

@@ -110,6 +110,21 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".ms_ssim",
     # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     # MEFB (@mefb) and the Liu toolbox (@liu) modules (engineer 14b) go below, one line each.
+    ".ncie_variants",
+    ".fmi_mefb",
+    ".nmi",
+    ".tsallis",
+    ".qabf_liu",
+    ".ssim_index",
+    ".q_piella",
+    ".q_zhao",
+    ".q_cvejic",
+    ".q_yang",
+    ".q_zheng",
+    ".viff",
+    ".mef_ssim",
+    ".q_pww",
+    ".mefb_vifb_aliases",
 )
 
 #: The five metrics of the FusionINN table, in table order.
