@@ -91,5 +91,5 @@ def check_array(
         lo, hi = float(arr.min()), float(arr.max())
         if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
             raise UserInputError(f"{name}: float images must lie in [0, 1], got range [{lo:.6g}, {hi:.6g}] "
-                                 "(normalise each image to [0, 1] first, e.g. fusioninn.data's min-max)", path)
+                                 "(images must be normalised to [0, 1] first, e.g. per-slice min-max)", path)
     return arr, False

@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..data.spec import load_pairs
     from ..errors import UserInputError
     from ..losses.fusion import LossWeights
-    from ..training.config import TrainConfig, recipe_defaults
+    from ..training.config import TrainConfig
     from ..training.trainer import Trainer
 
     pair = tuple(s.strip() for s in args.pair.split(","))
@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--pair takes two sequence names separated by a comma, got {args.pair!r}")
     if not 0 < args.val_fraction < 1 and not args.val_data:
         raise UserInputError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
-    settings = recipe_defaults(args.recipe)
+    settings = {}  # what the command line sets; the rest comes from the recipe (TrainConfig.from_recipe)
     for key, value in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr)):
         if value is not None:
             settings[key] = value
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
         if value is not None:
             setattr(weights, attr, value)
     try:
-        config = TrainConfig(
+        config = TrainConfig.from_recipe(
             data="+".join(args.data), val_data="+".join(args.val_data) if args.val_data else None,
             pair=pair, val_fraction=args.val_fraction, model=args.model,
             recipe=args.recipe, seed=args.seed, init_weights=args.init, max_minutes=args.max_minutes,

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import UserInputError
+from ..validation import RANGE_TOLERANCE, check_array
 
 __all__ = ["as_8bit", "as_unit_float", "check_image", "check_same_shape", "MIN_SIDE"]
 
 #: The smallest side the window metrics accept (the 11x11 SSIM window must fit once).
 MIN_SIDE = 11
-_OVERSHOOT = 1e-6
+_OVERSHOOT = RANGE_TOLERANCE  # the one tolerance of fusioninn.validation
 
 
 def _to_numpy(x: Any, name: str) -> np.ndarray:
@@ -55,23 +56,7 @@ def check_image(x: Any, name: str = "image", min_side: int = 1) -> tuple[np.ndar
         raise UserInputError(
             f"{name}: image is {arr.shape[0]}x{arr.shape[1]}, the metrics need at least {min_side}x{min_side}"
         )
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise UserInputError(f"{name}: expected uint8 or float pixels, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.integer):
-        if arr.dtype != np.uint8:
-            lo, hi = int(arr.min()), int(arr.max())
-            if lo < 0 or hi > 255:
-                raise UserInputError(
-                    f"{name}: integer images must hold 8-bit values 0..255, got range [{lo}, {hi}]"
-                )
-        return arr, True
-    if not np.isfinite(arr).all():
-        bad = int((~np.isfinite(arr)).sum())
-        raise UserInputError(f"{name}: contains {bad} NaN or infinite pixel(s)")
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < -_OVERSHOOT or hi > 1.0 + _OVERSHOOT:
-        raise UserInputError(f"{name}: float images must lie in [0, 1], got range [{lo:.6g}, {hi:.6g}]")
-    return arr, False
+    return check_array(arr, name, ndim=(2,), allow_8bit=True)  # dtype, 0..255, finite, [0, 1]
 
 
 def check_same_shape(named: dict[str, np.ndarray]) -> None:

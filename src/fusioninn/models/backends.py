@@ -1,17 +1,10 @@
-"""How a coupling subnet (conv3x3 -> ReLU -> conv3x3 [-> ReLU]) is executed, chosen per model instance.
-
-:class:`ExecutionOptions` lives on each :class:`~fusioninn.models.FusionINN` as ``model.options``; nothing
-here is process-wide. :func:`run_subnet` picks, for one call, the first backend that applies:
-
-1. ``native``: the C kernels of :mod:`.native` for the full-resolution 1 -> C -> 2 subnets on float32 CPU
-   tensors: one fused forward pass, and with autograd recording a backward kernel that recomputes the
-   hidden map instead of storing it;
-2. ``fused_conv`` (no autograd, CPU, channels-last): oneDNN's fused conv+ReLU and, for a 2-channel output,
-   one GEMM over the taps (:func:`_conv3x3_taps`);
-3. ``conv2d``: PyTorch's convolutions, channels-last or NCHW per ``channels_last``.
-
-"No autograd" means ``torch.is_grad_enabled()`` is False, so ``torch.no_grad()`` and
-``torch.inference_mode()`` run the same kernels. docs/performance.md has the measured effect of each.
+"""How a coupling subnet (conv3x3 -> ReLU -> conv3x3 [-> ReLU]) runs, chosen per model (``model.options``,
+an :class:`ExecutionOptions`; nothing here is process-wide). :func:`run_subnet` takes the first that applies:
+``native`` (the C kernels of :mod:`.native`, full-resolution 1 -> C -> 2 subnets, float32 CPU; forward, and
+with autograd a backward that recomputes the hidden map), ``fused_conv`` (no autograd, CPU: oneDNN's fused
+conv+ReLU and a tap GEMM for 2 output channels), ``conv2d`` (PyTorch, channels-last or NCHW). "No autograd"
+is ``not torch.is_grad_enabled()``: ``no_grad`` and ``inference_mode`` run the same kernels. Measured effect
+of each: docs/performance.md.
 """
 
 from __future__ import annotations

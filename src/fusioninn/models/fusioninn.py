@@ -108,23 +108,14 @@ class FusionINNConfig:
     @classmethod
     def fast(cls) -> FusionINNConfig:
         """Our CPU recipe's network: identity-initialised couplings, exact-logit reverse input."""
-        return cls(
-            subnet_out_relu=False,
-            zero_init=True,
-            reverse_input="logit",
-            output_sigmoid=False,
-            input_logit_eps=0.01,
-            actnorm_init="identity",
-        )
+        return cls(subnet_out_relu=False, zero_init=True, reverse_input="logit", output_sigmoid=False,
+                   input_logit_eps=0.01, actnorm_init="identity")
 
 
 def _subnet_constructor(width: int, out_relu: bool, zero_init: bool):
     def build(c_in: int, c_out: int) -> nn.Module:
-        layers: list[nn.Module] = [
-            nn.Conv2d(c_in, width, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(width, c_out, 3, padding=1),
-        ]
+        layers: list[nn.Module] = [nn.Conv2d(c_in, width, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(width, c_out, 3, padding=1)]
         if out_relu:
             layers.append(nn.ReLU())
         if zero_init:
@@ -188,19 +179,12 @@ Pair = tuple[torch.Tensor, torch.Tensor]
 class FusionINN(nn.Module):
     """Invertible fusion network. ``forward(x)`` maps (N, 2, H, W) to ``(y_raw, z)``; ``inverse`` undoes it.
 
-    H and W must be even (the iRevNet downsampling works on 2x2 blocks). The FrEIA modules own the
-    parameters (names, initialisation, the original-checkpoint layout); :meth:`forward` and
-    :meth:`inverse` compute the same network with plain tensor operations on those parameters:
-
-    * no list wrapping and no log-determinants (FusionINN's losses never use them);
-    * the two halves of every coupling stay separate tensors, so splits, concatenations and the
-      two-channel permutations cost no copies;
-    * iRevNet down/up-sampling by ``pixel_unshuffle``/``pixel_shuffle``: FrEIA's kernel sends input channel
-      c, pixel (i, j) of each 2x2 block to output channel 4c + 2i + j, exactly ``pixel_unshuffle``'s order;
-    * the subnets run on the backend ``self.options`` selects (:mod:`.backends`).
-
-    The FrEIA graph itself is the reference the tests and benchmarks compare with
-    (:mod:`fusioninn.bench.reference`, used by tests and benchmarks only).
+    H and W must be even (iRevNet works on 2x2 blocks). The FrEIA modules own the parameters (names, init,
+    the original-checkpoint layout); :meth:`forward`/:meth:`inverse` compute the network with tensor ops on
+    them: no list wrapping or log-determinants, coupling halves kept as separate tensors (no split/concat
+    copies), iRevNet as ``pixel_(un)shuffle`` (FrEIA's kernel sends channel c, pixel (i, j) of a 2x2 block to
+    4c + 2i + j: ``pixel_unshuffle``'s order), subnets on the backend ``self.options`` selects. FrEIA's own
+    graph is the reference of tests and benchmarks (:mod:`fusioninn.bench.reference`).
     """
 
     def __init__(self, config: FusionINNConfig | None = None, options: ExecutionOptions | None = None) -> None:
@@ -415,8 +399,7 @@ class FusionINN(nn.Module):
         if z_fresh is None:
             z_fresh = torch.randn_like(z)
         seen = fused if fused_noise is None else (fused + fused_noise).clamp(0.0, 1.0)
-        decomposed = self.output_map(self.inverse(self.reverse_input(seen), z_fresh))
-        return fused, z, decomposed
+        return fused, z, self.decompose_tensor(seen, z_fresh)
 
     # ----------------------------------------------------------------------------------------------
     # Array API: NumPy or torch, single images (H, W) or stacks (N, H, W) / (N, 1, H, W), e.g. the axial
@@ -430,9 +413,8 @@ class FusionINN(nn.Module):
         a, kind, ndim = _to_batch(x1, "x1")
         b, _, _ = _to_batch(x2, "x2")
         if a.shape != b.shape:
-            raise UserInputError(f"the two sources differ in shape: {tuple(a.shape[-2:])} vs {tuple(b.shape[-2:])}"
-                                 if a.shape[-2:] != b.shape[-2:] else
-                                 f"the two sources differ in shape: {a.shape[0]} vs {b.shape[0]} images")
+            raise UserInputError(f"the two sources differ in shape: {tuple(np.shape(x1))} vs "
+                                 f"{tuple(np.shape(x2))}")
         x = torch.cat([a, b], dim=1)
         self._check_input(x)
         dev = _device_of(self)
@@ -533,11 +515,7 @@ def _to_batch(a: ArrayLike, name: str) -> tuple[torch.Tensor, str, int]:
 
 
 def _from_batch(t: torch.Tensor, kind: str, ndim: int) -> ArrayLike:
-    t = t.detach()
-    if ndim == 2:
-        t = t[0, 0]
-    elif ndim == 3:
-        t = t[:, 0]
+    t = t.detach()[0, 0] if ndim == 2 else t.detach()[:, 0] if ndim == 3 else t.detach()
     return t.cpu().numpy() if kind == "numpy" else t
 
 

@@ -9,17 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {
-    "RECIPES": ".config",
-    "TrainConfig": ".config",
-    "CheckpointData": ".checkpoint",
-    "load_checkpoint": ".checkpoint",
-    "save_checkpoint": ".checkpoint",
-    "Trainer": ".trainer",
-    "TrainResult": ".trainer",
-    "build_model": "..models.factory",
-    "model_from_checkpoint": "..models.factory",
-}
+_LAZY = {"RECIPES": ".config", "TrainConfig": ".config", "CheckpointData": ".checkpoint",
+         "load_checkpoint": ".checkpoint", "save_checkpoint": ".checkpoint", "Trainer": ".trainer",
+         "TrainResult": ".trainer", "build_model": "..models.factory", "model_from_checkpoint": "..models.factory"}
 
 __all__ = sorted(_LAZY)
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ...errors import UserInputError
+from ...validation import check_array
 from . import rules
 from .cnn import DeepFuse, FunFuseAn, HalfUNet, UNet, UNet3Plus, UNetPlusPlus
 
@@ -58,26 +59,11 @@ CNN_BASELINES: dict[str, type[nn.Module]] = {
     "unet3p": UNet3Plus,
 }
 
-# values this far outside [0, 1] are rounding noise and get clipped; anything further is an error
-_RANGE_TOLERANCE = 1e-4
-
-
 def check_pairs(x: np.ndarray) -> np.ndarray:
-    """Validate a batch of source pairs and return it as float32 (N, 2, H, W) clipped to [0, 1].
-
-    Raises :class:`~fusioninn.errors.UserInputError` for a wrong shape, NaN/inf, or values outside
-    [0, 1] beyond rounding (the sources must be normalised first).
-    """
-    a = np.asarray(x)
-    if a.ndim != 4 or a.shape[1] != 2 or a.shape[0] == 0 or a.shape[2] == 0 or a.shape[3] == 0:
-        raise UserInputError(f"expected source pairs of shape (N, 2, H, W) with N, H, W >= 1, got {a.shape}")
-    a = a.astype(np.float32, copy=False)
-    if not np.isfinite(a).all():
-        raise UserInputError("the source pairs contain NaN or infinite values")
-    lo, hi = float(a.min()), float(a.max())
-    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
-        raise UserInputError(f"sources must be normalised to [0, 1], got values in [{lo:.4g}, {hi:.4g}]")
-    return np.clip(a, 0.0, 1.0)
+    """Validate a batch of source pairs (:func:`fusioninn.validation.check_array`: shape, float, finite,
+    [0, 1] within its rounding tolerance) and return it as float32 (N, 2, H, W) clipped to [0, 1]."""
+    a, _ = check_array(x, "source pairs", ndim=(4,), channels=2)
+    return np.clip(np.asarray(a, dtype=np.float32), 0.0, 1.0)
 
 
 def _unknown(kind: str, name: str, valid: dict) -> UserInputError:

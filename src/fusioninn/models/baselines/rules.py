@@ -28,6 +28,7 @@ import pywt
 from scipy import ndimage
 
 from ...errors import UserInputError
+from ...validation import check_array
 
 __all__ = [
     "fuse_average",
@@ -48,18 +49,10 @@ _BURT_KERNEL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 def _as_batch(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """Validate a pair and return it as float64 (N, H, W) plus whether the input was a single image."""
-    a = np.asarray(x1)
-    b = np.asarray(x2)
-    if a.shape != b.shape:
-        raise UserInputError(f"the two sources must have the same shape, got {a.shape} and {b.shape}")
-    if a.ndim not in (2, 3):
-        raise UserInputError(f"expected images of shape (H, W) or (N, H, W), got shape {a.shape}")
-    if a.size == 0:
-        raise UserInputError(f"empty images of shape {a.shape}")
-    a = a.astype(np.float64, copy=False)
-    b = b.astype(np.float64, copy=False)
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise UserInputError("the sources contain NaN or infinite values")
+    if np.shape(x1) != np.shape(x2):
+        raise UserInputError(f"the two sources must have the same shape, got {np.shape(x1)} and {np.shape(x2)}")
+    a, b = (np.asarray(check_array(x, name, ndim=(2, 3), allow_8bit=True, unit_range=False)[0], dtype=np.float64)
+            for x, name in ((x1, "x1"), (x2, "x2")))
     single = a.ndim == 2
     if single:
         a, b = a[None], b[None]

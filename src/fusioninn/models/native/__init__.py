@@ -165,28 +165,34 @@ def _compare_with_torch(lib: ctypes.CDLL) -> str | None:
     grad_out = torch.randn(ref.shape, generator=g, dtype=torch.float64)
     expected = torch.autograd.grad(ref, params, grad_out)
     f32 = [t.detach().float() for t in (x, w1, b1, w2, b2)]
-    got, ref = _forward(lib, *f32, False).double(), ref.detach()
+    got, ref = fused_subnet(*f32, False, lib=lib).double(), ref.detach()
     if not torch.allclose(got, ref, rtol=0, atol=1e-4):
         return f"forward differs from conv2d by {float((got - ref).abs().max()):.2g}"
-    grads = _backward(lib, f32[0], grad_out.float(), *f32[1:4])
+    grads = fused_subnet_backward(f32[0], grad_out.float(), *f32[1:4], lib=lib)
     for name, a, b in zip(("x", "w1", "b1", "w2", "b2"), grads, expected, strict=True):
         if not torch.allclose(a.double(), b, rtol=0, atol=1e-4 * max(1.0, float(b.abs().max()))):
             return f"backward ({name}) differs from autograd"
     return None
 
 
+def _refused(state: str, reason: str, warn: bool = True, **extra: str) -> None:
+    """Record why the kernels are not used; warn once (the caller settles once per process)."""
+    global _status
+    _status = {"state": state, "reason": reason, **extra}
+    if warn:
+        warnings.warn(f"fusioninn: native subnet kernel {state}: {reason} -- using PyTorch's (slower) "
+                      "convolutions; FUSIONINN_NATIVE=0 silences this", RuntimeWarning, stacklevel=5)
+
+
 def _settle() -> ctypes.CDLL | None:
     """Find, build or rebuild, load and self-test the library; record why when it is not used."""
     global _status
+    cc, path = _compiler(), library_path()
     if not _enabled():
-        _status = {"state": "disabled", "reason": "FUSIONINN_NATIVE=0 in the environment"}
-        return None
-    cc = _compiler()
-    path = library_path()
+        return _refused("disabled", "FUSIONINN_NATIVE=0 in the environment", warn=False)
     if cc is None or path is None:
-        _status = {"state": "no compiler", "reason": "no C compiler found ($CC, cc, gcc, clang); PyTorch's "
-                   "convolutions are used"}
-        return None
+        return _refused("no compiler", "no C compiler found ($CC, cc, gcc, clang); PyTorch's convolutions are "
+                        "used", warn=False)
     compiler = f"{cc} ({_compiler_version(cc) or 'version unknown'})"
     try:
         if not _verified(path):  # missing, or replaced since we built it: build again, never load it
@@ -198,20 +204,11 @@ def _settle() -> ctypes.CDLL | None:
         lib = _bind(path)
         problem = _self_test(lib)
     except _BuildError as err:
-        _status = {"state": "build failed", "reason": str(err), "compiler": compiler}
-        warnings.warn(f"fusioninn: the native subnet kernel did not compile with {cc}: {err} -- using PyTorch's "
-                      "(slower) convolutions; FUSIONINN_NATIVE=0 silences this", RuntimeWarning, stacklevel=4)
-        return None
+        return _refused("build failed", str(err), compiler=compiler)
     except (OSError, subprocess.SubprocessError, AttributeError) as err:
-        _status = {"state": "load failed", "reason": f"{type(err).__name__}: {err}", "compiler": compiler}
-        warnings.warn(f"fusioninn: the native subnet kernel could not be loaded ({err}); using PyTorch's "
-                      "convolutions; FUSIONINN_NATIVE=0 silences this", RuntimeWarning, stacklevel=4)
-        return None
+        return _refused("load failed", f"{type(err).__name__}: {err}", compiler=compiler)
     if problem:
-        _status = {"state": "self-test failed", "reason": problem, "compiler": compiler, "library": str(path)}
-        warnings.warn(f"fusioninn: the native subnet kernel failed its self-test ({problem}); using PyTorch's "
-                      "convolutions; FUSIONINN_NATIVE=0 silences this", RuntimeWarning, stacklevel=4)
-        return None
+        return _refused("self-test failed", problem, compiler=compiler, library=str(path))
     _status = {"state": "loaded", "reason": "compiled, hash verified, self-test passed", "compiler": compiler,
                "library": str(path)}
     return lib
@@ -260,18 +257,14 @@ def _require() -> ctypes.CDLL:
 
 
 def fused_subnet(x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor,
-                 out_relu: bool = False) -> torch.Tensor:
+                 out_relu: bool = False, lib: ctypes.CDLL | None = None) -> torch.Tensor:
     """``conv2d(relu(conv2d(x, w1, b1, padding=1)), w2, b2, padding=1)`` [then ReLU] for a one-channel
     float32 CPU batch ``x`` (N, 1, H, W), ``w1`` (C, 1, 3, 3) and ``w2`` (2, C, 3, 3): (N, 2, H, W).
 
     Splits the batch (or, for fewer images than threads, the rows) over ``torch.get_num_threads()``
     threads; ctypes releases the GIL during each call. Call only when :func:`available` is True.
     """
-    return _forward(_require(), x, w1, b1, w2, b2, out_relu)
-
-
-def _forward(lib: ctypes.CDLL, x: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor,
-             b2: torch.Tensor, out_relu: bool) -> torch.Tensor:
+    lib = lib or _require()
     n, c_in, height, width = x.shape
     channels = w1.shape[0]
     if c_in != 1 or tuple(w1.shape) != (channels, 1, 3, 3) or tuple(w2.shape) != (2, channels, 3, 3):
@@ -305,16 +298,12 @@ def _forward(lib: ctypes.CDLL, x: torch.Tensor, w1: torch.Tensor, b1: torch.Tens
 
 
 def fused_subnet_backward(x: torch.Tensor, grad_out: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor,
-                          w2: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                          w2: torch.Tensor, lib: ctypes.CDLL | None = None) -> tuple[torch.Tensor, ...]:
     """Gradients of :func:`fused_subnet` (without the final ReLU) for ``grad_out`` (N, 2, H, W):
     ``(grad_x, grad_w1, grad_b1, grad_w2, grad_b2)``. Recomputes the hidden map in cache instead of
     reading a stored one; the batch is split by images over ``torch.get_num_threads()`` threads, each
     summing its own weight gradients."""
-    return _backward(_require(), x, grad_out, w1, b1, w2)
-
-
-def _backward(lib: ctypes.CDLL, x: torch.Tensor, grad_out: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor,
-              w2: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    lib = lib or _require()
     n, _, height, width = x.shape
     channels = w1.shape[0]
     if tuple(grad_out.shape) != (n, 2, height, width) or tuple(w2.shape) != (2, channels, 3, 3):
