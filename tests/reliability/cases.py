@@ -1250,6 +1250,36 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           lambda c: (_evaluate(c, "phantom:4", "--methods", "average"), c.s("eval")), ("no space left",),
           fault="enospc"))
 
+    # ---- prepare (issue 13)
+    def prep(c: Ctx, data: str, *extra: str) -> list[str]:
+        return ["prepare", "--data", data, "--cache", c.s("prep"), "--quiet", *extra]
+
+    def subject_without_flair(c: Ctx) -> str:
+        folder = c.p("brats") / "S1"
+        folder.mkdir(parents=True)
+        nifti(folder / "S1_t1ce.nii.gz", volume())
+        nifti(folder / "S1_seg.nii.gz", np.zeros((16, 16, 4)))
+        return str(c.p("brats"))
+
+    add(C("prepare-phantom-spec", "prepare", "a phantom spec (prepare decodes BraTS folders)",
+          lambda c: (prep(c, "phantom:4"), None), ("brats folders",)))
+    add(C("prepare-no-folder", "prepare", "source folder that does not exist",
+          lambda c: (prep(c, c.s("nosuch")), c.s("nosuch")), ("no such folder",)))
+    add(C("prepare-workers", "prepare", "--workers 0",
+          lambda c: (prep(c, subject_without_flair(c), "--workers", "0"), None), ("--workers",)))
+    add(C("prepare-strict-missing", "prepare", "--strict and a subject without its FLAIR file",
+          lambda c: (prep(c, subject_without_flair(c), "--strict"), c.s("brats/S1")), ("no flair file",)))
+    def foreign_folder(c: Ctx) -> str:
+        _mkdir(c, "other")
+        _write(c, "other/x.txt", b"someone else's file")
+        return c.s("other")
+
+    add(C("prepare-cache-not-empty", "prepare", "--cache is a folder of other files",
+          lambda c: (["prepare", "--data", subject_without_flair(c), "--cache", foreign_folder(c), "--quiet"],
+                     c.s("other")), ("not empty",)))
+    add(C("train-max-steps", "train", "--max-steps 0",
+          lambda c: (_train(c, "phantom:8", "--max-steps", "0"), None), ("--max-steps",)))
+
     # ---- phantom
     def ph(c: Ctx, *extra: str) -> list[str]:
         return ["phantom", "--out", c.s("ph"), "--shape", "16,16,8", *extra]
@@ -1508,4 +1538,52 @@ def _dicom_cases() -> list[Case]:
     return cases
 
 
-CASES: list[Case] = _cases() + _dicom_cases()
+def _explain(c: Ctx, a: str, b: str, *extra: str, out: str = "explained") -> list[str]:
+    return ["explain", a, b, "-o", c.s(out), "--model", c.model, "--threads", "1", "--steps", "2", *extra]
+
+
+def _view(c: Ctx, a: str, b: str, *extra: str, out: str = "case.html") -> list[str]:
+    return ["view", a, b, "-o", c.s(out), "--model", c.model, "--threads", "1", "--samples", "2",
+            "--no-contributions", *extra]
+
+
+def _check_explained(c: Ctx) -> None:
+    names = sorted(p.name for p in c.p("explained").iterdir())
+    assert names == ["contribution_a.nii.gz", "contribution_b.nii.gz", "explain.json", "share_a.nii.gz"], names
+
+
+def _interpretability_cases() -> list[Case]:
+    """explain and view (engineer 15): the same input rules as fuse, plus their own options."""
+    C = Case
+    cases: list[Case] = []
+    add = cases.append
+    add(C("explain-missing", "explain", "source file does not exist",
+          lambda c: (_explain(c, c.s("nope.png"), _b_png(c)), c.s("nope.png")), ("not found",)))
+    add(C("explain-size-mismatch", "explain", "sources of different sizes",
+          lambda c: (_explain(c, *_pair_png(c, (32, 32), (32, 40))), c.s("a.png")), ("differs",)))
+    add(C("explain-unknown-method", "explain", "--method that does not exist",
+          lambda c: (_explain(c, *_pair_png(c), "--method", "magic"), None), ("unknown method",)))
+    add(C("explain-bad-seg-labels", "explain", "a segmentation with labels that are not BraTS labels",
+          lambda c: (_explain(c, *_pair_png(c), "--seg", str(npy(c.p("seg.npy"), np.full((32, 32), 7.0)))),
+                     c.s("seg.npy")), ("brats labels",)))
+    add(C("explain-seg-size", "explain", "a segmentation of another size",
+          lambda c: (_explain(c, *_pair_png(c), "--seg", str(npy(c.p("seg.npy"), np.zeros((8, 8))))),
+                     c.s("seg.npy")), ("differs",)))
+    add(C("explain-output-is-file", "explain", "-o names an existing file",
+          lambda c: (_explain(c, *_pair_png(c), out="a.png"), c.s("a.png")), ("not a directory",)))
+    add(C("explain-disk-full", "explain", "the disk fills up while the maps are written",
+          lambda c: (_explain(c, *_pair_png(c)), None), ("no space left",), fault="enospc"))
+    add(C("explain-volume", "explain", "two NIfTI volumes: maps on the input grid", lambda c: (
+        _explain(c, *_pair_nii(c)), None), code=0, check=_check_explained))
+    add(C("view-not-html", "view", "an output that is not .html",
+          lambda c: (_view(c, *_pair_png(c), out="case.png"), c.s("case.png")), ("html",)))
+    add(C("view-volume-with-image", "view", "a volume and a 2-D image",
+          lambda c: (_view(c, _pair_nii(c)[0], _b_png(c)), c.s("a.nii.gz")), ("2-d image",)))
+    add(C("view-output-is-input", "view", "-o names one of the inputs",
+          lambda c: (_view(c, *_pair_png(c), out="a.png"), c.s("a.png")), ("html",)))
+    add(C("view-disk-full", "view", "the disk fills up while the page is written",
+          lambda c: (_view(c, *_pair_png(c)), None), ("no space left",), fault="enospc"))
+    return cases
+
+
+CASES: list[Case] = _cases() + _dicom_cases() + _interpretability_cases()

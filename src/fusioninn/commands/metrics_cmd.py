@@ -177,13 +177,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _json(obj: Any) -> str:
     import json
+    import math
 
-    from ..errors import UserInputError
+    def finite(x: Any) -> Any:
+        # Some toolbox variants are NaN by definition on some images (qc@liu, qy@liu on any zero
+        # background, as their MATLAB code): JSON has no NaN, so those values are written as null.
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: finite(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [finite(v) for v in x]
+        return x
 
-    try:
-        return json.dumps(obj, allow_nan=False)
-    except ValueError:
-        raise UserInputError("a metric returned NaN or infinity for these images") from None
+    return json.dumps(finite(obj), allow_nan=False)
 
 
 def _read_triplet(paths: tuple[str, str, str], keep_colour: bool) -> list[Any]:
