@@ -70,12 +70,14 @@ def read_metric_image(path: str | Path, keep_colour: bool = False) -> Any:
     """
     import numpy as np
 
+    from ..atomic import note_input
     from ..data.pairs import _check_npy_size, _open_checked
     from ..errors import UserInputError
     from ..inputs import check_regular_file
 
     path = Path(path)
     check_regular_file(path, "image file", "is a directory, expected an image file")
+    note_input(path)  # the folder mode's --out table must never replace an image it read
     if path.suffix.lower() == ".npy":
         _check_npy_size(path)
         try:

@@ -288,8 +288,12 @@ class Trainer:
                     "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "plateau_factor",
                     "plateau_patience", "weight_decay", "val_max_images"):
             mine, theirs = getattr(self.config, key), getattr(saved, key)
-            if key == "loss":
-                mine, theirs = mine.to_dict(), theirs.to_dict()
+            if key == "loss":  # name the loss weights that differ, not the whole set
+                a, b = mine.to_dict(), theirs.to_dict()
+                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                key = "loss weight " + ", ".join(diff)
+                mine, theirs = [a.get(k) for k in diff], [b.get(k) for k in diff]
+                mine, theirs = (mine[0], theirs[0]) if len(diff) == 1 else (mine, theirs)
             if mine != theirs:
                 raise UserInputError(
                     f"--resume with a different {key} ({_shown(mine)}) than the run ({_shown(theirs)}); "
