@@ -4,6 +4,7 @@
 >>> model = fusioninn.load_pretrained()           # the shipped weights
 >>> fused, latent = model.fuse(t1ce, flair)       # arrays or tensors, (H, W) or (N, H, W), values in [0, 1]
 >>> t1ce_hat, flair_hat = model.decompose(fused)  # clinical mode: fresh latent
+>>> maps = fusioninn.contribution_maps("fusioninn", t1ce, flair)  # fused ≈ baseline + first + second
 
 Heavy modules are imported on first use, so ``import fusioninn`` and ``fusioninn --help`` stay fast.
 """
@@ -31,6 +32,8 @@ _LAZY = {
     "TrainConfig": "fusioninn.training.config",
     "compute_all": "fusioninn.metrics",
     "UserInputError": "fusioninn.errors",
+    "contribution_maps": "fusioninn.explain",
+    "Contributions": "fusioninn.models.contributions",
 }
 
 __all__ = ["__version__", *_LAZY]

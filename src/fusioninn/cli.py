@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_cmd", "fuse and decompose a phantom test set with the shipped weights; write a report"),
     "train": ("train_cmd", "train a FusionINN model"),
+    "prepare": ("prepare_cmd", "decode a BraTS collection once into checksummed shards for streaming"),
     "fuse": ("fuse_cmd", "fuse two images or NIfTI volumes"),
     "decompose": ("decompose_cmd", "decompose a fused image or volume back into its two sources"),
     "import-original": ("import_cmd", "convert a checkpoint of the original research code"),
@@ -27,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("evaluate_cmd", "evaluate fusion methods on a data set"),
     "benchmark": ("benchmark_cmd", "paper-style comparison of all methods"),
     "bench": ("bench_cmd", "speed benchmark against the reference FrEIA graph"),
+    "explain": ("explain_cmd", "contribution maps: how much of each fused value came from each source"),
+    "view": ("view_cmd", "write a self-contained HTML case viewer (sources, fused, decomposed, uncertainty, share)"),
     "info": ("info_cmd", "versions, device, threads, allocator and native-kernel status: what will run and why"),
 }
 

@@ -26,3 +26,16 @@ def phantom_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("brats")
     write_phantom_subjects(root, cases=2, seed=SEED, shape=SMALL, sequences=("t1", "t1ce", "t2", "flair"))
     return root
+
+
+@pytest.fixture(scope="session")
+def four_subjects(tmp_path_factory) -> Path:
+    """Four small phantom subjects (read-only: copy with scale_helpers.writable_copy before editing)."""
+    from fusioninn.data.phantom import write_phantom_subjects
+
+    from .scale_helpers import SEED as S
+    from .scale_helpers import SHAPE as SH
+
+    root = tmp_path_factory.mktemp("four")
+    write_phantom_subjects(root, cases=4, seed=S, shape=SH, sequences=("t1", "t1ce", "t2", "flair"))
+    return root

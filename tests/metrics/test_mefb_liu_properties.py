@@ -95,3 +95,20 @@ def test_shared_intermediates_within_one_call_only(textured):
     other = compute(b, a, np.flipud(f).copy(), names=["qp@mefb"])["qp@mefb"]
     assert other != both["qp@mefb"]
     assert q_zhao.qp_zhao(a.astype(float), b.astype(float), f.astype(float)) == both["qp@liu"]
+
+
+def test_cli_writes_null_for_a_reference_nan(tmp_path, textured, capsys):
+    # qc@liu is NaN on a zero background, as Liu's metricCvejic.m; the CLI must still answer (JSON null).
+    import json
+
+    from PIL import Image
+
+    from fusioninn.cli import main
+
+    paths = []
+    for name, x in zip(("a", "b", "f"), (np.pad(v, 20) for v in textured), strict=True):
+        paths.append(str(tmp_path / f"{name}.png"))
+        Image.fromarray(x).save(paths[-1])
+    assert main(["metrics", *paths, "--metrics", "qc@liu,qc@mefb", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["qc@liu"] is None and 0.0 < got["qc@mefb"] < 1.0

@@ -100,3 +100,48 @@ def parse_methods_and_weights(methods: str, weights: list[str]) -> tuple[list[st
         check_regular_file(v, "checkpoint file")
         paths[k] = v
     return names, paths
+
+
+def add_slice_arguments(p: argparse.ArgumentParser) -> None:
+    """--slices, --min-tumour-pixels, --min-brain-fraction, --no-clip-negative (BraTS slice selection)."""
+    from ..inputs import fraction, positive_int
+
+    p.add_argument("--slices", choices=["tumour", "all"],
+                   help="BraTS slices: with tumour labels (the paper's rule, default) or all with enough brain "
+                        "(needs no segmentation); a prepared folder keeps its own")
+    p.add_argument("--min-tumour-pixels", type=positive_int, help="tumour pixels for a slice to count (default 50)")
+    p.add_argument("--min-brain-fraction", type=fraction, help="brain share for --slices all (default 0.1)")
+    p.add_argument("--no-clip-negative", dest="clip_negative", action="store_const", const=False, default=None,
+                   help="keep negative intensities before min-max (default: clip them to 0, see docs/data.md)")
+
+
+def add_cache_arguments(p: argparse.ArgumentParser) -> None:
+    """--cache DIR, --workers N, --skip-bad."""
+    from ..inputs import non_negative_int
+
+    p.add_argument("--cache", metavar="DIR",
+                   help="prepare a BraTS folder into DIR once (see `fusioninn prepare`) and stream slices from it; "
+                        "without it a BraTS folder is read into memory")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="(in-memory reading) keep decoded BraTS slices in DIR as .npy files for the next run")
+    p.add_argument("--workers", type=non_negative_int,
+                   help="processes decoding subjects (with --cache) and reading slices from disk (default 1)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
+
+
+def data_options(args: argparse.Namespace, pair) -> dict:
+    """Keyword arguments of :func:`fusioninn.data.dataset.open_slices` from the arguments above."""
+    from ..errors import UserInputError
+
+    if args.workers is not None and args.workers < 0:
+        raise UserInputError(f"--workers must be >= 0, got {args.workers}")
+    if args.min_tumour_pixels is not None and args.min_tumour_pixels < 1:
+        raise UserInputError(f"--min-tumour-pixels must be >= 1, got {args.min_tumour_pixels}")
+    if args.min_brain_fraction is not None and not 0 <= args.min_brain_fraction <= 1:
+        raise UserInputError(f"--min-brain-fraction must be between 0 and 1, got {args.min_brain_fraction}")
+    if args.cache and args.cache_dir:
+        raise UserInputError("--cache (prepare and stream) and --cache-dir (in-memory reading) exclude each other")
+    return dict(pair=pair, cache=args.cache, cache_dir=args.cache_dir, workers=max(1, args.workers or 1),
+                strict=not args.skip_bad, skip_bad=args.skip_bad, slices=args.slices,
+                min_tumour_pixels=args.min_tumour_pixels, min_brain_fraction=args.min_brain_fraction,
+                clip_negative=args.clip_negative, progress=not getattr(args, "quiet", False))

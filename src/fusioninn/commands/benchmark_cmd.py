@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_cache_arguments, add_slice_arguments, data_options
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import positive_int
@@ -11,7 +13,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="phantom:50:4242", help="data spec (default phantom:50:4242, held out)")
     p.add_argument("--out", required=True, help="output folder: benchmark.md/json, results.*, comparison.png")
     p.add_argument("--methods", default="all", help="comma-separated method names, or all (default)")
-    p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data")
+    p.add_argument("--pair", help="the two sequences of BraTS data (default t1ce,flair; a prepared folder's own)")
+    add_slice_arguments(p)
+    add_cache_arguments(p)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--protocol", choices=["full", "reference"], default="full")
     p.add_argument("--model", help="FusionINN checkpoint (default: the shipped weights)")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
@@ -30,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
-    from ..data.spec import load_pairs
+    from ..data.dataset import open_slices
     from ..device import configure_threads, resolve_device
     from ..methods import resolve_methods
     from ..metrics import registry
@@ -41,10 +46,11 @@ def run(args: argparse.Namespace) -> int:
     configure_threads(args.threads)
     names, weights = parse_methods_and_weights(args.methods, args.weights)
     parse_perturbations(args.perturb)  # refuse a bad list before loading anything
-    data = load_pairs(args.data, pair=tuple(s.strip() for s in args.pair.split(",")))
+    pair = None if args.pair is None else tuple(s.strip() for s in args.pair.split(","))
+    data = open_slices(args.data, **data_options(args, pair))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
-    summary = run_benchmark(methods, data.images, args.out, args.data, protocol=args.protocol,
-                            progress=not args.quiet, metrics=metrics,
+    summary = run_benchmark(methods, data, args.out, args.data, protocol=args.protocol, batch_size=args.batch_size,
+                            progress=not args.quiet, metrics=metrics, workers=args.workers or 1,
                             perturb=args.perturb)
     from pathlib import Path
 

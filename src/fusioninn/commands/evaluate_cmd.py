@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_cache_arguments, add_slice_arguments, data_options
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import positive_int
@@ -15,7 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder for results.md/csv/json and per_image.csv")
     p.add_argument("--protocol", choices=["full", "reference"], default="full",
                    help="full: published formulas over the whole image; reference: the MATLAB code's numbers")
-    p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
+    p.add_argument("--pair", help="the two sequences of BraTS data (default t1ce,flair; a prepared folder's own)")
+    add_slice_arguments(p)
+    add_cache_arguments(p)
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
                    help="evaluate on a subject-level split of the data (default all)")
     p.add_argument("--batch-size", type=positive_int, default=16)
@@ -36,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import ensure_writable_dir, output_group
-    from ..data.spec import load_pairs
+    from ..data.dataset import open_slices
     from ..device import configure_threads, resolve_device
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
@@ -49,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
     perturb = parse_perturbations(args.perturb)  # refuse a bad list before anything is written or loaded
     ensure_writable_dir(args.out)  # before the evaluation, not after it
     names, weights = parse_methods_and_weights(args.methods, args.weights)
-    pair = tuple(s.strip() for s in args.pair.split(","))
+    pair = None if args.pair is None else tuple(s.strip() for s in args.pair.split(","))
     split = None if args.split == "all" else args.split
-    data = load_pairs(args.data, pair=pair, split=split)
+    data = open_slices(args.data, split=split, **data_options(args, pair))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
-    result = evaluate_methods(methods, data.batches(args.batch_size), protocol=args.protocol,
-                              progress=not args.quiet, metrics=metrics,
+    result = evaluate_methods(methods, data.batches(args.batch_size, workers=args.workers or 1),
+                              protocol=args.protocol, progress=not args.quiet, metrics=metrics,
                               perturb=perturb)
     with output_group():  # all result files or none
         paths = write_results(result, args.out)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_cache_arguments, add_slice_arguments, data_options
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import fraction, non_negative_float, non_negative_int, positive_float, positive_int, seed_int
@@ -12,14 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B (repeat to combine)")
     p.add_argument("--val-data", action="append",
                    help="separate validation spec, repeatable (default: a subject-level split of --data)")
-    p.add_argument("--slices", choices=["tumour", "all"], default="tumour",
-                   help="BraTS slices: with tumour labels (the paper's rule, default) or all with enough brain")
-    p.add_argument("--min-tumour-pixels", type=non_negative_int, default=50, help="tumour pixels for a slice to count")
-    p.add_argument("--min-brain-fraction", type=fraction, default=0.1, help="brain share for --slices all")
-    p.add_argument("--no-clip-negative", action="store_true",
-                   help="keep negative intensities before min-max (default: clip them to 0, see docs/data.md)")
+    add_slice_arguments(p)
     p.add_argument("--val-fraction", type=fraction, default=0.2, help="share of subjects held out (default 0.2)")
-    p.add_argument("--pair", default="t1ce,flair", help="the two sequences of BraTS data (default t1ce,flair)")
+    p.add_argument("--pair", help="the two sequences of BraTS data (default t1ce,flair; a prepared folder's own)")
     p.add_argument("--out", required=True, help="run directory (metrics.jsonl, checkpoints, loss curve)")
     p.add_argument("--model", default="fusioninn", help="fusioninn or a CNN baseline (deepfuse, unet, ...)")
     p.add_argument("--recipe", choices=["fast", "paper"], default="fast",
@@ -30,11 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crop", type=non_negative_int, help="random square crop for training, 0 = whole slices")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--max-minutes", type=positive_float, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--max-steps", type=positive_int,
+                   help="stop (with a resumable checkpoint) after this many optimiser steps in all")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
-    p.add_argument("--cache-dir", help="folder to cache decoded BraTS slices in (default: no cache)")
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable subjects with a warning")
+    add_cache_arguments(p)
     for name, default in (("w-ssim", 0.8), ("w-l2", 0.2), ("w-forward", 0.5), ("w-latent", 1.0)):
         p.add_argument(f"--{name}", type=non_negative_float, help=f"loss weight (default {default})")
     p.add_argument("--w-gradient", type=non_negative_float,
@@ -102,14 +100,14 @@ def _run(args: argparse.Namespace) -> int:
     _resolve_init(args)
     import json
 
-    from ..data.spec import load_pairs
+    from ..data.dataset import open_slices
     from ..errors import UserInputError
     from ..losses.fusion import LossWeights
     from ..training.config import TrainConfig
     from ..training.trainer import Trainer
 
-    pair = tuple(s.strip() for s in args.pair.split(","))
-    if len(pair) != 2:
+    pair = None if args.pair is None else tuple(s.strip() for s in args.pair.split(","))
+    if pair is not None and len(pair) != 2:
         raise UserInputError(f"--pair takes two sequence names separated by a comma, got {args.pair!r}")
     if not 0 < args.val_fraction < 1 and not args.val_data:
         raise UserInputError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
@@ -129,9 +127,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         config = TrainConfig.from_recipe(
             data="+".join(args.data), val_data="+".join(args.val_data) if args.val_data else None,
-            pair=pair, val_fraction=args.val_fraction, model=args.model,
+            pair=pair or ("t1ce", "flair"), val_fraction=args.val_fraction, model=args.model,
             recipe=args.recipe, seed=args.seed, init_weights=args.init, max_minutes=args.max_minutes,
-            memory_saving=args.memory_saving,
+            memory_saving=args.memory_saving, max_steps=args.max_steps,
+            data_workers=1 if args.workers is None else args.workers,
             fused_perturb=args.fused_perturb if args.fused_perturb is not None else variant.get("fused_perturb"),
             perturb_share=args.perturb_share if args.perturb_share is not None else variant.get("perturb_share", 0.5),
             device=args.device,
@@ -139,31 +138,34 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:
         raise UserInputError(str(err)) from None
-    common = dict(pair=pair, cache_dir=args.cache_dir, skip_bad=args.skip_bad, slices=args.slices,
-                  min_tumour_pixels=args.min_tumour_pixels, min_brain_fraction=args.min_brain_fraction,
-                  clip_negative=not args.no_clip_negative)
+    common = data_options(args, pair=pair)
     if args.val_data:
-        train = _combine([load_pairs(s, **common) for s in args.data])
-        val = _combine([load_pairs(s, **common) for s in args.val_data])
+        train = _combine([open_slices(s, **common) for s in args.data])
+        val = _combine([open_slices(s, **common) for s in args.val_data])
     else:
         split = dict(val_fraction=args.val_fraction, seed=args.seed)
-        train = _combine([load_pairs(s, split="train", **split, **common) for s in args.data])
-        val = _combine([load_pairs(s, split="val", **split, **common) for s in args.data])
-    if len(val.images) == 0:
+        train = _combine([open_slices(s, split="train", **split, **common) for s in args.data])
+        val = _combine([open_slices(s, split="val", **split, **common) for s in args.data])
+    from ..data.brats import SEQUENCE_NAMES
+
+    if pair is None and all(n in SEQUENCE_NAMES for n in train.names):
+        config.pair = tuple(train.names)  # a prepared folder's pair
+    if len(val) == 0:
         raise UserInputError("the validation split is empty: use more subjects, a larger --val-fraction or --val-data")
-    _check_sizes(config, train.images, val.images)
+    _check_sizes(config, train, val)
     _guard_run_outputs(args)
     info = {
-        "train": {"spec": args.data, "pairs": len(train.images), "subjects": sorted(set(train.subject_ids))},
-        "val": {"spec": args.val_data or args.data, "pairs": len(val.images),
+        "train": {"spec": args.data, "pairs": len(train), "subjects": sorted(set(train.subject_ids))},
+        "val": {"spec": args.val_data or args.data, "pairs": len(val),
                 "subjects": sorted(set(val.subject_ids))},
     }
     overlap = set(train.subject_ids) & set(val.subject_ids)
     if overlap:
         raise UserInputError(f"subjects on both sides of the split: {sorted(overlap)[:5]}")
-    print(f"training {config.model} ({config.recipe} recipe) on {len(train.images)} pairs from "
-          f"{len(info['train']['subjects'])} subjects; validating on {len(val.images)} pairs", flush=True)
-    trainer = Trainer(config, train.images, val.images, args.out, progress=not args.quiet, data_info=info)
+    print(f"training {config.model} ({config.recipe} recipe) on {len(train)} pairs from "
+          f"{len(info['train']['subjects'])} subjects; validating on {len(val)} pairs"
+          + ("" if train.in_memory else " (streamed from disk)"), flush=True)
+    trainer = Trainer(config, train, val, args.out, progress=not args.quiet, data_info=info)
     try:
         result = trainer.fit(resume=args.resume)
     except BaseException:
@@ -172,6 +174,8 @@ def _run(args: argparse.Namespace) -> int:
     trainer.close()
     print(json.dumps({"run_dir": str(result.run_dir), "epochs": result.epochs_done, "steps": result.steps,
                       "minutes": round(result.minutes, 2), "stopped": result.stopped,
+                      "images_per_second": None if result.images_per_second is None
+                      else round(result.images_per_second, 3),
                       **{k: v for k, v in result.last_metrics.items() if k.startswith("val_")}}))
     return 0
 
@@ -183,8 +187,8 @@ def _check_sizes(config, train, val) -> None:
     """Options that do not fit the data: refused before a run folder is made."""
     from ..errors import UserInputError
 
-    h, w = train.shape[2:]
-    vh, vw = val.shape[2:]
+    h, w = train.shape[-2:]  # a dataset's (C, H, W)
+    vh, vw = val.shape[-2:]
     if config.crop is not None and config.crop > min(h, w):
         raise UserInputError(f"--crop {config.crop} is larger than the training slices ({w}x{h})")
     side = min(h, w) if config.crop is None else config.crop
@@ -209,17 +213,7 @@ def _guard_run_outputs(args) -> None:
 
 
 def _combine(sets):
-    """Concatenate PairSets (all of one slice size); subject ids are prefixed by their source when several."""
-    import types
+    """One dataset of several (all of one slice size); subject ids are prefixed by their source when several."""
+    from ..data.dataset import ConcatSlices
 
-    import numpy as np
-
-    from ..errors import UserInputError
-
-    if len(sets) == 1:
-        return types.SimpleNamespace(images=sets[0].images, subject_ids=list(sets[0].subject_ids))
-    shapes = {s.images.shape[2:] for s in sets}
-    if len(shapes) != 1:
-        raise UserInputError(f"the data specs have different slice sizes {sorted(shapes)}; use one size")
-    ids = [f"{k}:{sid}" for k, s in enumerate(sets) for sid in s.subject_ids]
-    return types.SimpleNamespace(images=np.concatenate([s.images for s in sets]), subject_ids=ids)
+    return sets[0] if len(sets) == 1 else ConcatSlices(sets)

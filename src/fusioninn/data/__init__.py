@@ -5,7 +5,10 @@
 - :mod:`.hdf5` — the original FusionINN HDF5 layout and our export;
 - :mod:`.pairs` — 2-D images (PNG/TIFF/JPEG/GIF/.npy), folder pairs, colour (YCbCr) and padding;
 - :mod:`.volume` — NIfTI volumes: canonical orientation, per-slice normalisation and back;
-- :mod:`.spec` — one data-spec string for every command: :func:`load_pairs`.
+- :mod:`.spec` — one data-spec string for every command: :func:`load_pairs` (everything in memory);
+- :mod:`.prepared` — ``prepare``: a BraTS collection decoded once into checksummed per-subject shards;
+- :mod:`.dataset` — :func:`open_slices`: any data spec as a ``torch.utils.data.Dataset`` read lazily
+  (shards, phantom, HDF5), the epoch/rank batch sampler and the DataLoader (imports torch, on first use).
 
 Nothing here imports models, training or the command line.
 """
@@ -28,7 +31,32 @@ from .volume import (
     write_volume,
 )
 
+# torch-backed pieces load on first use, so that decoding workers and `import fusioninn.data` stay light
+_LAZY = {
+    "ArrayDataset": ".dataset", "EpochBatchSampler": ".dataset", "ShardDataset": ".dataset",
+    "SliceDataset": ".dataset", "make_loader": ".dataset", "open_slices": ".dataset",
+    "PrepareOptions": ".prepared", "open_prepared": ".prepared", "prepare": ".prepared",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "ArrayDataset",
+    "EpochBatchSampler",
+    "PrepareOptions",
+    "ShardDataset",
+    "SliceDataset",
+    "make_loader",
+    "open_prepared",
+    "open_slices",
+    "prepare",
     "ImageData",
     "PairSet",
     "PhantomSlices",

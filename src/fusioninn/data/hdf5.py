@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import DataError
 from .volume import minmax_normalise
 
-__all__ = ["H5_CHANNELS", "H5Slices", "read_h5", "write_h5"]
+__all__ = ["H5_CHANNELS", "H5Slices", "inspect_h5", "read_h5", "write_h5"]
 
 #: Channel order of the ``data`` dataset (ours; the original fixes only 2 = T1ce and 3 = FLAIR).
 H5_CHANNELS: tuple[str, ...] = ("t1", "t2", "t1ce", "flair")
@@ -118,6 +118,60 @@ def read_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair"), clip_neg
             raise DataError(f"'{what}' has {len(arr)} entries, 'data' has {n_total}", path)
     return H5Slices(images=images, names=tuple(names), seg=seg, subject_ids=sids, slice_index=sl,
                     renormalised=renorm)
+
+
+def inspect_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair")) -> dict:
+    """What a lazy reader needs of an HDF5 slice file, found in one chunked pass (memory: one chunk).
+
+    Returns a dict with ``n``, ``hw`` (H, W), ``channel_index`` (of ``names``), ``renormalise`` (values
+    outside [0, 1] were found: slices get min-max normalised as :func:`read_h5` does), ``subject_ids``
+    and ``slice_index`` (None when absent). Raises :class:`DataError` as :func:`read_h5` does.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("file not found", path)
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as err:
+        raise DataError(f"not a readable HDF5 file ({err})", path) from None
+    with fh:
+        if "data" not in fh:
+            keys = ", ".join(sorted(fh.keys())) or "none"
+            raise DataError(f"no 'data' dataset (datasets found: {keys})", path)
+        ds = fh["data"]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 4:
+            raise DataError(f"'data' must be N x C x H x W, got shape {getattr(ds, 'shape', None)}", path)
+        attr = fh.attrs.get("channels")
+        if isinstance(attr, bytes):
+            attr = attr.decode()
+        channels = tuple(str(attr).split(",")) if attr is not None else H5_CHANNELS
+        if len(channels) != ds.shape[1] and (attr is not None or ds.shape[1] < 4):
+            raise DataError(f"'data' has {ds.shape[1]} channels, expected {len(channels)}", path)
+        idx = []
+        for n in names:
+            if n not in channels:
+                raise DataError(f"no channel {n!r} in this file (channels: {', '.join(channels)})", path)
+            idx.append(channels.index(n))
+        n_total = int(ds.shape[0])
+        lo, hi = np.inf, -np.inf
+        try:
+            for start in range(0, n_total, _CHUNK):
+                block = ds[start : start + _CHUNK][:, idx]
+                if not np.isfinite(block).all():
+                    raise DataError("'data' contains NaN or infinite values", path)
+                lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+        except (OSError, ValueError) as err:
+            raise DataError(f"cannot read 'data' ({err})", path) from None
+        sids = [s.decode() if isinstance(s, bytes) else str(s) for s in fh["subject_ids"][()]] \
+            if "subject_ids" in fh else None
+        sl = np.asarray(fh["slice_index"], dtype=np.int32) if "slice_index" in fh else None
+        for what, arr in (("subject_ids", sids), ("slice_index", sl)):
+            if arr is not None and len(arr) != n_total:
+                raise DataError(f"'{what}' has {len(arr)} entries, 'data' has {n_total}", path)
+    return {"n": n_total, "hw": (int(ds.shape[2]), int(ds.shape[3])), "channel_index": idx,
+            "renormalise": bool(n_total) and (lo < 0.0 or hi > 1.0), "subject_ids": sids, "slice_index": sl}
 
 
 def write_h5(

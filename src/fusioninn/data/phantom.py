@@ -48,6 +48,7 @@ __all__ = [
     "SEG_OF_TISSUE",
     "PhantomSlices",
     "phantom_slices",
+    "phantom_slice_at",
     "phantom_affine",
     "phantom_subject",
     "phantom_tissue_slices",
@@ -578,6 +579,25 @@ def phantom_slices(
         raw, seg[i] = _one_slice(rng, grid, seqs, tumour, (seed, i))
         _minmax(raw, out=images[i])
     return PhantomSlices(images=images, seg=seg, sequences=seqs)  # type: ignore[arg-type]
+
+
+def phantom_slice_at(
+    i: int,
+    seed: int = 0,
+    size: tuple[int, int] = (240, 240),
+    sequences: Sequence[str] = ("t1ce", "flair"),
+    tumour: bool = True,
+) -> np.ndarray:
+    """Slice ``i`` of ``phantom_slices(n, seed, size, sequences, tumour).images`` (any ``n > i``) on its own:
+    float32 (len(sequences), H, W), generated without the slices before it (for lazy datasets)."""
+    seqs = _check_sequences(sequences)
+    if i < 0:
+        raise DataError(f"slice index must be >= 0, got {i}")
+    H, W = (int(size[0]), int(size[1]))
+    if H < 8 or W < 8:
+        raise DataError(f"phantom slices must be at least 8 x 8 pixels, got {H} x {W}")
+    raw, _ = _one_slice(np.random.default_rng([seed, i]), _grid(H, W), seqs, tumour, (seed, i))
+    return _minmax(raw, out=np.empty(raw.shape, dtype=np.float32))
 
 
 def phantom_tissue_slices(

@@ -58,6 +58,8 @@ class TrainConfig:
     memory_saving: bool = False  # FusionINN: recompute coupling activations in backward instead of storing
     init_weights: str | None = None  # start from these weights (fine-tuning) instead of a fresh model
     max_minutes: float | None = None
+    max_steps: int | None = None  # stop (with a resumable checkpoint) after this many optimiser steps
+    data_workers: int = 0  # DataLoader processes reading lazily read data (in-memory data is read in-process)
     checkpoint_minutes: float = 10.0
     val_max_images: int | None = 256
     device: str = "auto"
@@ -83,6 +85,10 @@ class TrainConfig:
             from ..perturb import FusedPerturbation
 
             FusedPerturbation.from_spec(self.fused_perturb, self.perturb_share)  # raises ValueError if bad
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max steps must be >= 1, got {self.max_steps}")
+        if self.data_workers < 0:
+            raise ValueError(f"data workers must be >= 0, got {self.data_workers}")
         if self.crop is not None and (self.crop < 16 or self.crop % 2):
             raise ValueError(f"crop must be an even size >= 16, got {self.crop}")
 

@@ -28,13 +28,12 @@ class CNNStep:
     def curve_labels(self, pair: tuple[str, str]) -> list[tuple[str, str]]:
         return [("val_q_ssim", "Q_SSIM (fused)")]
 
-    def loss(self, x: torch.Tensor, lo: int, hi: int, world: int, rank: int, generator: torch.Generator
+    def loss(self, xl: torch.Tensor, n: int, lo: int, hi: int, world: int, rank: int, generator: torch.Generator
              ) -> tuple[torch.Tensor, dict]:
-        """Loss of this rank's slice ``x[lo:hi]`` of the global batch, scaled so that the rank-averaged
-        gradient equals a single process's."""
-        xl = x[lo:hi]
+        """Loss of this rank's share ``xl`` (items [lo, hi)) of a global batch of ``n``, scaled so that the
+        rank-averaged gradient equals a single process's. Each rank reads only its share."""
         loss, parts = fusion_loss(self.model(xl), xl, self.weights)
-        scale = (hi - lo) * world / x.shape[0]
+        scale = (hi - lo) * world / n
         return loss * scale, {"loss": loss.detach(), "fused_ssim": 0.5 * (parts["ssim_1"] + parts["ssim_2"])}
 
     def validation_latents(self, n: int, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor | None:
@@ -63,9 +62,9 @@ class INNStep(CNNStep):
         return super().curve_labels(pair) + [("val_dec_ssim_1", f"dec. SSIM {pair[0]}"),
                                              ("val_dec_ssim_2", f"dec. SSIM {pair[1]}")]
 
-    def loss(self, x: torch.Tensor, lo: int, hi: int, world: int, rank: int, generator: torch.Generator
+    def loss(self, xl: torch.Tensor, n: int, lo: int, hi: int, world: int, rank: int, generator: torch.Generator
              ) -> tuple[torch.Tensor, dict]:
-        n, h, w, dev = x.shape[0], x.shape[2], x.shape[3], x.device
+        h, w, dev = xl.shape[2], xl.shape[3], xl.device
         # the global batch's noise, drawn identically on every rank (same generator state), then sliced:
         # a data-parallel run sees exactly the noise of a single-process run
         z_fresh = torch.randn(n, 1, h, w, device=dev, generator=generator)
@@ -73,7 +72,6 @@ class INNStep(CNNStep):
         noise = None
         if self.fused_noise:
             noise = ((torch.rand(n, 1, h, w, device=dev, generator=generator) - 0.5) * self.fused_noise)[lo:hi]
-        xl = x[lo:hi]
         if self.perturb is None:
             fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
         else:  # the same pass with the fused image perturbed before the reverse pass (fusioninn.perturb)

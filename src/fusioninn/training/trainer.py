@@ -44,18 +44,28 @@ class TrainResult:
     minutes: float
     stopped: str
     last_metrics: dict
+    images_per_second: float | None = None  # training throughput of this call, start-up step excluded
 
 
 def _shown(value) -> str:
     return repr(value) if not isinstance(value, dict) else json.dumps(value, sort_keys=True)
 
 
-def _image_set(images: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
+def _image_set(images, name: str):
+    """A :class:`~fusioninn.data.dataset.SliceDataset` for the trainer: datasets as they are (read lazily),
+    arrays checked and held in memory."""
+    from ..data.dataset import ArrayDataset, SliceDataset
+
+    if isinstance(images, SliceDataset):
+        if len(images) == 0 or len(images.shape) != 3 or images.shape[0] != 2:
+            raise UserInputError(f"{name} set must be a non-empty set of (2, H, W) slices, got {len(images)} of "
+                                 f"{tuple(images.shape)}")
+        return images
     t = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if t.ndim != 4 or t.shape[1] != 2 or len(t) == 0:
         raise UserInputError(f"{name} set must be a non-empty (N, 2, H, W) array, got {tuple(t.shape)}")
     check_array(t, f"{name} set", ndim=(4,), channels=2, unit_range=False)
-    return t
+    return ArrayDataset(t.numpy())
 
 
 class Trainer:
@@ -78,7 +88,7 @@ class Trainer:
         self.val = _image_set(val_images, "validation")
         if config.val_max_images and len(self.val) > config.val_max_images:
             idx = torch.linspace(0, len(self.val) - 1, config.val_max_images).round().long()
-            self.val = self.val[idx]
+            self.val = self.val.subset(idx.numpy())
         self.rank, self.world = distributed.init(config.device)
         configure_threads(config.threads)
         self.device = resolve_device(config.device)
@@ -97,7 +107,8 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         if isinstance(self.model, FusionINN):
             self.model.options.memory_saving = config.memory_saving
-            self.model.initialise_actnorm(self.train[: min(len(self.train), 64)].to(self.device))
+            self.model.initialise_actnorm(torch.from_numpy(self.train.read(range(min(len(self.train), 64))))
+                                          .to(self.device))
         perturb = None
         if config.fused_perturb:
             from ..perturb import FusedPerturbation
@@ -138,9 +149,11 @@ class Trainer:
 
     def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Order of the training images and crop offsets for one epoch, from (seed, epoch) alone."""
-        g = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        from ..data.dataset import epoch_generator
+
+        g = epoch_generator(self.config.seed, epoch)  # the EpochBatchSampler's order, then the crops
         order = torch.randperm(len(self.train), generator=g)
-        h, w = self.train.shape[2:]
+        h, w = self.train.shape[1:]
         crop = self.config.crop
         if crop is None or crop >= min(h, w):
             offsets = torch.zeros(self.steps_per_epoch, 3, dtype=torch.long)
@@ -151,36 +164,45 @@ class Trainer:
             offsets = torch.stack([oy, ox, flip], 1)
         return order, offsets
 
-    def _batch(self, order: torch.Tensor, offsets: torch.Tensor, k: int) -> torch.Tensor:
-        bs = self.config.batch_size
-        x = self.train[order[k * bs : (k + 1) * bs]]
+    def _loader(self):
+        """This rank's share of every global batch, read by ``config.data_workers`` DataLoader workers."""
+        from ..data.dataset import EpochBatchSampler, make_loader
+
+        sampler = EpochBatchSampler(len(self.train), self.config.batch_size, self.config.seed, self.rank, self.world)
+        return sampler, make_loader(self.train, sampler, self.config.data_workers, self.device)
+
+    def _crop(self, x: torch.Tensor, offsets: torch.Tensor, k: int) -> torch.Tensor:
         crop = self.config.crop
         if crop is not None and crop < min(x.shape[2:]):
             oy, ox, flip = (int(v) for v in offsets[k])
             x = x[:, :, oy : oy + crop, ox : ox + crop]
             if flip:
                 x = x.flip(-1)
-        return x.to(self.device)
+        return x.to(self.device, non_blocking=True)
 
     def _shard(self, n: int) -> tuple[int, int]:
         """This rank's slice [lo, hi) of a global batch of n."""
         return n * self.rank // self.world, n * (self.rank + 1) // self.world
 
-    def _train_step(self, x: torch.Tensor) -> dict:
+    def _train_step(self, xl: torch.Tensor, n_global: int) -> dict:
+        """One optimiser step; ``xl`` is this rank's share [lo, hi) of a global batch of ``n_global``."""
         base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         w = self.config.warmup_steps
         factor = min(1.0, (self.global_step + 1) / w) if w else 1.0
         for g in self.optimizer.param_groups:
             g["lr"] = g["lr"] * factor
-        lo, hi = self._shard(x.shape[0])
-        loss, parts = self.step.loss(x, lo, hi, self.world, self.rank, self.generator)
+        lo, hi = self._shard(n_global)
+        if xl.shape[0] != hi - lo:
+            raise RuntimeError(f"rank {self.rank} got {xl.shape[0]} slices of a batch of {n_global}, "
+                               f"expected {hi - lo}")
+        loss, parts = self.step.loss(xl, n_global, lo, hi, self.world, self.rank, self.generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.global_step}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.world > 1:
             distributed.average_gradients(self.model, self.world)
-            parts = distributed.average_parts(parts, (hi - lo) / x.shape[0], self.device)
+            parts = distributed.average_parts(parts, (hi - lo) / n_global, self.device)
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
@@ -196,14 +218,17 @@ class Trainer:
         gathered, so the figures equal a single-process run's."""
         self.model.eval()
         n_val = len(self.val)
-        z_all = self.step.validation_latents(n_val, tuple(self.val.shape[2:]), torch.Generator().manual_seed(12345))
+        z_all = self.step.validation_latents(n_val, tuple(self.val.shape[1:]), torch.Generator().manual_seed(12345))
         lo, hi = self._shard(n_val)
         keys = self.step.val_keys
         sums = torch.zeros(len(keys) + 1, dtype=torch.float64)
-        for i in range(lo, hi, 16):
-            j = min(i + 16, hi)
+        from ..data.dataset import sequential_batches
+
+        batches = sequential_batches(self.val, 16, self.config.data_workers, indices=range(lo, hi))
+        for i, xb in zip(range(lo, hi, 16), batches, strict=True):
+            j = i + len(xb)
             z = None if z_all is None else z_all[i:j].to(self.device)
-            vals = self.step.validate(self.val[i:j].to(self.device), z)
+            vals = self.step.validate(torch.from_numpy(xb).to(self.device), z)
             sums += torch.tensor([vals[k] for k in keys] + [j - i], dtype=torch.float64)
         distributed.all_reduce_sum(sums, self.world)
         self.model.train()
@@ -268,8 +293,12 @@ class Trainer:
                     "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "plateau_factor",
                     "plateau_patience", "weight_decay", "val_max_images"):
             mine, theirs = getattr(self.config, key), getattr(saved, key)
-            if key == "loss":
-                mine, theirs = mine.to_dict(), theirs.to_dict()
+            if key == "loss":  # name the loss weights that differ, not the whole set
+                a, b = mine.to_dict(), theirs.to_dict()
+                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                key = "loss weight " + ", ".join(diff)
+                mine, theirs = [a.get(k) for k in diff], [b.get(k) for k in diff]
+                mine, theirs = (mine[0], theirs[0]) if len(diff) == 1 else (mine, theirs)
             if mine != theirs:
                 raise UserInputError(
                     f"--resume with a different {key} ({_shown(mine)}) than the run ({_shown(theirs)}); "
@@ -312,36 +341,67 @@ class Trainer:
             atomic_write_text(self.run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.epochs * self.steps_per_epoch, initial=self.epoch * self.steps_per_epoch
-                   + self.step_in_epoch, disable=not self.progress or self.rank != 0, unit="step", dynamic_ncols=True)
+        total = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        bar = tqdm(total=total, initial=self.epoch * self.steps_per_epoch + self.step_in_epoch,
+                   disable=not self.progress or self.rank != 0, unit="step", dynamic_ncols=True)
         stopped = "completed"
         last_metrics: dict = self.history[-1] if self.history else {}
+        sampler, loader = self._loader()
+        self._step_time, self._step_images = 0.0, 0
         try:
             while self.epoch < cfg.epochs:
-                if not self._run_epoch_steps(bar, last_metrics):  # stopped mid-epoch by the time limit
+                if self._step_limit_reached():
+                    stopped = "max_steps"
+                    break
+                if not self._run_epoch_steps(sampler, loader, bar, last_metrics):  # stopped mid-epoch by a limit
                     self.save(self.run_dir / "last.safetensors", last_metrics)
-                    stopped = "max_minutes"
+                    stopped = "max_steps" if self._step_limit_reached() else "max_minutes"
                     break
                 last_metrics = self._end_epoch()
                 if self._out_of_time():
                     stopped = "max_minutes" if self.epoch < cfg.epochs else "completed"
                     break
+                if self._step_limit_reached():
+                    stopped = "max_steps" if self.epoch < cfg.epochs else "completed"
+                    break
         finally:
             bar.close()
-        return TrainResult(self.run_dir, self.epoch, self.global_step, self._minutes(), stopped, last_metrics)
+        ips = self._step_images / self._step_time if self._step_images else None
+        return TrainResult(self.run_dir, self.epoch, self.global_step, self._minutes(), stopped, last_metrics, ips)
+
+    def _step_limit_reached(self) -> bool:
+        return self.config.max_steps is not None and self.global_step >= self.config.max_steps
 
     def _out_of_time(self) -> bool:
         """From rank 0, so every rank takes the same branch."""
         limit = self.config.max_minutes
         return distributed.broadcast_flag(limit is not None and self._minutes() >= limit, self.world)
 
-    def _run_epoch_steps(self, bar, last_metrics: dict) -> bool:
-        """The rest of the current epoch's steps, with time-based mid-epoch checkpoints; False if the time
-        limit stopped it before the end."""
-        order, offsets = self._epoch_plan(self.epoch)
+    def _run_epoch_steps(self, sampler, loader, bar, last_metrics: dict) -> bool:
+        """The rest of the current epoch's steps, with time-based mid-epoch checkpoints; False if the time or
+        step limit stopped it before the end."""
+        _, offsets = self._epoch_plan(self.epoch)
+        sampler.set_epoch(self.epoch, self.step_in_epoch)
+        batches = iter(loader)
+        try:
+            return self._steps(batches, offsets, bar, last_metrics)
+        finally:
+            del batches  # ends this epoch's reading workers
+
+    def _steps(self, batches, offsets: torch.Tensor, bar, last_metrics: dict) -> bool:
+        bs = self.config.batch_size
         last_ckpt = time.time()
+        t_step = time.perf_counter()
         while self.step_in_epoch < self.steps_per_epoch:
-            parts = self._train_step(self._batch(order, offsets, self.step_in_epoch))
+            k = self.step_in_epoch
+            n_global = min(bs, len(self.train) - k * bs)
+            parts = self._train_step(self._crop(next(batches), offsets, k), n_global)
+            if self.global_step > 0 or k > 0:  # the first step includes start-up (workers, allocator)
+                self._step_time += time.perf_counter() - t_step
+                self._step_images += n_global
+            t_step = time.perf_counter()
             self.step_in_epoch += 1
             self.global_step += 1
             for k, v in parts.items():
@@ -350,7 +410,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(epoch=self.epoch + 1, loss=f"{parts['loss']:.4f}", q_ssim=f"{parts['fused_ssim']:.3f}",
                             refresh=False)
-            if self._out_of_time():
+            if self._out_of_time() or self._step_limit_reached():
                 break
             due = distributed.broadcast_flag(time.time() - last_ckpt > self.config.checkpoint_minutes * 60,
                                              self.world)

@@ -41,6 +41,8 @@ __all__ = [
     "fuse_dwt",
     "fuse_guided",
     "guided_filter",
+    "guided_weight_maps",
+    "laplacian_levels",
 ]
 
 # Burt & Adelson's 5-tap generating kernel with a = 3/8, i.e. the binomial [1 4 6 4 1] / 16.
@@ -141,6 +143,12 @@ def _max_levels(shape: tuple[int, int], min_size: int) -> int:
     return levels
 
 
+def laplacian_levels(shape: tuple[int, int], levels: int = 4) -> int:
+    """The number of detail bands :func:`fuse_laplacian` uses for images of ``shape`` (H, W): ``levels``,
+    lowered so that the base keeps at least 4 pixels on its short side."""
+    return min(levels, _max_levels(shape, min_size=4))
+
+
 def laplacian_pyramid(x: np.ndarray, levels: int) -> list[np.ndarray]:
     """Laplacian pyramid of a batch (N, H, W): ``levels`` detail bands, finest first, then the base.
 
@@ -179,7 +187,7 @@ def fuse_laplacian(x1: np.ndarray, x2: np.ndarray, levels: int = 4) -> np.ndarra
     if levels < 0:
         raise UserInputError(f"levels must be >= 0, got {levels}")
     a, b, single = _as_batch(x1, x2)
-    n = min(levels, _max_levels(a.shape[-2:], min_size=4))
+    n = laplacian_levels(a.shape[-2:], levels)
     pa, pb = laplacian_pyramid(a, n), laplacian_pyramid(b, n)
     fused = [np.where(np.abs(da) >= np.abs(db), da, db) for da, db in zip(pa[:-1], pb[:-1], strict=True)]
     fused.append(0.5 * (pa[-1] + pb[-1]))
@@ -246,6 +254,34 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return _box(a, radius) * guide + _box(b, radius)
 
 
+def guided_weight_maps(
+    a: np.ndarray, b: np.ndarray, r1: int = 45, eps1: float = 0.3, r2: int = 7, eps2: float = 1e-6
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Steps 2-4 of :func:`fuse_guided` for float64 (N, H, W) sources: the refined, normalised base and
+    detail weight maps ``([W_B1, W_B2], [W_D1, W_D2])``, each pair summing to one at every pixel."""
+    sources = (a, b)
+    lap = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[None]
+    sal = [
+        ndimage.gaussian_filter(
+            np.abs(ndimage.correlate(s, lap, mode="reflect")), sigma=(0, 5, 5), truncate=1.0
+        )
+        for s in sources
+    ]
+    p1 = np.where(sal[0] > sal[1], 1.0, np.where(sal[0] == sal[1], 0.5, 0.0))
+    masks = (p1, 1.0 - p1)
+
+    def normalised(weights: list[np.ndarray]) -> list[np.ndarray]:
+        w = [np.maximum(wi, 0.0) for wi in weights]
+        total = w[0] + w[1]
+        ok = total > 1e-12
+        # where both weights vanish (guided filter undershoot), fall back to equal weights
+        return [np.where(ok, wi / np.where(ok, total, 1.0), 0.5) for wi in w]
+
+    wb = normalised([guided_filter(s, p, r1, eps1) for s, p in zip(sources, masks, strict=True)])
+    wd = normalised([guided_filter(s, p, r2, eps2) for s, p in zip(sources, masks, strict=True)])
+    return wb, wd
+
+
 def fuse_guided(
     x1: np.ndarray,
     x2: np.ndarray,
@@ -270,24 +306,6 @@ def fuse_guided(
     sources = (a, b)
     bases = [ndimage.uniform_filter(s, size=(1, 31, 31), mode="reflect") for s in sources]
     details = [s - base for s, base in zip(sources, bases, strict=True)]
-    lap = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])[None]
-    sal = [
-        ndimage.gaussian_filter(
-            np.abs(ndimage.correlate(s, lap, mode="reflect")), sigma=(0, 5, 5), truncate=1.0
-        )
-        for s in sources
-    ]
-    p1 = np.where(sal[0] > sal[1], 1.0, np.where(sal[0] == sal[1], 0.5, 0.0))
-    masks = (p1, 1.0 - p1)
-
-    def normalised(weights: list[np.ndarray]) -> list[np.ndarray]:
-        w = [np.maximum(wi, 0.0) for wi in weights]
-        total = w[0] + w[1]
-        ok = total > 1e-12
-        # where both weights vanish (guided filter undershoot), fall back to equal weights
-        return [np.where(ok, wi / np.where(ok, total, 1.0), 0.5) for wi in w]
-
-    wb = normalised([guided_filter(s, p, r1, eps1) for s, p in zip(sources, masks, strict=True)])
-    wd = normalised([guided_filter(s, p, r2, eps2) for s, p in zip(sources, masks, strict=True)])
+    wb, wd = guided_weight_maps(a, b, r1, eps1, r2, eps2)
     fused = wb[0] * bases[0] + wb[1] * bases[1] + wd[0] * details[0] + wd[1] * details[1]
     return _finish(fused, single)

@@ -1,0 +1,421 @@
+"""Per-source contribution maps: how much of every fused value came from each source.
+
+For a fusion network ``F(x_1, x_2)`` the maps are integrated gradients (Sundararajan, Taly & Yan,
+"Axiomatic attribution for deep networks", ICML 2017, arXiv:1703.01365) along the straight path
+``gamma(alpha) = b + alpha (x - b)`` from a baseline ``b`` (black images by default) to the inputs::
+
+    c_i(p) = integral_0^1  d/d eps F(gamma(alpha) + eps (x_i - b_i) e_i)(p)  d alpha
+
+The integrand is a directional derivative of the whole fused image along the i-th source's difference
+image, i.e. one Jacobian-vector product per path point and source: forward-mode AD
+(:func:`torch.func.jvp`) gives the maps of every output pixel at once, where reverse mode would need one
+pass per pixel. The path points of a quadrature batch and both source directions are stacked into one
+batch. The integral is taken with Gauss–Legendre quadrature on [0, 1]. By the fundamental theorem of
+calculus ``F(x) = F(b) + c_1 + c_2`` (*completeness*), up to the quadrature error, which
+:attr:`Contributions.completeness_max_abs` reports. The share map is
+``w_1 = |c_1| / (|c_1| + |c_2|)`` (0.5 where both are 0).
+
+The training-free rules are not smooth networks but *linear once their selections are fixed*: average
+(weights 0.5), maximum (the indicator of the larger source), PCA (two global weights), Laplacian pyramid
+and DWT (max-abs selection of detail coefficients, averaged base: a fixed linear map per source), guided
+filtering (the rule's own refined weight maps on base and detail layers). For these the contribution is
+the rule's own weighting applied to each source, ``c_i = L_i(x_i - b_i)`` and ``baseline = L_1(b_1) +
+L_2(b_2)`` with the selections/weights of the inputs held fixed: exact, no quadrature (``steps=None``);
+completeness holds to float rounding except where the rule clips its output to [0, 1].
+
+Adebayo et al., "Sanity checks for saliency maps", NeurIPS 2018 (arXiv:1810.03292), is the reference for
+the model-randomisation test in ``tests/models/test_contributions.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import UserInputError
+
+if TYPE_CHECKING:
+    from .fusioninn import FusionINN
+
+__all__ = [
+    "Contributions",
+    "gauss_legendre",
+    "share_map",
+    "integrated_gradients",
+    "fusioninn_contributions",
+    "network_contributions",
+    "rule_contributions",
+    "RULE_ATTRIBUTION",
+]
+
+#: how each training-free rule's contributions are defined (see the module docstring)
+RULE_ATTRIBUTION: dict[str, str] = {
+    "average": "exact: weights 0.5 and 0.5",
+    "maximum": "exact: weight 1 for the larger source at each pixel (ties: the first), 0 for the other",
+    "pca": "exact: the two global PCA weights of each slice",
+    "laplacian": "exact: max-abs-selected detail bands and half of each base, per source, collapsed",
+    "dwt": "exact: max-abs-selected detail coefficients and half of each approximation, per source, inverted",
+    "guided": "exact: the rule's guided-filter weight maps on each source's base and detail layers",
+}
+
+
+@dataclass
+class Contributions:
+    """Per-source contributions to a fused image; every array is float32 (N, H, W).
+
+    ``fused ≈ baseline + first + second``; ``share_first = |first| / (|first| + |second|)`` (0.5 where
+    both are 0). ``steps`` is the number of quadrature points (``None`` for the exact rule weights).
+    ``computed``: indices of the images whose maps were computed, when some were skipped because they
+    hold no signal (``None``: all).
+    """
+
+    first: np.ndarray
+    second: np.ndarray
+    baseline: np.ndarray
+    fused: np.ndarray
+    share_first: np.ndarray
+    method: str
+    steps: int | None
+    computed: np.ndarray | None = None
+
+    @property
+    def residual(self) -> np.ndarray:
+        """``fused - baseline - first - second`` (the completeness error per pixel)."""
+        return self.fused - self.baseline - self.first - self.second
+
+    @property
+    def completeness_max_abs(self) -> float:
+        """max |fused − baseline − c_1 − c_2| over all pixels."""
+        r = self.residual
+        return float(np.abs(r).max()) if r.size else 0.0
+
+    @property
+    def share_second(self) -> np.ndarray:
+        return (1.0 - self.share_first).astype(np.float32)
+
+
+def gauss_legendre(steps: int, power: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes in (0, 1) and weights (summing to 1) of the ``steps``-point Gauss–Legendre rule on [0, 1],
+    after the substitution ``alpha = t ** power``.
+
+    Plain Gauss–Legendre (``power=1``) is exact for polynomials of degree 2 * steps - 1. ``power > 1``
+    clusters the nodes near alpha = 0, where FusionINN's input logit (``logit(0.01 + 0.98 x)``) makes the
+    integrand nearly singular on a black baseline: the near-pole at alpha ~ -0.01 moves to |t| ~ 0.01 ** (1 /
+    power), far enough from the interval for Gauss–Legendre's fast convergence (docs/interpretability.md).
+    """
+    if int(steps) < 1:
+        raise UserInputError(f"steps must be >= 1, got {steps}")
+    if power < 1:
+        raise ValueError(f"power must be >= 1, got {power}")
+    t, w = np.polynomial.legendre.leggauss(int(steps))
+    t, w = (t + 1.0) / 2.0, w / 2.0
+    return t**power, w * power * t ** (power - 1.0)
+
+
+def share_map(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``|c_1| / (|c_1| + |c_2|)``, 0.5 where both contributions are 0, float32."""
+    a, b = np.abs(np.asarray(first, np.float64)), np.abs(np.asarray(second, np.float64))
+    total = a + b
+    out = np.full(a.shape, 0.5)
+    np.divide(a, total, out=out, where=total > 0)
+    return out.astype(np.float32)
+
+
+def integrated_gradients(
+    fused_fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    baseline: torch.Tensor,
+    steps: int = 32,
+    batch_points: int = 8,
+    power: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrated gradients of every fused pixel with respect to each of the two sources.
+
+    Args:
+        fused_fn: maps (M, 2, H, W) source pairs to (M, H, W) fused images; must be traceable by
+            forward-mode AD (plain differentiable tensor operations).
+        x: (N, 2, H, W) inputs; ``baseline``: same shape.
+        steps: Gauss–Legendre points on the path.
+        batch_points: at most this many (point, image, source) evaluations per JVP call (memory bound).
+        power: node clustering towards the baseline (see :func:`gauss_legendre`).
+
+    Returns:
+        ``(c1, c2)``, each (N, H, W): the contributions of source 1 and source 2.
+    """
+    from torch.func import jvp
+
+    if x.shape != baseline.shape or x.ndim != 4 or x.shape[1] != 2:
+        raise ValueError(f"x and baseline must both be (N, 2, H, W), got {tuple(x.shape)} and {tuple(baseline.shape)}")
+    nodes, weights = gauss_legendre(steps, power)
+    n = x.shape[0]
+    delta = x - baseline
+    # one tangent per source: the source's difference image, zero in the other channel
+    tangents = torch.zeros(2, *x.shape, dtype=x.dtype, device=x.device)
+    tangents[0, :, 0] = delta[:, 0]
+    tangents[1, :, 1] = delta[:, 1]
+    out = torch.zeros(2, n, *x.shape[2:], dtype=torch.float64, device=x.device)
+    # (point, source, image) triples, flattened and cut into batches of whole images
+    jobs = [(k, s, i) for k in range(len(nodes)) for s in range(2) for i in range(n)]
+    per_call = max(1, int(batch_points))
+    with torch.no_grad():  # forward-mode only: no autograd graph (and no kernels without a JVP rule)
+        for start in range(0, len(jobs), per_call):
+            chunk = jobs[start : start + per_call]
+            k_idx = torch.tensor([k for k, _, _ in chunk])
+            s_idx = torch.tensor([s for _, s, _ in chunk], device=x.device)
+            i_idx = torch.tensor([i for _, _, i in chunk], device=x.device)
+            alpha = torch.as_tensor(nodes[k_idx.numpy()], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
+            points = baseline[i_idx] + alpha * delta[i_idx]
+            _, directional = jvp(fused_fn, (points,), (tangents[s_idx, i_idx],))
+            w = torch.as_tensor(weights[k_idx.numpy()], dtype=torch.float64, device=x.device).view(-1, 1, 1)
+            out.index_put_((s_idx, i_idx), w * directional.to(torch.float64), accumulate=True)
+    return out[0].to(x.dtype), out[1].to(x.dtype)
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _as_pairs(first, second, baseline) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 2, H, W) float32 inputs and baseline tensors from arrays or tensors of (H, W) or (N, H, W)."""
+
+    def batch(a, name: str) -> torch.Tensor:
+        t = a.detach().cpu() if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a))
+        if t.ndim == 2:
+            t = t[None]
+        if t.ndim != 3:
+            raise UserInputError(f"{name}: expected (H, W) or (N, H, W), got shape {tuple(t.shape)}")
+        if not torch.is_floating_point(t):
+            raise UserInputError(f"{name}: expected a float image in [0, 1], got dtype {t.dtype}")
+        t = t.float()
+        if not torch.isfinite(t).all():
+            raise UserInputError(f"{name}: contains NaN or Inf")
+        if t.numel() and (t.min() < 0 or t.max() > 1):
+            raise UserInputError(f"{name}: values must be normalised to [0, 1]")
+        return t
+
+    a, b = batch(first, "first"), batch(second, "second")
+    if a.shape != b.shape:
+        raise UserInputError(f"the two sources differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    x = torch.stack([a, b], 1)
+    if baseline is None:
+        return x, torch.zeros_like(x)
+    if isinstance(baseline, tuple | list):
+        base = torch.stack([batch(baseline[0], "baseline[0]"), batch(baseline[1], "baseline[1]")], 1)
+    else:
+        bt = baseline.detach().cpu() if isinstance(baseline, torch.Tensor) else torch.from_numpy(np.asarray(baseline))
+        base = bt.float()
+        if base.ndim == 3 and base.shape[0] == 2:
+            base = base[None]
+    if base.shape[1:] != x.shape[1:] or base.shape[0] not in (1, x.shape[0]):
+        raise UserInputError(f"baseline of shape {tuple(base.shape)} does not match the inputs {tuple(x.shape)}"
+                             " (give (first, second) or an (N, 2, H, W) array)")
+    return x, base.expand_as(x).contiguous()
+
+
+def _finish(method: str, steps, x: torch.Tensor, fused, base_fused, c1, c2) -> Contributions:
+    arrays = [np.ascontiguousarray(t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t, dtype=np.float32)
+              for t in (c1, c2, base_fused, fused)]
+    return Contributions(first=arrays[0], second=arrays[1], baseline=arrays[2], fused=arrays[3],
+                         share_first=share_map(arrays[0], arrays[1]), method=method, steps=steps)
+
+
+# --------------------------------------------------------------------------------------------------
+# Networks
+
+
+def _network_ig(name: str, fused_fn, device, first, second, steps, baseline, batch_size, batch_points):
+    x, base = _as_pairs(first, second, baseline)
+    parts = {k: [] for k in ("c1", "c2", "fused", "base")}
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            xb, bb = x[start : start + batch_size].to(device), base[start : start + batch_size].to(device)
+            c1, c2 = integrated_gradients(fused_fn, xb, bb, steps=steps, batch_points=batch_points)
+            parts["c1"].append(c1.cpu())
+            parts["c2"].append(c2.cpu())
+            parts["fused"].append(fused_fn(xb).cpu())
+            parts["base"].append(fused_fn(bb).cpu())
+    cat = {k: torch.cat(v) if v else torch.zeros(0, *x.shape[2:]) for k, v in parts.items()}
+    return _finish(name, int(steps), x, cat["fused"], cat["base"], cat["c1"], cat["c2"])
+
+
+def fusioninn_contributions(
+    model: FusionINN,
+    first,
+    second,
+    steps: int = 32,
+    baseline=None,
+    batch_size: int = 4,
+    batch_points: int = 8,
+) -> Contributions:
+    """Integrated-gradients contribution maps of a FusionINN's fused image (see the module docstring).
+
+    Args:
+        model: a FusionINN (its parameters are used as they are; eval mode is not required: it has no
+            batch statistics).
+        first, second: the two sources, (H, W) or (N, H, W) arrays/tensors in [0, 1]; H, W even.
+        steps: Gauss–Legendre points on the path (32: completeness ~1e-3 on real slices, see
+            docs/interpretability.md).
+        baseline: ``None`` (black images), ``(b_1, b_2)``, or an (N, 2, H, W) array.
+        batch_size: images per batch; ``batch_points``: JVP evaluations per call.
+    """
+    import copy
+    import dataclasses
+
+    device = next(model.parameters()).device
+    # Forward-mode AD needs plain differentiable operations: neither the native C kernels nor oneDNN's fused
+    # conv+ReLU have a JVP rule. A shallow copy shares the parameters and only gets its own options.
+    traced = copy.copy(model)
+    traced.options = dataclasses.replace(model.options, native=False, fused_conv=False, memory_saving=False)
+
+    def fused_fn(x: torch.Tensor) -> torch.Tensor:
+        y_raw, _ = traced(x)
+        return traced.fused_image(y_raw)[:, 0]
+
+    x, _ = _as_pairs(first, second, None)
+    model._check_input(x)
+    if not model.actnorm_initialised:
+        raise RuntimeError("ActNorm is not initialised: load weights or run a forward pass first")
+    return _network_ig("fusioninn", fused_fn, device, first, second, steps, baseline, batch_size, batch_points)
+
+
+def network_contributions(
+    module: nn.Module,
+    first,
+    second,
+    steps: int = 32,
+    baseline=None,
+    name: str | None = None,
+    batch_size: int = 4,
+    batch_points: int = 8,
+) -> Contributions:
+    """Integrated-gradients contribution maps of any fusion network ``module((N, 2, H, W)) -> (N, 1, H, W)``
+    (the CNN baselines). The module is run in eval mode (batch norm with its running statistics)."""
+    first_param = next(module.parameters(), None)
+    device = first_param.device if first_param is not None else torch.device("cpu")
+    was_training = module.training
+    module.eval()
+
+    def fused_fn(x: torch.Tensor) -> torch.Tensor:
+        return module(x)[:, 0]
+
+    try:
+        return _network_ig(name or type(module).__name__.lower(), fused_fn, device, first, second, steps, baseline,
+                           batch_size, batch_points)
+    finally:
+        module.train(was_training)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training-free rules: their own weights, exactly
+
+
+def _rule_linear_parts(name: str, a: np.ndarray, b: np.ndarray):
+    """For the inputs (N, H, W) float64, return ``(L_1, L_2)``: the rule's linear map of each source with
+    the selections and weights of these inputs held fixed, so that ``rule(a, b) = L_1(a) + L_2(b)``
+    before clipping."""
+    from .baselines import rules as R
+
+    if name == "average":
+        return (lambda u: 0.5 * u), (lambda v: 0.5 * v)
+    if name == "maximum":
+        pick = a >= b  # np.maximum keeps the first on ties; either is exact there
+        return (lambda u: np.where(pick, u, 0.0)), (lambda v: np.where(pick, 0.0, v))
+    if name == "pca":
+        w = np.array([R._pca_weights(ai, bi) for ai, bi in zip(a, b, strict=True)])
+        return (lambda u: w[:, 0, None, None] * u), (lambda v: w[:, 1, None, None] * v)
+    if name == "laplacian":
+        n = R.laplacian_levels(a.shape[-2:])
+        pa, pb = R.laplacian_pyramid(a, n), R.laplacian_pyramid(b, n)
+        picks = [np.abs(da) >= np.abs(db) for da, db in zip(pa[:-1], pb[:-1], strict=True)]
+
+        def lap(u: np.ndarray, own: bool) -> np.ndarray:
+            bands = R.laplacian_pyramid(u, n)
+            kept = [np.where(m if own else ~m, d, 0.0) for m, d in zip(picks, bands[:-1], strict=True)]
+            return R.reconstruct_laplacian_pyramid([*kept, 0.5 * bands[-1]])
+
+        return (lambda u: lap(u, True)), (lambda v: lap(v, False))
+    if name == "dwt":
+        import pywt
+
+        wav = pywt.Wavelet("db2")
+        h, w = a.shape[-2:]
+        level = min(3, pywt.dwt_max_level(min(h, w), wav.dec_len))
+        if level == 0:
+            return (lambda u: 0.5 * u), (lambda v: 0.5 * v)
+        ca = pywt.wavedec2(a, wav, mode="symmetric", level=level, axes=(-2, -1))
+        cb = pywt.wavedec2(b, wav, mode="symmetric", level=level, axes=(-2, -1))
+        picks = [tuple(np.abs(u) >= np.abs(v) for u, v in zip(da, db, strict=True))
+                 for da, db in zip(ca[1:], cb[1:], strict=True)]
+
+        def dwt(u: np.ndarray, own: bool) -> np.ndarray:
+            cu = pywt.wavedec2(u, wav, mode="symmetric", level=level, axes=(-2, -1))
+            kept: list = [0.5 * cu[0]]
+            for masks, details in zip(picks, cu[1:], strict=True):
+                kept.append(tuple(np.where(m if own else ~m, d, 0.0) for m, d in zip(masks, details, strict=True)))
+            return pywt.waverec2(kept, wav, mode="symmetric", axes=(-2, -1))[:, :h, :w]
+
+        return (lambda u: dwt(u, True)), (lambda v: dwt(v, False))
+    if name == "guided":
+        from scipy import ndimage
+
+        wb, wd = R.guided_weight_maps(a, b)
+
+        def gff(u: np.ndarray, k: int) -> np.ndarray:
+            base = ndimage.uniform_filter(u, size=(1, 31, 31), mode="reflect")
+            return wb[k] * base + wd[k] * (u - base)
+
+        return (lambda u: gff(u, 0)), (lambda v: gff(v, 1))
+    raise UserInputError(f"no contribution rule for {name!r}; rules: {', '.join(RULE_ATTRIBUTION)}")
+
+
+def _rule_weight_share(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The rule's own per-pixel weight of source 1 where the rule defines one (average, maximum, PCA)."""
+    from .baselines import rules as R
+
+    if name == "average":
+        return np.full(a.shape, 0.5, np.float32)
+    if name == "maximum":
+        return (a >= b).astype(np.float32)
+    if name == "pca":
+        w = np.array([R._pca_weights(ai, bi) for ai, bi in zip(a, b, strict=True)])
+        return np.broadcast_to(w[:, 0, None, None], a.shape).astype(np.float32)
+    return None
+
+
+def rule_contributions(name: str, first, second, baseline=None) -> Contributions:
+    """Exact contributions of a training-free rule (one of :data:`RULE_ATTRIBUTION`).
+
+    With the rule's selections and weights for these inputs held fixed, the rule is ``clip(L_1(x_1) +
+    L_2(x_2), 0, 1)``. Its integrated gradients along the straight path from the baseline then have a
+    closed form: ``c_i = r · L_i(x_i − b_i)`` with ``r`` the fraction of the path on which the clip is
+    inactive, ``r = (clip(u) − clip(u_b)) / (u − u_b)`` (``u = L_1(x_1) + L_2(x_2)``, ``u_b`` the same for
+    the baseline), so completeness is exact to float rounding. ``share_first`` is the rule's own weight of
+    source 1 where the rule defines one per pixel (average: 0.5, maximum: the indicator, PCA: its global
+    weight), otherwise ``|c_1| / (|c_1| + |c_2|)``.
+    """
+    from .baselines.registry import RULES
+
+    if name not in RULE_ATTRIBUTION:
+        raise UserInputError(f"no contribution rule for {name!r}; rules: {', '.join(RULE_ATTRIBUTION)}")
+    x, base = _as_pairs(first, second, baseline)
+    a, b = x[:, 0].double().numpy(), x[:, 1].double().numpy()
+    ba, bb = base[:, 0].double().numpy(), base[:, 1].double().numpy()
+    lin1, lin2 = _rule_linear_parts(name, a, b)
+    l1, l2 = lin1(a - ba), lin2(b - bb)
+    u_base = lin1(ba) + lin2(bb)
+    u = u_base + l1 + l2
+    rise = np.clip(u, 0.0, 1.0) - np.clip(u_base, 0.0, 1.0)
+    span = u - u_base
+    ratio = np.ones_like(u)
+    np.divide(rise, span, out=ratio, where=np.abs(span) > 1e-12)
+    fused = RULES[name](x[:, 0].numpy(), x[:, 1].numpy())
+    out = _finish(name, None, x, fused, np.clip(u_base, 0.0, 1.0), ratio * l1, ratio * l2)
+    weight = _rule_weight_share(name, a, b)
+    if weight is not None:
+        out.share_first = weight
+    return out

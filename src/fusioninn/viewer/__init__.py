@@ -1,0 +1,468 @@
+"""The case viewer: one self-contained HTML file for a 2-D pair or a volume pair (``fusioninn view``).
+
+Panels: both sources (input units), the fused image, both sources decomposed from the fused image alone
+(mean of K sampled latents, input units), their per-pixel standard deviations over the K samples
+(uncertainty), and the share of the first source (:mod:`fusioninn.models.contributions`), with an
+optional segmentation outline. Everything is inlined (data, script, style); the page makes no request.
+
+Storage. Every panel is stored per slice as integer codes ``q`` with the slice's own ``lo`` and ``step``
+(value = lo + q * step), zlib-compressed and base64-encoded; the page decodes them with the browser's
+``DecompressionStream`` and draws every panel from these values (window/level works on the numbers).
+Sources with integer values (MRI files) are stored exactly (step 1); each computed panel with the bits of
+:data:`PANEL_BITS` (step = slice range / (2**bits - 1)), which is what keeps a 240x240x155 case under 25
+MB: their noise-like low bits do not compress. Display precision: a shown value lies within
+step / 2 of the computed array (1/4094 of that slice's range for the computed panels, exact for integer
+sources); the readout prints 4 significant digits of the stored value, so |readout − array| <= step / 2 +
+half a unit of the 4th significant digit.
+
+Indices. The readout's ``data-i/j/k`` are the voxel's index in the first input file's own array order
+(after :func:`fusioninn.data.volume.read_volume` reoriented it to RAS and
+:func:`~fusioninn.data.volume.axial_slices` cut it), for 2-D images i = column, j = row, k = 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, UserInputError
+
+__all__ = ["CaseData", "PANELS", "READOUT", "PANEL_BITS", "panel_bits", "build_case", "write_viewer",
+           "quantise_slice", "index_map_for"]
+
+#: data-panel names in page order
+PANELS = ("source-1", "source-2", "fused", "share-1", "decomposed-1", "decomposed-2", "uncertainty-1",
+          "uncertainty-2")
+#: readout names in order (every panel, plus both contributions)
+READOUT = ("source-1", "source-2", "fused", "decomposed-1", "decomposed-2", "uncertainty-1", "uncertainty-2",
+           "contribution-1", "contribution-2", "share-1")
+
+
+@dataclass
+class CaseData:
+    """What the page shows: ``arrays[name]`` (Z, H, W) float32 for every readout name (``None`` where not
+    available), ``seg`` (Z, H, W) uint8 or None, and the page's metadata."""
+
+    arrays: dict[str, np.ndarray | None]
+    seg: np.ndarray | None
+    names: tuple[str, str]
+    is_volume: bool
+    index_map: dict
+    first_slice: int
+    last_slice: int
+    units: str
+    method: str
+    samples: int
+    steps: int | None
+    completeness_max_abs: float | None
+    notes: list[str] = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+
+    def file_index(self, z: int, row: int, col: int) -> tuple[int, int, int]:
+        m = self.index_map
+        return tuple(int(m["offset"][a] + m["row"][a] * row + m["col"][a] * col + m["slice"][a] * z)
+                     for a in range(3))
+
+
+# --------------------------------------------------------------------------------------------------
+# Indices
+
+
+def index_map_for(original_affine: np.ndarray, shape_file: tuple[int, int, int]) -> dict:
+    """Affine map from a viewer position (axial slice z, row, col of :func:`axial_slices` of the RAS
+    array) to the voxel index (i, j, k) of the file as stored: ``index[a] = offset[a] + row[a] * row +
+    col[a] * col + slice[a] * z``."""
+    from nibabel.orientations import axcodes2ornt, io_orientation, ornt_transform
+
+    ornt = ornt_transform(io_orientation(original_affine), axcodes2ornt(("R", "A", "S")))
+    ras_shape = [0, 0, 0]
+    for a in range(3):
+        ras_shape[int(ornt[a, 0])] = shape_file[a]
+    x_dim, y_dim, _ = ras_shape
+    # axial_slices: slices[z, row, col] = ras[X - 1 - col, Y - 1 - row, z]
+    ras_of = {  # ras axis -> (offset, row, col, slice) coefficients
+        0: (x_dim - 1, 0, -1, 0),
+        1: (y_dim - 1, -1, 0, 0),
+        2: (0, 0, 0, 1),
+    }
+    out = {"offset": [0, 0, 0], "row": [0, 0, 0], "col": [0, 0, 0], "slice": [0, 0, 0]}
+    for a in range(3):
+        ras_axis, flip = int(ornt[a, 0]), ornt[a, 1] < 0
+        off, r, c, s = ras_of[ras_axis]
+        if flip:  # ras index = n - 1 - file index  ->  file index = n - 1 - ras index
+            off, r, c, s = shape_file[a] - 1 - off, -r, -c, -s
+        out["offset"][a], out["row"][a], out["col"][a], out["slice"][a] = int(off), int(r), int(c), int(s)
+    return out
+
+
+IMAGE_INDEX_MAP = {"offset": [0, 0, 0], "row": [0, 1, 0], "col": [1, 0, 0], "slice": [0, 0, 0]}
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the case
+
+
+def build_case(
+    path_a: str | Path,
+    path_b: str | Path,
+    latent: str | Path | None = None,
+    samples: int = 8,
+    method: str = "fusioninn",
+    seg: str | Path | None = None,
+    contributions: bool = True,
+    steps: int = 8,
+    model_path: str | None = None,
+    device="cpu",
+    seed: int = 0,
+    batch_slices: int = 8,
+    progress: bool = False,
+    precomputed=None,
+) -> CaseData:
+    """Compute every panel of the viewer for two images or two NIfTI volumes (see :func:`write_viewer`).
+
+    ``precomputed``: the :class:`~fusioninn.models.contributions.Contributions` that
+    :func:`fusioninn.explain.explain_files` computed for the same inputs and method (its report's
+    ``contributions``), reused instead of computing the share panel again.
+    """
+    from ..api import load_pretrained
+    from ..data.pairs import pad_to_multiple, unpad
+    from ..explain import progress_bar, resolve_method, slice_contributions
+    from ..inference import is_volume
+    from ..models.fusioninn import FusionINN
+
+    path_a, path_b = Path(path_a), Path(path_b)
+    if samples < 1:
+        raise UserInputError(f"--samples must be >= 1, got {samples}")
+    if steps < 1:
+        raise UserInputError(f"--steps must be >= 1, got {steps}")
+    volume = is_volume(path_a)
+    if volume != is_volume(path_b):
+        raise UserInputError(f"cannot view a volume with a 2-D image ({path_b.name})", path_a)
+    timings: dict = {}
+    t0 = time.perf_counter()
+    src = _read_sources(path_a, path_b, seg, volume)
+    sa, sb, na, nb, segs = src["sa"], src["sb"], src["na"], src["nb"], src["seg"]
+    (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
+    if min(pa.shape[1:]) < 2:
+        raise DataError(f"image too small to view ({na.shape[2]}x{na.shape[1]})", path_a)
+    name, thing = resolve_method(method, model_path, device)
+    fusion_model = thing if isinstance(thing, FusionINN) else load_pretrained(model_path, device=device)
+    if not isinstance(fusion_model, FusionINN):
+        raise UserInputError("--model is not a FusionINN checkpoint", model_path)
+    timings["read"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    notes: list[str] = []
+    if name == "fusioninn":
+        if latent is not None:
+            fused = _fused_from_latent(fusion_model, Path(latent), pa, pb, "volume" if volume else "image")
+            notes.append(f"Fused image from the saved latent {Path(latent).name}.")
+        else:
+            fused, _ = fusion_model.fuse(pa, pb, batch_size=batch_slices)
+    else:
+        if latent is not None:
+            raise UserInputError("--latent belongs to FusionINN; it cannot be used with --method " + name)
+        from ..methods import resolve_methods
+
+        (m,) = resolve_methods([name], model_path=model_path, device=device)
+        fused = m.fuse(np.stack([pa, pb], 1))
+    timings["fuse"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if name == "fusioninn":
+        d1, d2, u1, u2 = _decomposition(fusion_model, fused, samples, seed, batch_slices, size, src)
+        if u1 is None:
+            notes.append("Uncertainty needs --samples >= 2.")
+    else:
+        d1 = d2 = u1 = u2 = None
+        notes.append(f"Only FusionINN decomposes its fused image; {name} has no decomposition or uncertainty.")
+    timings["decompose"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    c1 = c2 = share = None
+    completeness = None
+    if contributions and precomputed is not None:
+        if precomputed.first.shape != pa.shape or precomputed.method != name:
+            raise ValueError(f"precomputed contributions of {precomputed.method} {precomputed.first.shape} do not "
+                             f"match {name} {pa.shape}")
+        c = precomputed
+        steps = c.steps or steps
+    elif contributions:
+        update, close = progress_bar(f"contributions ({name}, {steps} steps)", progress and pa.shape[0] > 1)
+        try:
+            c = slice_contributions(name, thing if name != "fusioninn" else fusion_model, pa, pb, steps,
+                                    batch_slices=min(4, batch_slices), progress=update)
+        finally:
+            close()
+    if contributions:
+        c1, c2, share = unpad(c.first, size), unpad(c.second, size), unpad(c.share_first, size)
+        residual = unpad(c.residual, size)
+        completeness = float(np.abs(residual).max()) if residual.size else 0.0
+        timings["contributions_slices"] = int(len(c.computed)) if c.computed is not None else int(pa.shape[0])
+    else:
+        notes.append("Contributions not computed (--no-contributions).")
+    timings["contributions"] = time.perf_counter() - t
+    arrays = {
+        "source-1": sa, "source-2": sb, "fused": unpad(np.asarray(fused), size),
+        "decomposed-1": d1, "decomposed-2": d2, "uncertainty-1": u1, "uncertainty-2": u2,
+        "contribution-1": c1, "contribution-2": c2, "share-1": share,
+    }
+    arrays = {k: None if v is None else np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    stems = (_stem(path_a), _stem(path_b))
+    return CaseData(arrays=arrays, seg=segs, names=stems, is_volume=volume, index_map=src["index_map"],
+                    first_slice=0, last_slice=int(sa.shape[0]) - 1, units=src["units"], method=name,
+                    samples=int(samples), steps=None if isinstance(thing, str) else (int(steps) if contributions
+                                                                                     else None),
+                    completeness_max_abs=completeness, notes=notes, seconds=timings)
+
+
+def _read_sources(path_a: Path, path_b: Path, seg, volume: bool) -> dict:
+    """Both sources as (Z, H, W) slices in input units (``sa``, ``sb``), normalised (``na``, ``nb``) with
+    their per-slice ``lo``/``hi`` in input units, the segmentation, the index map and the unit name."""
+    from ..data.pairs import read_image
+    from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
+    from ..explain import read_segmentation
+
+    if volume:
+        va, vb = read_volume(path_a), read_volume(path_b)
+        check_same_grid(va, vb)
+        sa, sb = axial_slices(va.data), axial_slices(vb.data)
+        na, lo_a, hi_a = minmax_normalise(sa)
+        nb, lo_b, hi_b = minmax_normalise(sb)
+        return {"sa": sa, "sb": sb, "na": na, "nb": nb, "lo": (lo_a, lo_b), "hi": (hi_a, hi_b),
+                "seg": read_segmentation(seg, na.shape, True, like=va) if seg else None,
+                "index_map": index_map_for(va.original_affine, tuple(int(s) for s in va.header.get_data_shape()[:3])),
+                "units": "input units"}
+    ia, ib = read_image(path_a), read_image(path_b)
+    if ia.shape != ib.shape:
+        raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of "
+                        f"{path_b}", path_a)
+    sa = (ia.grey * (ia.value_range[1] - ia.value_range[0]) + ia.value_range[0])[None].astype(np.float32)
+    sb = (ib.grey * (ib.value_range[1] - ib.value_range[0]) + ib.value_range[0])[None].astype(np.float32)
+    # min-max normalisation is affine-invariant: the same normalised images as `fuse` makes from the
+    # grey levels, with lo/hi in stored units (so decomposed values come back in those units)
+    na, lo_a, hi_a = minmax_normalise(sa, clip_negative=False)
+    nb, lo_b, hi_b = minmax_normalise(sb, clip_negative=False)
+    return {"sa": sa, "sb": sb, "na": na, "nb": nb, "lo": (lo_a, lo_b), "hi": (hi_a, hi_b),
+            "seg": read_segmentation(seg, ia.shape, False)[None] if seg else None,
+            "index_map": IMAGE_INDEX_MAP, "units": "stored pixel values"}
+
+
+def _decomposition(model, fused, samples: int, seed: int, batch: int, size, src: dict):
+    """Mean of ``samples`` decompositions from the fused image alone and their per-pixel std, both back in
+    the sources' units (std ``None`` for one sample)."""
+    from ..data.pairs import unpad
+
+    dec = model.decompose(fused, samples=samples, seed=seed, batch_size=batch)
+    spans = [(hi - lo).astype(np.float32)[:, None, None] for lo, hi in zip(src["lo"], src["hi"], strict=True)]
+    offsets = [lo.astype(np.float32)[:, None, None] for lo in src["lo"]]
+    d1 = unpad(dec.x1, size) * spans[0] + offsets[0]
+    d2 = unpad(dec.x2, size) * spans[1] + offsets[1]
+    if dec.std is None:
+        return d1, d2, None, None
+    return d1, d2, unpad(dec.std[:, 0], size) * spans[0], unpad(dec.std[:, 1], size) * spans[1]
+
+
+def _stem(path: Path) -> str:
+    from ..inference import _stem as stem
+
+    return stem(path)
+
+
+def _fused_from_latent(model, latent_path: Path, pa, pb, kind: str) -> np.ndarray:
+    """The fused image of a saved latent (``fuse --save-latent``), checked against these sources."""
+    import torch
+
+    from ..inference import _read_latent
+
+    lat, _, _, _ = _read_latent(latent_path, kind)
+    if lat.ndim != 4 or lat.shape[0] != pa.shape[0] or lat.shape[2:] != pa.shape[1:]:
+        raise DataError(f"latent of shape {tuple(lat.shape)} does not match these inputs ({pa.shape[0]} slices of "
+                        f"{pa.shape[2]}x{pa.shape[1]})", latent_path)
+    with torch.no_grad():
+        fused = model.fused_image(torch.from_numpy(np.ascontiguousarray(lat[:, 1:2]))).numpy()[:, 0]
+        check, _ = model.fuse(pa[:1], pb[:1])
+    if np.abs(check[0] - fused[0]).max() > 1.0 / 255 + 1e-4:
+        raise DataError("latent does not belong to these sources and this model (its fused image differs)",
+                        latent_path)
+    return fused
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing the page
+
+
+def quantise_slice(values: np.ndarray, bits: int = 16) -> dict:
+    """One slice as ``{"lo", "step", "data"}``: value = lo + q * step with ``q`` an unsigned integer of at
+    most ``bits`` bits (step = (max − min) / (2**bits − 1)); integer-valued slices whose range fits 16 bits
+    are stored exactly (step 1). ``data``: the low bytes of all q, then the high bytes (byte planes
+    compress better), zlib-compressed, base64-encoded; omitted for a constant slice."""
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        return {"lo": lo, "step": 0.0}
+    if hi - lo <= 65535 and np.array_equal(v, np.rint(v)):
+        step = 1.0
+    else:
+        step = (hi - lo) / float(2 ** int(bits) - 1)
+    q = np.rint((v - lo) / step).clip(0, 65535).astype("<u2")
+    planes = q.view(np.uint8).reshape(-1, 2).T.tobytes()
+    return {"lo": lo, "step": step, "data": base64.b64encode(zlib.compress(planes, 9)).decode("ascii")}
+
+
+def _colormap(name: str) -> str:
+    import matplotlib
+
+    if name == "grey":
+        table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    else:
+        table = (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+    return base64.b64encode(table.tobytes()).decode("ascii")
+
+
+def _window(a: np.ndarray | None, lo_q: float = 0.0, hi_q: float = 99.5, fixed: tuple | None = None) -> list:
+    if fixed is not None:
+        return list(fixed)
+    if a is None:
+        return [0.0, 1.0]
+    sample = a[a != 0] if np.any(a != 0) else a.ravel()
+    lo = float(np.percentile(sample, lo_q)) if lo_q else min(0.0, float(sample.min()))
+    hi = float(np.percentile(sample, hi_q))
+    return [lo, hi if hi > lo else lo + 1.0]
+
+
+def _thinned(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else a[:, ::2, ::2]
+
+
+def _panel_html(name: str, title: str, unit: str, width: int, height: int, available: bool, why: str,
+                legend: str | None) -> str:
+    na = "" if available else f'<div class="na">{html.escape(why)}</div>'
+    leg = legend or ""
+    return (f'<figure data-panel="{name}"><figcaption>{html.escape(title)} <span class="unit">{html.escape(unit)}'
+            f'</span></figcaption><div class="stack"><canvas class="image" width="{width}" height="{height}">'
+            f'</canvas><canvas class="overlay"></canvas>{na}</div>{leg}</figure>')
+
+
+#: bits per stored value of each computed panel, matched to what each value is accurate to: the fused
+#: image is exact (11 bits); the decomposition is a mean of K sampled latents, whose own sampling error is
+#: about uncertainty / sqrt(K) (10); a standard deviation from K = 8 samples is uncertain by about 25 %,
+#: and the contributions by their completeness error of ~1e-3 mean (9). This keeps a 240x240x155 BraTS case
+#: under the 25 MB budget (docs/interpretability.md). Sources: exact when integer-valued, else 16 bits.
+PANEL_BITS = {"fused": 11, "decomposed-1": 10, "decomposed-2": 10, "uncertainty-1": 9, "uncertainty-2": 9,
+              "contribution-1": 9, "contribution-2": 9, "share-1": 9}
+DEFAULT_BITS = None  # None: PANEL_BITS; an integer: that many bits for every computed panel
+
+
+def panel_bits(name: str, bits: int | None = DEFAULT_BITS) -> int:
+    """Bits per stored value of panel ``name`` (``bits`` overrides the computed panels' defaults)."""
+    if name.startswith("source-"):
+        return 16
+    return PANEL_BITS[name] if bits is None else int(bits)
+
+
+def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BITS) -> dict:
+    """Write the page for ``case`` to ``out`` atomically; returns sizes and timings.
+
+    ``bits`` (8-16): quantisation of every computed panel instead of :data:`PANEL_BITS`; the sources are
+    stored exactly when they are integers (as MRI files are), else with 16 bits.
+    """
+    if bits is not None and not 8 <= int(bits) <= 16:
+        raise UserInputError(f"--bits must be between 8 and 16, got {bits}")
+    from ..atomic import atomic_write_text
+
+    t0 = time.perf_counter()
+    z_count, h, w = case.arrays["source-1"].shape
+    first, last = case.first_slice, case.last_slice
+    a_name, b_name = case.names
+    titles = {
+        "source-1": (a_name, case.units), "source-2": (b_name, case.units),
+        "fused": (f"fused ({case.method})", "[0, 1]"),
+        "share-1": (f"share of {a_name}", "0 = all " + b_name + ", 1 = all " + a_name),
+        "decomposed-1": (f"{a_name} decomposed from the fused image", f"mean of {case.samples}, {case.units}"),
+        "decomposed-2": (f"{b_name} decomposed from the fused image", f"mean of {case.samples}, {case.units}"),
+        "uncertainty-1": (f"uncertainty of {a_name}", f"std over {case.samples}, {case.units}"),
+        "uncertainty-2": (f"uncertainty of {b_name}", f"std over {case.samples}, {case.units}"),
+    }
+    windows = {
+        "src1": _window(np.concatenate([case.arrays["source-1"].ravel()[::7]])),
+        "src2": _window(np.concatenate([case.arrays["source-2"].ravel()[::7]])),
+        "fused": [0.0, 1.0],
+        "unc1": _window(_thinned(case.arrays["uncertainty-1"])),
+        "unc2": _window(_thinned(case.arrays["uncertainty-2"])),
+        "share": [0.0, 1.0],
+    }
+    panel_info = {
+        "source-1": {"window": "src1", "colormap": "grey"}, "source-2": {"window": "src2", "colormap": "grey"},
+        "fused": {"window": "fused", "colormap": "grey"}, "share-1": {"window": "share", "colormap": "coolwarm"},
+        "decomposed-1": {"window": "src1", "colormap": "grey"}, "decomposed-2": {"window": "src2", "colormap": "grey"},
+        "uncertainty-1": {"window": "unc1", "colormap": "magma"},
+        "uncertainty-2": {"window": "unc2", "colormap": "magma"},
+    }
+    arrays = {}
+    for name in READOUT:
+        a = case.arrays.get(name)
+        if a is None:
+            continue
+        depth = panel_bits(name, bits)
+        arrays[name] = {"slices": [quantise_slice(a[z], depth) for z in range(first, last + 1)]}
+    seg = None
+    if case.seg is not None:
+        seg = [base64.b64encode(zlib.compress(np.ascontiguousarray(case.seg[z], np.uint8).tobytes(), 6)).decode()
+               if case.seg[z].any() else None for z in range(first, last + 1)]
+    initial = first + int(np.argmax([np.count_nonzero(case.seg[z]) for z in range(first, last + 1)])) \
+        if case.seg is not None and case.seg.any() else (first + last) // 2
+    data = {
+        "format": "fusioninn-viewer-1", "height": h, "width": w, "first_slice": first, "last_slice": last,
+        "initial_slice": initial, "is_volume": case.is_volume, "panel_order": list(PANELS),
+        "readout_order": [n for n in READOUT], "panels": panel_info, "windows": windows, "arrays": arrays,
+        "has_seg": case.seg is not None, "seg": seg, "index_map": case.index_map, "source_names": list(case.names),
+        "colormaps": {name: _colormap(name) for name in ("grey", "magma", "coolwarm")},
+    }
+    why = {name: "" for name in PANELS}
+    for name in PANELS:
+        if case.arrays.get(name) is None:
+            why[name] = ("not computed (--no-contributions)" if name == "share-1" else
+                         "needs --samples >= 2" if name.startswith("uncertainty") and case.method == "fusioninn" else
+                         f"only FusionINN decomposes ({case.method} does not)")
+    legend = ('<div class="legend" style="background: linear-gradient(to right, #3b4cc0, #dddddd, #b40426)"></div>'
+              f'<div class="legend-text"><span>{html.escape(b_name)}</span><span>0.5</span>'
+              f'<span>{html.escape(a_name)}</span></div>')
+    panels_html = "\n".join(
+        _panel_html(n, *titles[n], w, h, case.arrays.get(n) is not None, why[n], legend if n == "share-1" else None)
+        for n in PANELS)
+    steps = f"{case.steps} Gauss–Legendre steps" if case.steps else "exact rule weights"
+    contrib = (f"contributions by {steps}, completeness max |fused − baseline − c₁ − c₂| = "
+               f"{case.completeness_max_abs:.2e}" if case.completeness_max_abs is not None else "no contributions")
+    subtitle = (f"{a_name} + {b_name} · {'volume' if case.is_volume else '2-D image'} {w}×{h}"
+                f"{f'×{z_count}' if case.is_volume else ''} · method {case.method} · "
+                f"decomposition: mean of {case.samples} latent samples · {contrib}")
+    notes = " ".join(case.notes + [
+        "Values are stored per slice (sources exactly; computed panels with 9-11 bits, step = slice range / "
+        "(2^bits - 1)) and shown with 4 significant digits. Decomposed sources and uncertainty are in the "
+        "sources' units; fused and contributions in fused-image units [0, 1]. Research tool: not for diagnosis."])
+    js = resources.files(__package__).joinpath("viewer.js").read_text(encoding="utf-8")
+    page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    seg_key = ", <kbd>o</kbd> segmentation outline on/off (yellow: enhancing, red: necrosis, green: oedema)" \
+        if case.seg is not None else ""
+    replacements = {
+        "__TITLE__": html.escape(f"fusioninn case viewer — {a_name} + {b_name}"),
+        "__SUBTITLE__": html.escape(subtitle), "__MIN__": str(first), "__MAX__": str(last), "__VALUE__": str(initial),
+        "__ASPECT__": f"{w} / {h}", "__PANEL__": f"min(23.5vw, calc((100vh - 300px) / 2 * {w / h:.4f}))",
+        "__PANELS__": panels_html, "__SEGKEY__": seg_key,
+        "__NOTES__": html.escape(notes), "__JS__": js, "__CASE_JSON__": payload,
+    }
+    for key in ("__TITLE__", "__SUBTITLE__", "__MIN__", "__MAX__", "__VALUE__", "__ASPECT__", "__PANEL__", "__PANELS__",
+                "__SEGKEY__", "__NOTES__", "__JS__", "__CASE_JSON__"):  # the data last: never re-scanned
+        page = page.replace(key, replacements[key])
+    atomic_write_text(out, page)
+    return {"bytes": Path(out).stat().st_size, "seconds_write": time.perf_counter() - t0}
