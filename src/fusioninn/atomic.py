@@ -54,6 +54,7 @@ class OutputGroup(list):
         self.dirs: list[Path] = []
         self.backups: dict[str, tuple[Path, Path]] = {}  # target -> (target, backup of its old content)
         self.inputs: list[tuple[Path, tuple[int, int] | None]] = []
+        self.folders_written: set[Path] = set()  # where this process may have left a temporary file
         self.emptied: list[Path] = []  # empty folders that atomic_dir replaced by a series folder
         self.kept = False
 
@@ -76,8 +77,10 @@ class OutputGroup(list):
         for folder in self.emptied:
             with contextlib.suppress(OSError):
                 folder.mkdir()
-        for folder in reversed(self.dirs):
+        # a stop signal can land between creating a temporary file and the block that removes it
+        for folder in self.folders_written | set(self.dirs):
             _remove_own_temps(folder)
+        for folder in reversed(self.dirs):
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if empty: never remove what someone else put there
 
@@ -238,13 +241,15 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     _check_not_an_input(target)
     suffix = "".join(target.suffixes) or ""
     prefix = _tmp_prefix(target)
+    group = _GROUP.get()
+    if group is not None:
+        group.folders_written.add(parent)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=parent)
     except OSError as err:
         raise UserInputError(f"cannot write here ({err.strerror})", target) from None
     os.close(fd)
     tmp = Path(tmp_name)
-    group = _GROUP.get()
     registered = False
     try:
         yield tmp
@@ -292,6 +297,8 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
         raise UserInputError(f"is {what}; a series is written to a new (or empty) folder", target)
     _check_not_an_input(target)
     prefix = _tmp_prefix(target)
+    if _GROUP.get() is not None:
+        _GROUP.get().folders_written.add(parent)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
     except OSError as err:
@@ -434,7 +441,10 @@ def _remove_own_temps(folder: Path) -> None:
     mark = f"-{os.getpid()}-"
     with contextlib.suppress(OSError), os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.startswith(".tmp-") and mark in entry.name:
+            if entry.name.startswith(".tmp-") and mark in entry.name and f"{mark}bak-" not in entry.name:
+                if entry.is_dir(follow_symlinks=False):  # a series folder being written (atomic_dir)
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    continue
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 

@@ -231,25 +231,28 @@ def _source_record(path: Path) -> dict:
 
 
 # Peak memory of fuse/decompose beyond what the process already holds (interpreter, torch, the model),
-# measured by benchmarks/memory_peaks.py (benchmarks/results/memory_peaks.json): a small fixed part, bytes
-# per voxel of the whole volume (its float copies in and out) and bytes per pixel of each slice in a model
-# batch (activations); a 2-D image is one batch of one slice.
-MEMORY_BASE_BYTES = 64 * 2**20
-VOLUME_BYTES_PER_VOXEL = 64
-BATCH_BYTES_PER_PIXEL = 190
+# measured by benchmarks/memory_peaks.py (benchmarks/results/memory_peaks.json; least-squares fits: images
+# 159 B/pixel, volumes 63 B/voxel plus 48 B per pixel of each slice in a batch; every estimate 1.23-2.9x the
+# measured peak), with a margin: an estimate may refuse a little early, never too late.
+MEMORY_BASE_BYTES = 32 * 2**20
+IMAGE_BYTES_PER_PIXEL = 190  # a 2-D image: read, normalised, padded, fused, latent, written
+VOLUME_BYTES_PER_VOXEL = 76  # the whole volume's copies: read, reoriented, slices, normalised, fused, latent
+BATCH_BYTES_PER_PIXEL = 64  # model activations per pixel of each slice of a batch
 
 
-def estimate_peak_bytes(slices: int, height: int, width: int, batch_slices: int) -> int:
-    """Peak memory of fusing or decomposing ``slices`` slices of ``height`` x ``width`` in batches."""
+def estimate_peak_bytes(slices: int, height: int, width: int, batch_slices: int = 1, volume: bool = True) -> int:
+    """Peak memory of fusing or decomposing an image (``volume=False``) or a volume of ``slices`` axial
+    slices of ``height`` x ``width``, ``batch_slices`` at a time."""
     ph, pw = height + height % 2, width + width % 2
+    if not volume:
+        return MEMORY_BASE_BYTES + ph * pw * IMAGE_BYTES_PER_PIXEL
     per_batch = min(max(1, batch_slices), slices) * ph * pw * BATCH_BYTES_PER_PIXEL
-    whole = slices * ph * pw * VOLUME_BYTES_PER_VOXEL if slices > 1 else 0
-    return MEMORY_BASE_BYTES + whole + per_batch
+    return MEMORY_BASE_BYTES + slices * ph * pw * VOLUME_BYTES_PER_VOXEL + per_batch
 
 
 def _check_image_memory(shape: tuple[int, int], path: Path) -> None:
     h, w = shape
-    check_memory(estimate_peak_bytes(1, h, w, 1), f"fusing an image of {w}x{h} pixels", path)
+    check_memory(estimate_peak_bytes(1, h, w, volume=False), f"fusing an image of {w}x{h} pixels", path)
 
 
 def _volume_slices(vol) -> tuple[int, int, int]:

@@ -144,9 +144,10 @@ class Ctx:
         return str(self.assets / "model.safetensors")
 
 
-def make_assets(folder: Path) -> Path:
+def make_assets(folder: Path, with_run: bool = True) -> Path:
     """Small checkpoints shared by the cases: a random FusionINN (fast widths), a CNN baseline, a
-    FusionINN with weights that do not fit its config, a tampered copy, an ``original``-style ``.pt``."""
+    FusionINN with weights that do not fit its config, a tampered copy, an ``original``-style ``.pt``,
+    and (``with_run``) a real one-epoch training run in ``run/`` for the resume cases."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -179,6 +180,13 @@ def make_assets(folder: Path) -> Path:
     tensors[key] = tensors[key] + 1e-3  # one edited weight, the stored checksum unchanged
     save_file(tensors, str(folder / "tampered.safetensors"), metadata=meta)
     torch.save({"model_state_dict": model.state_dict()}, folder / "pickled.pt")
+    if with_run:
+        from fusioninn.cli import main
+
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+            code = main(["train", "--data", "phantom:8", "--out", str(folder / "run"), "--epochs", "1",
+                         "--batch-size", "4", "--crop", "16", "--threads", "1", "--device", "cpu", "--quiet"])
+        assert code == 0, err.getvalue()
     return folder
 
 
@@ -190,7 +198,8 @@ class Case:
     ``build(ctx)`` writes the inputs and returns the argv and the file the message must name (None for
     pure option errors). ``expect``: phrases the stderr line must contain (case-insensitive).
     ``fault``: a simulated failure while the command runs (``"enospc"``: a full disk on every file;
-    ``"enospc:<text>"``: only on files whose temporary name contains ``<text>``; ``"internal"``: a bug).
+    ``"enospc:<text>"``: only on files whose temporary name contains ``<text>``; ``"internal"``: a bug;
+    ``"memory:<MiB>"``: only that much memory available).
     ``check(ctx)``: for cases that must succeed, asserts on the outputs.
     """
 
@@ -268,6 +277,11 @@ def _fault(kind: str | None) -> Iterator[None]:
             real(fd)
 
         with mock.patch("os.fsync", full_disk):
+            yield
+        return
+    if kind.startswith("memory:"):  # only this many MiB of memory available now
+        mib = float(kind.partition(":")[2])
+        with mock.patch("fusioninn.data._memory.available_memory", lambda: int(mib * 2**20)):
             yield
         return
     if kind == "internal":
@@ -436,6 +450,507 @@ def _evil_pt(c: Ctx) -> str:
     with open(path, "wb") as fh:
         pickle.dump({"model_state_dict": _Evil(marker)}, fh)
     return str(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers for the cases of issue 12 (a new user's hostile afternoon)
+def _patched_nifti(c: Ctx, name: str, data: np.ndarray, patches: dict[int, tuple[str, tuple]],
+                   dtype=np.float32) -> str:
+    """A NIfTI file whose header bytes at the given offsets are overwritten (struct format, values)."""
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.asarray(data, dtype=dtype), np.eye(4))
+    raw_path = c.p("_raw.nii")
+    img.to_filename(raw_path)
+    raw = bytearray(raw_path.read_bytes())
+    raw_path.unlink()
+    for offset, (fmt, values) in patches.items():
+        struct.pack_into(fmt, raw, offset, *values)
+    path = c.p(name)
+    if name.endswith(".gz"):
+        with gzip.open(path, "wb") as fh:
+            fh.write(bytes(raw))
+    else:
+        path.write_bytes(bytes(raw))
+    return str(path)
+
+
+_SROW = 280  # srow_x, srow_y, srow_z: 12 float32
+_DIM = 40  # dim[0..7]: int16
+_SCL_SLOPE = 112  # float32
+
+
+def _copy(c: Ctx, src: Path, name: str) -> str:
+    import shutil
+
+    if src.is_dir():
+        shutil.copytree(src, c.p(name))
+    else:
+        shutil.copyfile(src, c.p(name))
+    return c.s(name)
+
+
+def _edit_bytes(path: str | Path, old: bytes, new: bytes) -> str:
+    raw = Path(path).read_bytes()
+    assert old in raw and len(old) == len(new), old
+    Path(path).write_bytes(raw.replace(old, new, 1))
+    return str(path)
+
+
+def _flip_tensor_byte(path: str | Path, prefix: str) -> str:
+    """Flip one bit in the first tensor whose name starts with ``prefix`` (safetensors layout)."""
+    import json as _json
+
+    raw = bytearray(Path(path).read_bytes())
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = _json.loads(raw[8 : 8 + n])
+    name = sorted(k for k in header if k.startswith(prefix)
+                  and header[k]["data_offsets"][1] > header[k]["data_offsets"][0])[0]
+    start = 8 + n + header[name]["data_offsets"][0]
+    raw[start] ^= 0x10
+    Path(path).write_bytes(bytes(raw))
+    return str(path)
+
+
+def _run_copy(c: Ctx) -> str:
+    """A copy of the assets' real one-epoch training run (resumable)."""
+    return _copy(c, c.assets / "run", "run")
+
+
+def _saved_with(c: Ctx, name: str, edit: Callable[[dict], None]) -> str:
+    """The case model's checkpoint, re-saved properly (valid checksums) after ``edit(state)``."""
+    from fusioninn.training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+
+    data = load_checkpoint(c.model)
+    edit(data.model_state)
+    save_checkpoint(c.p(name), CheckpointData(model_state=data.model_state, meta=data.meta))
+    return c.s(name)
+
+
+def _nan_first_weight(state: dict) -> None:
+    key = sorted(k for k in state if state[k].is_floating_point() and state[k].numel())[0]
+    state[key].view(-1)[0] = float("nan")
+
+
+def _real_fuse(c: Ctx, a: str, b: str, out: str, *extra: str) -> None:
+    from fusioninn.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(_fuse(c, a, b, out, *extra)) == 0
+
+
+def _subject(c: Ctx, folder: str = ".") -> tuple[str, str]:
+    """A subject folder with P_t1ce.nii.gz and P_flair.nii.gz (int16, as scanners write them)."""
+    import nibabel as nib
+
+    (c.root / folder).mkdir(exist_ok=True)
+    paths = []
+    for name, seed in (("P_t1ce.nii.gz", 1), ("P_flair.nii.gz", 7)):
+        path = c.root / folder / name
+        nib.Nifti1Image(np.rint(volume(seed=seed) / 2).astype(np.int16), np.eye(4)).to_filename(path)
+        paths.append(str(path))
+    return paths[0], paths[1]
+
+
+def _fused_subject(c: Ctx) -> str:
+    t1ce, flair = _subject(c)
+    _real_fuse(c, t1ce, flair, "P.nii.gz")
+    return c.s("P.nii.gz")
+
+
+def _moved_subject(c: Ctx) -> str:
+    """The fused subject and its sources copied to another folder (recorded paths no longer match)."""
+    import shutil
+
+    _fused_subject(c)
+    (c.root / "copy").mkdir()
+    for name in ("P.nii.gz", "P.fusioninn.json", "P_t1ce.nii.gz", "P_flair.nii.gz"):
+        shutil.copyfile(c.p(name), c.p(f"copy/{name}"))
+    return c.s("copy/P.nii.gz")
+
+
+def _fused_png_subject(c: Ctx) -> tuple[str, str]:
+    a = str(png(c.p("P_t1ce.png"), blobs(32, 32, 1)))
+    b = str(png(c.p("P_flair.png"), blobs(32, 32, 2)))
+    _real_fuse(c, a, b, "P.png", "--save-latent", c.s("z.npz"))
+    return c.s("P.png"), c.s("z.npz")
+
+
+def _latent_variant(c: Ctx, **changes) -> str:
+    """A real latent of a 32x32 fuse, with arrays or metadata replaced."""
+    import json as _json
+
+    _fused_and_latent(c)
+    with np.load(c.p("z.npz")) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = _json.loads(bytes(arrays["meta"]).decode())
+    for key, value in changes.items():
+        if key in ("latent", "lo", "hi"):
+            arrays[key] = value(arrays[key]) if callable(value) else value
+        else:
+            meta[key] = value
+    arrays["meta"] = np.frombuffer(_json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(c.p("z.npz"), **arrays)
+    return c.s("z.npz")
+
+
+def _fused_volume_with_sidecar(c: Ctx, **changes) -> str:
+    """A real fused volume f.nii.gz whose sidecar gets ``changes`` (still tied to the volume)."""
+    import json as _json
+
+    _real_fuse(c, *_pair_nii(c), "f.nii.gz")
+    side = c.p("f.fusioninn.json")
+    doc = _json.loads(side.read_text())
+    doc.update(changes)
+    side.write_text(_json.dumps(doc))
+    return c.s("f.nii.gz")
+
+
+def _float_tiff(c: Ctx, name: str, arr: np.ndarray) -> str:
+    from PIL import Image
+
+    Image.fromarray(arr.astype(np.float32), mode="F").save(c.p(name))
+    return c.s(name)
+
+
+def _check_npy_range(name: str, lo: float, hi: float, tol: float = 0.05) -> Callable[[Ctx], None]:
+    def check(c: Ctx) -> None:
+        arr = np.load(c.p(name))
+        assert np.isfinite(arr).all()
+        assert abs(float(arr.min()) - lo) <= tol * max(1.0, abs(hi - lo)), (name, arr.min(), lo)
+        assert abs(float(arr.max()) - hi) <= tol * max(1.0, abs(hi - lo)), (name, arr.max(), hi)
+    return check
+
+
+def _check_volume_range_like(out: str, src: str, tol: float) -> Callable[[Ctx], None]:
+    def check(c: Ctx) -> None:
+        from fusioninn.data.volume import read_volume
+
+        got, want = read_volume(c.p(out)).data, read_volume(c.p(src)).data
+        assert abs(float(got.max()) - float(want.max())) <= tol * float(want.max()), (got.max(), want.max())
+    return check
+
+
+def _multi_page_tiff(c: Ctx, name: str) -> str:
+    from PIL import Image
+
+    frames = [Image.fromarray(np.rint(blobs(32, 32, k) * 255).astype(np.uint8)) for k in range(3)]
+    frames[0].save(c.p(name), save_all=True, append_images=frames[1:])
+    return c.s(name)
+
+
+def _fifo(c: Ctx, name: str) -> str:
+    os.mkfifo(c.p(name))
+    return c.s(name)
+
+
+def _symlink(c: Ctx, name: str, target: str) -> str:
+    os.symlink(target, c.p(name))
+    return c.s(name)
+
+
+def _low_memory(c: Ctx) -> None:  # nothing to build; the fault does the work
+    return None
+
+
+def _brats_all_bad(c: Ctx) -> str:
+    root = c.p("brats")
+    for sid in ("S1", "S2"):
+        (root / sid).mkdir(parents=True)
+        for seq in ("t1", "t1ce", "t2", "flair", "seg"):
+            (root / sid / f"{sid}_{seq}.nii.gz").write_bytes(b"not a volume")
+    return str(root)
+
+
+def _issue12_cases(C, add) -> None:  # noqa: C901 - a flat table
+    # ---- 1. outputs onto inputs, two outputs onto one file
+    add(C("guard-fuse-onto-source", "fuse", "-o is one of the sources (fuse A B -o A)",
+          lambda c: (_fuse(c, *_pair_png(c), "a.png"), c.s("a.png")), ("input of this command",)))
+    add(C("guard-fuse-hard-link", "fuse", "-o is a hard link to a source",
+          lambda c: (_fuse(c, *_pair_png(c), (os.link(c.p("b.png"), c.p("f.png")), "f.png")[1]), c.s("f.png")),
+          ("input of this command",)))
+    add(C("guard-fuse-symlink", "fuse", "-o is a symbolic link to a source",
+          lambda c: (_fuse(c, *_pair_png(c), (_symlink(c, "f.png", c.s("a.png")), "f.png")[1]), c.s("f.png")),
+          ("input of this command",)))
+    add(C("guard-fuse-volume-onto-source", "fuse", "fuse a.nii.gz b.nii.gz -o a.nii.gz",
+          lambda c: (_fuse(c, *_pair_nii(c), "a.nii.gz"), c.s("a.nii.gz")), ("input of this command",)))
+    add(C("guard-fuse-latent-onto-output", "fuse", "--save-latent is a link to the -o file (two outputs, one file)",
+          lambda c: (_fuse(c, *_pair_png(c), "f.png", "--save-latent", _symlink(c, "z.npz", c.s("f.png"))),
+                     c.s("z.npz")), ("two outputs",)))
+    add(C("guard-decompose-onto-sources", "decompose", "fuse P_t1ce P_flair -o P, then decompose P -o . (the sources)",
+          lambda c: (["decompose", _fused_subject(c), "-o", str(c.root), "--model", c.model, "--threads", "1"],
+                     c.s("P_t1ce.nii.gz")), ("a source",)))
+    add(C("guard-decompose-onto-moved-sources", "decompose", "the same after copying the subject folder elsewhere",
+          lambda c: (["decompose", _moved_subject(c), "-o", c.s("copy"), "--model", c.model, "--threads", "1"],
+                     c.s("copy/P_t1ce.nii.gz")), ("a source",)))
+    add(C("guard-decompose-image-sources", "decompose", "2-D: decompose P.png --latent z.npz -o . onto P_t1ce.png",
+          lambda c: (["decompose", *(lambda f: [f[0], "--latent", f[1]])(_fused_png_subject(c)), "-o", str(c.root),
+                      "--model", c.model], c.s("P_t1ce.png")), ("a source",)))
+    add(C("guard-decompose-same-names", "decompose", "--names a,a (both outputs onto one file)",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--names", "a,a"), None),
+          ("--names", "same name")))
+    add(C("guard-decompose-output-link-to-input", "decompose", "an output name that is a link to the fused input",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3)))),
+                     (_mkdir(c, "dec"), _symlink(c, "dec/g_source1.png", c.s("g.png")))[1]),
+          ("input of this command",)))
+    add(C("guard-import-onto-input", "import-original", "-o is a link to the .pt being imported",
+          lambda c: (_import(c, _pt(c, "inn.pt", {"model_state_dict": _original_like_state()}),
+                             (_symlink(c, "x.safetensors", c.s("inn.pt")), "x.safetensors")[1]), c.s("x.safetensors")),
+          ("input of this command",)))
+    add(C("guard-train-init-in-run", "train", "--init RUN/best.safetensors with --out RUN (a fresh run)",
+          lambda c: (_train(c, "phantom:8", "--init",
+                            (_mkdir(c, "run"), _copy(c, Path(c.model), "run/best.safetensors"))[1]),
+                     c.s("run/best.safetensors")), ("input of this command",)))
+
+    # ---- 2. checkpoints: everything checksummed, the failing part named
+    add(C("ckpt-config-edited", "fuse", "one byte of model_config edited (\"clamp\": 2.0 -> 3.0)",
+          lambda c: (_fuse(c, *_pair_png(c))[:-4] + ["--model", _edit_bytes(_copy(c, Path(c.model), "m.safetensors"),
+                     b'\\"clamp\\": 2.0', b'\\"clamp\\": 3.0'), "--threads", "1"], c.s("m.safetensors")),
+          ("metadata checksum",)))
+    add(C("ckpt-shipped-config-edited", "fuse", "the shipped weights with input_logit_eps edited",
+          lambda c: (_fuse(c, *_pair_png(c))[:-4] + ["--model", _edit_bytes(
+              _copy(c, default_weights_path(), "w.safetensors"), b'\\"input_logit_eps\\": 0',
+              b'\\"input_logit_eps\\": 1'),
+              "--threads", "1"], c.s("w.safetensors")), ("metadata checksum",)))
+    add(C("ckpt-nan-weights", "fuse", "a checkpoint whose weights hold NaN (valid checksums)",
+          lambda c: (_fuse(c, *_pair_png(c))[:-4] + ["--model", _saved_with(c, "nan.safetensors", _nan_first_weight),
+                                                     "--threads", "1"], c.s("nan.safetensors")), ("nan",)))
+    add(C("resume-optimizer-bitflip", "train", "--resume: one bit of the optimiser state flipped",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     _flip_tensor_byte(Path(_run_copy(c)) / "last.safetensors", "optim.")),
+          ("optimiser state checksum",)))
+    add(C("resume-rng-bitflip", "train", "--resume: one bit of the RNG state flipped",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     _flip_tensor_byte(Path(_run_copy(c)) / "last.safetensors", "rng.")), ("rng state checksum",)))
+    add(C("resume-epoch-edited", "train", "--resume: \"epoch\" edited in the checkpoint",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     _edit_bytes(Path(_run_copy(c)) / "last.safetensors", b'\\"epoch\\": 1', b'\\"epoch\\": 0')),
+          ("metadata checksum",)))
+    add(C("resume-metrics-garbage", "train", "--resume: metrics.jsonl with a damaged line",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     (_run_copy(c), c.p("run/metrics.jsonl").write_text("{\"epoch\": 1, \"val\n"),
+                      c.s("run/metrics.jsonl"))[2]),
+          ("not valid json",)))
+    add(C("resume-metrics-edited", "train", "--resume: a figure of metrics.jsonl edited (valid JSON)",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     (_run_copy(c), c.p("run/metrics.jsonl").write_text(
+                         c.p("run/metrics.jsonl").read_text().replace("\"epoch\": 1,", "\"epoch\": 1, \"x\": 0,")),
+                      c.s("run/metrics.jsonl"))[2]), ("does not match",)))
+    add(C("resume-metrics-missing", "train", "--resume: metrics.jsonl deleted",
+          lambda c: (_train(c, "phantom:8", "--resume"),
+                     (_run_copy(c), c.p("run/metrics.jsonl").unlink(), c.s("run/metrics.jsonl"))[2]), ("missing",)))
+    add(C("resume-other-lr", "train", "--resume with another --lr than the run's",
+          lambda c: (_train(c, "phantom:8", "--resume", "--lr", "0.5"), (_run_copy(c), c.s("run/last.safetensors"))[1]),
+          ("different lr",)))
+    add(C("resume-other-loss-weight", "train", "--resume with another --w-ssim than the run's",
+          lambda c: (_train(c, "phantom:8", "--resume", "--w-ssim", "0.3"),
+                     (_run_copy(c), c.s("run/last.safetensors"))[1]),
+          ("different loss",)))
+
+    # ---- 4. input at fault, not an internal error
+    eye16 = volume()
+    add(C("vol-affine-nan", "fuse", "NIfTI whose affine holds NaN",
+          lambda c: (_fuse(c, _patched_nifti(c, "a.nii.gz", eye16, {_SROW: ("<f", (float("nan"),))}), _b_nii(c),
+                           "f.nii.gz"), c.s("a.nii.gz")), ("affine", "nan")))
+    add(C("vol-affine-zero", "fuse", "NIfTI whose affine is all zeros",
+          lambda c: (_fuse(c, _patched_nifti(c, "a.nii.gz", eye16, {_SROW: ("<12f", (0.0,) * 12), 252: ("<h", (0,))}),
+                           _b_nii(c), "f.nii.gz"), c.s("a.nii.gz")), ("affine", "singular")))
+    add(C("vol-dim-zero", "fuse", "NIfTI header dimension 0",
+          lambda c: (_fuse(c, _patched_nifti(c, "a.nii.gz", eye16, {_DIM + 6: ("<h", (0,))}), _b_nii(c), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("dimensions",)))
+    add(C("vol-dim-negative", "fuse", "NIfTI header dimension -4",
+          lambda c: (_fuse(c, _patched_nifti(c, "a.nii.gz", eye16, {_DIM + 6: ("<h", (-4,))}), _b_nii(c), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("dimensions",)))
+    add(C("dec-latent-3d", "decompose", "latent array of 3 dimensions",
+          lambda c: (_decompose(c, c.s("f.png"), "--latent", _latent_variant(c, latent=lambda z: z[0])), c.s("z.npz")),
+          ("n x 2 x h x w",)))
+    add(C("dec-latent-int", "decompose", "latent array of integers",
+          lambda c: (_decompose(c, c.s("f.png"), "--latent", _latent_variant(c, latent=lambda z: z.astype(np.int32))),
+                     c.s("z.npz")), ("floats",)))
+    add(C("dec-latent-names-type", "decompose", "latent metadata 'names' a number (wrong JSON type)",
+          lambda c: (_decompose(c, c.s("f.png"), "--latent", _latent_variant(c, names=5)), c.s("z.npz")), ("names",)))
+    add(C("dec-latent-range-type", "decompose", "latent metadata 'value_range' a string",
+          lambda c: (_decompose(c, c.s("f.png"), "--latent", _latent_variant(c, value_range="0-255")), c.s("z.npz")),
+          ("value_range",)))
+    add(C("dec-latent-lo-shape", "decompose", "latent 'lo' of the wrong shape",
+          lambda c: (_decompose(c, c.s("f.png"), "--latent", _latent_variant(c, lo=np.zeros(7))), c.s("z.npz")),
+          ("'lo'",)))
+    add(C("dec-sidecar-lo-string", "decompose", "sidecar 'lo' a string (wrong JSON type)",
+          lambda c: (_decompose(c, _fused_volume_with_sidecar(c, lo="abc")), c.s("f.fusioninn.json")), ("'lo'",)))
+    add(C("dec-sidecar-names-type", "decompose", "sidecar 'names' a list of numbers",
+          lambda c: (_decompose(c, _fused_volume_with_sidecar(c, names=[1, 2])), c.s("f.fusioninn.json")), ("names",)))
+    add(C("dec-sidecar-not-json", "decompose", "sidecar that is not JSON",
+          lambda c: (_decompose(c, (_real_fuse(c, *_pair_nii(c), "f.nii.gz"), c.p("f.fusioninn.json").write_text("{lo"),
+                                    c.s("f.nii.gz"))[2]), c.s("f.fusioninn.json")), ("not json",)))
+    add(C("train-lr-nan", "train", "--lr nan",
+          lambda c: (_train(c, "phantom:8", "--lr", "nan"), None), ("--lr", "finite")))
+    add(C("train-lr-inf", "train", "--lr inf",
+          lambda c: (_train(c, "phantom:8", "--lr", "inf"), None), ("--lr", "finite")))
+    add(C("train-seed-negative", "train", "--seed -1",
+          lambda c: (_train(c, "phantom:8", "--seed", "-1"), None), ("--seed",)))
+    add(C("demo-seed-negative", "demo", "--seed -1",
+          lambda c: (["demo", "--out", c.s("demo"), "--seed", "-1", "--model", c.model], None), ("--seed",)))
+    add(C("dec-seed-huge", "decompose", "--seed 99999999999999999999",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--seed", "99999999999999999999"), None),
+          ("--seed",)))
+    for dev in ("meta", "mps", "xla"):
+        add(C(f"device-{dev}", "fuse", f"--device {dev}",
+              lambda c, dev=dev: (_fuse(c, *_pair_png(c), "f.png", "--device", dev), None), ("device", dev)))
+    def tiny_pairs(c: Ctx) -> tuple[list[str], None]:
+        a, b = _mkdir(c, "A"), _mkdir(c, "B")
+        for k in range(6):
+            png(c.p(f"A/{k}.png"), blobs(8, 8, k))
+            png(c.p(f"B/{k}.png"), blobs(8, 8, k + 10))
+        return ["train", "--data", f"pairs:{a}:{b}", "--out", c.s("run"), "--epochs", "1", "--batch-size", "2",
+                "--crop", "0", "--threads", "1", "--device", "cpu", "--quiet"], None
+
+    add(C("train-tiny-images", "train", "training on 8x8 images (smaller than the SSIM window)", tiny_pairs,
+          ("ssim window",)))
+    add(C("metrics-empty-npy", "metrics", "an empty (0x0) .npy",
+          lambda c: (_metrics(str(png(c.p("a.png"), blobs(32, 32, 1))), str(png(c.p("b.png"), blobs(32, 32, 2))),
+                              str(npy(c.p("f.npy"), np.zeros((0, 0))))), c.s("f.npy")), ("empty",)))
+    add(C("metrics-zero-byte-npy", "metrics", "a 0-byte .npy",
+          lambda c: (_metrics(str(png(c.p("a.png"), blobs(32, 32, 1))), str(png(c.p("b.png"), blobs(32, 32, 2))),
+                              _write(c, "f.npy", b"")), c.s("f.npy")), ("not a readable",)))
+
+    def import_with(change):
+        def build(c: Ctx) -> tuple[list[str], str]:
+            state = _original_like_state()
+            key = sorted(state)[0]
+            state[key] = change(state[key])
+            return _import(c, _pt(c, "inn.pt", {"model_state_dict": state})), c.s("inn.pt")
+        return build
+
+    add(C("import-sparse", "import-original", "a state dict holding sparse tensors",
+          import_with(lambda t: t.to_sparse()), ("sparse",)))
+    add(C("import-nan", "import-original", "NaN weights",
+          import_with(lambda t: t * float("nan")), ("nan",)))
+    add(C("import-bool", "import-original", "bool weights",
+          import_with(lambda t: t > 0), ("torch.bool",)))
+    add(C("import-int", "import-original", "integer weights",
+          import_with(lambda t: t.round().to(__import__("torch").int64)), ("torch.int64",)))
+
+    # ---- 5. one line, never a warning first
+    add(C("vol-scl-slope-huge", "fuse", "int16 NIfTI with scl_slope 1e38 (overflows float32)",
+          lambda c: (_fuse(c, _patched_nifti(c, "a.nii.gz", volume(), {_SCL_SLOPE: ("<f", (1e38,))}, dtype=np.int16),
+                           _b_nii(c), "f.nii.gz"), c.s("a.nii.gz")), ("scl_slope",)))
+    add(C("vol-complex", "fuse", "complex NIfTI",
+          lambda c: (_fuse(c, (lambda p: (__import__("nibabel").Nifti1Image(volume().astype(np.complex64), np.eye(4))
+                                          .to_filename(p), str(p))[1])(c.p("a.nii.gz")), _b_nii(c), "f.nii.gz"),
+                     c.s("a.nii.gz")), ("complex",)))
+    add(C("fuse-complex-npy", "fuse", "complex .npy (would drop the imaginary part)",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), blobs(32, 32, 1) * (1 + 1j))),
+                           str(npy(c.p("b.npy"), blobs(32, 32, 2)))),
+                     c.s("a.npy")), ("complex",)))
+    add(C("train-skip-bad-all-bad", "train", "--skip-bad on a BraTS folder whose subjects are all unreadable",
+          lambda c: (_train(c, _brats_all_bad(c), "--skip-bad"), None), ("brats",)))
+    add(C("fuse-float64-huge", "fuse", "float64 .npy with values near 1e308 (must work: finite, not 'NaN')",
+          lambda c: (_fuse(c, str(npy(c.p("a.npy"), blobs(32, 32, 1) * 1e308)),
+                           str(npy(c.p("b.npy"), blobs(32, 32, 2)))),
+                     None), code=0, check=_check_outputs_finite("f.png", shape=(32, 32))))
+    add(C("vol-float64-huge", "fuse", "float64 NIfTI with values near 1e308 (beyond float32)",
+          lambda c: (_fuse(c, (lambda p: (__import__("nibabel").Nifti1Image(volume() * 1e305, np.eye(4)).to_filename(p),
+                                          str(p))[1])(c.p("a.nii.gz")), _b_nii(c), "f.nii.gz"), c.s("a.nii.gz")),
+          ("exceed float32",)))
+
+    # ---- 7. memory: refused up front with the size needed, or fewer slices per batch
+    add(C("mem-image-refused", "fuse", "a 256x256 PNG with 8 MiB of memory available (simulated)",
+          lambda c: (_fuse(c, str(png(c.p("a.png"), blobs(256, 256, 1))), str(png(c.p("b.png"), blobs(256, 256, 2)))),
+                     c.s("a.png")), ("would need", "memory"), fault="memory:8"))
+    add(C("mem-volume-refused", "fuse", "a 64x64x16 volume with 8 MiB available (simulated)",
+          lambda c: (_fuse(c, *_pair_nii(c, (64, 64, 16)), "f.nii.gz"), c.s("a.nii.gz")), ("would need", "memory"),
+          fault="memory:8"))
+    add(C("mem-volume-fewer-slices", "fuse", "a 64x64x16 volume with memory for 7 of its 16 slices per batch "
+          "(must work)", lambda c: (_fuse(c, *_pair_nii(c, (64, 64, 16)), "f.nii.gz"), None), code=0,
+          fault="memory:38.5",
+          check=_check_outputs_finite("f.nii.gz")))
+
+    # ---- 8. units
+    add(C("units-float-tiff", "decompose", "float TIFF in [-3, 7]: the .npy comes back in [-3, 7] (must work)",
+          lambda c: (_decompose(c, (_real_fuse(c, _float_tiff(c, "a.tif", blobs(32, 32, 1) * 10 - 3),
+                                               _float_tiff(c, "b.tif", blobs(32, 32, 2)), "f.tif", "--save-latent",
+                                               c.s("z.npz")), c.s("f.tif"))[1], "--latent", c.s("z.npz")), None),
+          code=0, check=_check_npy_range("dec/f_t1ce.npy", -3.0, 7.0)))
+    add(C("units-constant", "decompose", "a constant 5.0 image comes back as 5.0 (must work)",
+          lambda c: (_decompose(c, (_real_fuse(c, str(npy(c.p("a.npy"), np.full((32, 32), 5.0))),
+                                               str(npy(c.p("b.npy"), blobs(32, 32, 2))), "f.png", "--save-latent",
+                                               c.s("z.npz")), c.s("f.png"))[1], "--latent", c.s("z.npz")), None),
+          code=0, check=_check_npy_range("dec/f_t1ce.npy", 5.0, 5.0, tol=1e-3)))
+
+    def nii_and_niigz(c: Ctx) -> tuple[list[str], None]:
+        a, b = _pair_nii(c)
+        _real_fuse(c, a, b, "X.nii.gz")
+        c2 = str(nifti(c.p("a2.nii.gz"), volume(seed=3) * 50))  # another intensity scale entirely
+        _real_fuse(c, c2, b, "X.nii")
+        return _decompose(c, c.s("X.nii.gz")), None
+
+    add(C("units-nii-and-niigz", "decompose", "X.nii.gz and X.nii fused from different data keep their own sidecars "
+          "(must work)", nii_and_niigz, code=0, check=_check_volume_range_like("dec/X_t1ce.nii.gz", "a.nii.gz", 0.25)))
+    add(C("dec-sidecar-volume-changed", "decompose", "the fused volume was rewritten after fusing (sidecar hash)",
+          lambda c: (_decompose(c, (_real_fuse(c, *_pair_nii(c), "f.nii.gz"),
+                                    nifti(c.p("f.nii.gz"), np.full((16, 16, 4), 0.5)), c.s("f.nii.gz"))[2]),
+                     c.s("f.fusioninn.json")), ("changed after fusing",)))
+    add(C("dec-sidecar-legacy", "decompose", "a sidecar not tied to its volume (older format)",
+          lambda c: (_decompose(c, _fused_volume_with_sidecar(c, format="fusioninn-normalisation-1")),
+                     c.s("f.fusioninn.json")), ("older fusioninn",)))
+
+    # ---- 9. own outputs that could not be decomposed
+    add(C("fuse-jpeg-latent", "fuse", "--save-latent with a JPEG output (lossy)",
+          lambda c: (_fuse(c, *_pair_png(c), "f.jpg", "--save-latent", c.s("z.npz")), c.s("f.jpg")), ("lossy",)))
+
+    def colour_png(c: Ctx) -> str:
+        from PIL import Image
+
+        rgb = np.stack([blobs(32, 32, 1), blobs(32, 32, 4), blobs(32, 32, 5)], -1)
+        Image.fromarray(np.rint(rgb * 255).astype(np.uint8), mode="RGB").save(c.p("a.png"))
+        return c.s("a.png")
+
+    add(C("fuse-colour-latent", "fuse", "--save-latent with a colour source (colour output)",
+          lambda c: (_fuse(c, colour_png(c), _b_png(c), "f.png", "--save-latent", c.s("z.npz")), c.s("a.png")),
+          ("colour",)))
+
+    # ---- 10. options and file kinds accepted silently before
+    for value in ("0", "-3"):
+        add(C(f"threads-{value}", "fuse", f"--threads {value}",
+              lambda c, value=value: (_fuse(c, *_pair_png(c))[:-2] + ["--threads", value], None), ("--threads",)))
+    for value in ("0", "-5"):
+        add(C(f"batch-slices-{value}", "fuse", f"--batch-slices {value}",
+              lambda c, value=value: (_fuse(c, *_pair_nii(c), "f.nii.gz", "--batch-slices", value), None),
+              ("--batch-slices",)))
+    add(C("train-max-minutes-negative", "train", "--max-minutes -1",
+          lambda c: (_train(c, "phantom:8", "--max-minutes", "-1"), None), ("--max-minutes",)))
+    add(C("train-crop-huge", "train", "--crop 100000 (larger than the slices)",
+          lambda c: (_train(c, "phantom:8", "--crop", "100000"), None), ("--crop", "larger")))
+    add(C("eval-weights-unknown", "evaluate", "--weights nosuch=x.safetensors",
+          lambda c: (_evaluate(c, "phantom:4", "--weights", "nosuch=x.safetensors"), None), ("nosuch", "baseline")))
+    add(C("fuse-multipage-tiff", "fuse", "a multi-page TIFF (would use frame 1 only)",
+          lambda c: (_fuse(c, _multi_page_tiff(c, "a.tif"), _b_png(c)), c.s("a.tif")), ("frames",)))
+
+    def animated_gif(c: Ctx) -> str:
+        from PIL import Image
+
+        frames = [Image.fromarray(np.rint(blobs(32, 32, k) * 255).astype(np.uint8)) for k in range(3)]
+        frames[0].save(c.p("a.gif"), save_all=True, append_images=frames[1:])
+        return c.s("a.gif")
+
+    add(C("fuse-animated-gif", "fuse", "an animated GIF",
+          lambda c: (_fuse(c, animated_gif(c), _b_png(c)), c.s("a.gif")), ("frames",)))
+    add(C("fuse-fifo", "fuse", "a FIFO (named pipe) as a source",
+          lambda c: (_fuse(c, _fifo(c, "a.png"), _b_png(c)), c.s("a.png")), ("fifo",)))
+    add(C("fuse-dev-zero", "fuse", "/dev/zero as a source",
+          lambda c: (_fuse(c, "/dev/zero", _b_png(c)), "/dev/zero"), ("device",)))
+    add(C("fuse-symlink-loop", "fuse", "a symbolic-link loop as a source",
+          lambda c: (_fuse(c, (_symlink(c, "l1.png", c.s("l2.png")), _symlink(c, "l2.png", c.s("l1.png")))[0],
+                           _b_png(c)), c.s("l1.png")), ("loop",)))
+    add(C("fuse-dangling-symlink", "fuse", "a symbolic link to nothing as a source",
+          lambda c: (_fuse(c, _symlink(c, "a.png", c.s("gone.png")), _b_png(c)), c.s("a.png")), ("broken",)))
+    add(C("model-fifo", "fuse", "a FIFO as --model",
+          lambda c: (_fuse(c, *_pair_png(c))[:-4] + ["--model", _fifo(c, "m.safetensors"), "--threads", "1"],
+                     c.s("m.safetensors")), ("fifo",)))
+    add(C("fuse-out-is-directory", "fuse", "-o names an existing folder",
+          lambda c: (_fuse(c, *_pair_png(c), (_mkdir(c, "f.png"), "f.png")[1]), c.s("f.png")), ("directory",)))
+    add(C("dec-names-traversal", "decompose", "--names ../x,y (a path, not a name)",
+          lambda c: (_decompose(c, str(png(c.p("g.png"), blobs(32, 32, 3))), "--names", "../x,y"), None), ("--names",)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -818,6 +1333,14 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           lambda c: (["benchmark", "--out", c.s("b"), "--protocol", "x"], None), ("invalid choice",)))
     add(C("bench-repeats", "bench", "--repeats not an integer",
           lambda c: (["bench", "--repeats", "many"], None), ("--repeats", "integer")))
+    def refuse_over_pair(c: Ctx) -> tuple[list[str], str]:
+        _fused_and_latent(c)  # f.png + z.npz of a first fuse: the inputs that must come back byte-identical
+        other = str(png(c.p("c.png"), blobs(32, 32, 5)))
+        return _fuse(c, other, c.s("b.png"), "f.png", "--save-latent", c.s("z.npz")), c.s("z.npz")
+
+    add(C("fuse-refuse-latent-fails", "fuse", "re-fuse over f.png + z.npz, disk full on the new latent: the old "
+          "pair comes back byte-identical", refuse_over_pair, ("no space left",), fault="enospc:.npz"))
+    _issue12_cases(C, add)
     return cases
 
 

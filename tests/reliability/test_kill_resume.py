@@ -1,4 +1,6 @@
-"""Kill and resume: ``fusioninn train`` is SIGKILLed at awkward moments and resumed with ``--resume``.
+"""Kill and resume: ``fusioninn train`` is SIGKILLed or SIGTERMed at awkward moments and resumed with
+``--resume``. SIGTERM (what ``kill``, ``timeout`` and schedulers send) must end the process itself with exit
+code 143, one stderr line, its checkpoint kept and no temporary file left.
 
 Checked after every kill: the checkpoint loads (checksum verified); after the resumed run: no completed
 epoch is lost (``metrics.jsonl`` holds epochs 1..N, contiguous) and every figure equals an uninterrupted
@@ -52,9 +54,18 @@ def _mtime(path: Path) -> int:
         return 0
 
 
-def _kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, n_writes: int, delay: float = 0.0) -> bool:
-    """SIGKILL ``proc`` ``delay`` s after its ``n_writes``-th new checkpoint appears (0 s: right after the
-    rename, while it writes best.safetensors and metrics.jsonl). False if it finished first."""
+def _stop(proc: subprocess.Popen, sig: int) -> None:
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGTERM and proc.returncode != 0:  # 0: it finished just before the signal
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert len(err.splitlines()) == 1 and "SIGTERM" in err and "Traceback" not in err, err
+
+
+def _kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, n_writes: int, delay: float = 0.0,
+                           sig: int = signal.SIGKILL) -> bool:
+    """Send ``sig`` to ``proc`` ``delay`` s after its ``n_writes``-th new checkpoint appears (0 s: right after
+    the rename, while it writes best.safetensors and metrics.jsonl). False if it finished first."""
     seen, last = 0, _mtime(ckpt)
     while proc.poll() is None:
         now = _mtime(ckpt)
@@ -62,16 +73,18 @@ def _kill_after_checkpoint(proc: subprocess.Popen, ckpt: Path, n_writes: int, de
             seen, last = seen + 1, now
             if seen >= n_writes:
                 time.sleep(delay)
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+                _stop(proc, sig)
                 return True
         time.sleep(0.002)
     return False
 
 
-def _check_after_kill(run: Path, epochs_before: int) -> int:
-    """The checkpoint loads and says how many epochs were completed; returns that number."""
+def _check_after_kill(run: Path, epochs_before: int, sig: int = signal.SIGKILL) -> int:
+    """The checkpoint loads and says how many epochs were completed; returns that number. After a
+    SIGTERM the process cleaned up itself: no temporary file."""
     ckpt = run / "last.safetensors"
+    if sig == signal.SIGTERM and run.exists():
+        assert not [p.name for p in run.iterdir() if p.name.startswith(".tmp-")]
     if not ckpt.exists():
         return 0
     data = load_checkpoint(ckpt)  # verifies the weights checksum
@@ -99,13 +112,15 @@ def _assert_same_run(killed: Path, reference: Path, epochs: int) -> None:
     assert not [p.name for p in killed.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_kill_right_after_a_checkpoint_write_then_resume(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
+                         ids=["SIGKILL", "SIGTERM"])
+def test_kill_right_after_a_checkpoint_write_then_resume(tmp_path, sig):
     epochs = 3
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     ref = _start(_cmd(reference, epochs))
     victim = _start(_cmd(killed, epochs))
-    assert _kill_after_checkpoint(victim, killed / "last.safetensors", n_writes=1), "finished before the kill"
-    done = _check_after_kill(killed, 1)
+    assert _kill_after_checkpoint(victim, killed / "last.safetensors", n_writes=1, sig=sig), "finished before the kill"
+    done = _check_after_kill(killed, 1, sig)
     assert done == 1
     _finish(_resume_or_restart(killed, epochs))
     _finish(ref)
@@ -119,20 +134,21 @@ def test_random_kills_during_steps_and_checkpoint_writes(tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     ref = _start(_cmd(reference, epochs))
     done = 0
-    for round_ in range(4):
+    for round_ in range(6):
         victim = _resume_or_restart(killed, epochs)
+        sig = rng.choice([signal.SIGKILL, signal.SIGTERM]) if round_ > 1 else (signal.SIGKILL, signal.SIGTERM)[round_]
         if round_ % 2 == 0:  # right after (or during, with a delay) a checkpoint or history write
             watched = killed / rng.choice(["last.safetensors", "metrics.jsonl"])
-            hit = _kill_after_checkpoint(victim, watched, n_writes=1, delay=rng.choice([0.0, 0.0, 0.01, 0.05]))
+            hit = _kill_after_checkpoint(victim, watched, n_writes=1, delay=rng.choice([0.0, 0.0, 0.01, 0.05]),
+                                         sig=sig)
         else:  # at a random moment, usually inside a training step
             time.sleep(rng.uniform(4.0, 9.0))
             hit = victim.poll() is None
             if hit:
-                victim.send_signal(signal.SIGKILL)
-                victim.wait()
+                _stop(victim, sig)
         if not hit:
             break
-        done = _check_after_kill(killed, done)
+        done = _check_after_kill(killed, done, sig)
     else:
         _finish(_resume_or_restart(killed, epochs))
     _finish(ref)

@@ -126,7 +126,10 @@ def _check_header(img: Any, path: Path) -> None:
         raise DataError("affine holds NaN or infinite values (broken header: no position in space)", path)
     if abs(float(np.linalg.det(affine[:3, :3]))) < 1e-12:
         raise DataError("affine is singular (zero voxel size or all-zero matrix): no voxel grid in space", path)
-    slope, inter = hdr.get_slope_inter() if hasattr(hdr, "get_slope_inter") else (None, None)
+    # nibabel moves the header's scaling onto the data proxy when it loads a file
+    slope, inter = getattr(img.dataobj, "slope", None), getattr(img.dataobj, "inter", None)
+    slope = None if slope is None or float(slope) == 1.0 else float(slope)
+    inter = None if inter is None or float(inter) == 0.0 else float(inter)
     for name, value in (("scl_slope", slope), ("scl_inter", inter)):
         if value is not None and not np.isfinite(value):
             raise DataError(f"header {name} is {value}: the intensities cannot be scaled", path)

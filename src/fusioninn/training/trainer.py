@@ -109,7 +109,12 @@ class Trainer:
             self.model.options.memory_saving = config.memory_saving
             self.model.initialise_actnorm(torch.from_numpy(self.train.read(range(min(len(self.train), 64))))
                                           .to(self.device))
-        self.step = step_for(self.model, config.loss, config.fused_noise)
+        perturb = None
+        if config.fused_perturb:
+            from ..perturb import FusedPerturbation
+
+            perturb = FusedPerturbation.from_spec(config.fused_perturb, config.perturb_share)
+        self.step = step_for(self.model, config.loss, config.fused_noise, perturb)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
@@ -288,8 +293,12 @@ class Trainer:
                     "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "plateau_factor",
                     "plateau_patience", "weight_decay", "val_max_images"):
             mine, theirs = getattr(self.config, key), getattr(saved, key)
-            if key == "loss":
-                mine, theirs = mine.to_dict(), theirs.to_dict()
+            if key == "loss":  # name the loss weights that differ, not the whole set
+                a, b = mine.to_dict(), theirs.to_dict()
+                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                key = "loss weight " + ", ".join(diff)
+                mine, theirs = [a.get(k) for k in diff], [b.get(k) for k in diff]
+                mine, theirs = (mine[0], theirs[0]) if len(diff) == 1 else (mine, theirs)
             if mine != theirs:
                 raise UserInputError(
                     f"--resume with a different {key} ({_shown(mine)}) than the run ({_shown(theirs)}); "
