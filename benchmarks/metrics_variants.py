@@ -7,7 +7,8 @@ Run:
    VIFB's MATLAB code stored for them (``matlab_metrics.json``, 5 significant digits): median and max
    relative error per metric. ``--vifb-root DIR`` instead reads a full VIFB checkout (``input/``,
    ``output/fused_images/``, ``output/evaluation_metrics_single/``), e.g. 21 pairs x 25 methods;
-   ``--agreement-only`` skips parts 2 and 3 (results then go to a separate ``--json`` file).
+   ``--agreement-only`` skips parts 2 and 3 (results then go to a separate ``--json`` file), ``--stride N``
+   takes every N-th fused image.
 2. Differences between variants of one metric on the same images - VIFB's colour images (each variant
    with its own colour rule) and real BraTS slices (the 43 tumour slices of TCGA-FG-6692, average fusion,
    see benchmarks/metrics_protocols.py; on VIFB every ``--every``-th fused image, default 3, i.e. 28 of the
@@ -71,13 +72,14 @@ def vifb_items(root: Path | None) -> list[tuple[str, Path, Path, Path, dict[str,
                 for k, v in sorted(stored.items())]
     items = []
     single = root / "output" / "evaluation_metrics_single"
+    pairs = sorted((p.stem for p in (root / "input" / "VI").glob("*.jpg")), key=len, reverse=True)
     for fused in sorted((root / "output" / "fused_images").glob("*.jpg")):
         values = {}
         for metric in VIFB_NAMES:
             txt = single / f"{fused.stem}_{metric}.txt"
             if txt.is_file():
                 values[metric] = float(txt.read_text().split()[0])
-        pair = fused.stem.rsplit("_", 1)[0]
+        pair = next(p for p in pairs if fused.stem.startswith(p + "_"))  # methods may hold "_" (LP_SR)
         items.append((fused.stem, root / "input" / "VI" / f"{pair}.jpg", root / "input" / "IR" / f"{pair}.jpg",
                       fused, values))
     return items
@@ -90,13 +92,16 @@ def _read(path: Path) -> np.ndarray:
 
 
 def score(a, b, f, keys: list[str]) -> dict[str, float]:
-    """Every key that can score the images (MS-SSIM needs sides > 160), plus the paper's reference protocol."""
+    """Every key that can score the images with a finite value (MS-SSIM needs sides > 160), plus the paper's
+    reference protocol."""
     out: dict[str, float] = {}
     for key in keys:
         try:
-            out.update(compute(a, b, f, [key]))
+            value = compute(a, b, f, [key])[key]
         except UserInputError:
             continue
+        if np.isfinite(value):  # the Liu qc/qy give NaN on zero backgrounds, as their MATLAB files do
+            out[key] = value
     ref = compute(a, b, f, list(REFERENCE_FUNCTIONS), protocol="reference")
     out.update({f"{k}[reference]": v for k, v in ref.items()})
     return out
@@ -170,16 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vifb-root", type=Path, help="a full VIFB checkout (default: ../shared sample)")
     parser.add_argument("--every", type=int, default=3, help="VIFB images for the differences: every n-th")
     parser.add_argument("--agreement-only", action="store_true", help="only part 1 (e.g. with --vifb-root)")
+    parser.add_argument("--stride", type=int, default=1, help="part 1 on every n-th fused image (default all)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     keys = list(registry.catalogue())
     payload: dict = {"command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/metrics_variants.py "
                      + " ".join(sys.argv[1:] if argv is None else argv), "keys": keys}
 
-    items = vifb_items(args.vifb_root)
+    items = vifb_items(args.vifb_root)[:: args.stride]
     rel: dict[str, list[float]] = {m: [] for m in VIFB_NAMES}
+    by_method: dict[str, dict[str, float]] = {}  # method -> worst relative error over its images and metrics
     vifb_rows = []
-    for n, (_name, vi, ir, fused, stored) in enumerate(items):
+    for n, (name, vi, ir, fused, stored) in enumerate(items):
         a, b, f = _read(vi), _read(ir), _read(fused)
         if n % args.every == 0 and not args.agreement_only:
             row = score(a, b, f, keys)
@@ -188,17 +195,25 @@ def main(argv: list[str] | None = None) -> int:
             row = compute(a, b, f, "vifb")
         for metric, short in VIFB_NAMES.items():
             if metric in stored and np.isfinite(stored[metric]) and stored[metric] != 0:
-                rel[metric].append(abs(row[f"{short}@vifb"] - stored[metric]) / abs(stored[metric]))
+                err = abs(row[f"{short}@vifb"] - stored[metric]) / abs(stored[metric])
+                rel[metric].append(err)
+                method = name[len(vi.stem) + 1 :]
+                worst = by_method.setdefault(method, {"images": 0, "max_rel": 0.0})
+                worst["max_rel"] = max(worst["max_rel"], err)
+        by_method.setdefault(name[len(vi.stem) + 1 :], {"images": 0, "max_rel": 0.0})["images"] += 1
         print(f"\r{n + 1}/{len(items)} VIFB images", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     if items:
         agreement = {f"{VIFB_NAMES[m]}@vifb": {"vifb_name": m, "n": len(r), "median_rel": float(np.median(r)),
                                                "max_rel": float(np.max(r))} for m, r in rel.items() if r}
-        payload["vifb_agreement"] = {"source": str(args.vifb_root or VIFB_SAMPLE), "metrics": agreement}
+        payload["vifb_agreement"] = {"source": str(args.vifb_root or VIFB_SAMPLE), "images": len(items),
+                                     "metrics": agreement, "worst_by_method": by_method}
         print(f"VIFB agreement ({len(items)} fused images; stored values have 5 significant digits)")
         print(f"{'key':<12} {'n':>4} {'median rel':>11} {'max rel':>9}")
         for k, v in agreement.items():
             print(f"{k:<12} {v['n']:>4} {v['median_rel']:11.1e} {v['max_rel']:9.1e}")
+        print("worst relative error by method: " + ", ".join(
+            f"{m} {w['max_rel']:.1e} ({w['images']})" for m, w in sorted(by_method.items())))
     if items and not args.agreement_only:
         payload["vifb_differences"] = differences(vifb_rows)
         payload["vifb_difference_images"] = len(vifb_rows)

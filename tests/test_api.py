@@ -88,3 +88,14 @@ def test_import_refuses_other_architectures_and_pickles(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "evil.pt" in err[0]
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_shipped_weights_load_by_name():
+    import fusioninn.api as api
+
+    for name in ("fusioninn-v1", "fusioninn-clean"):
+        assert api.load_pretrained(name).parameter_count() == 17_648
+    assert api.named_weights_path("fusioninn") == api.default_weights_path()
+    assert api.named_weights_path("no-such-weights") is None
+    with pytest.raises(Exception, match="no-such-weights"):
+        api.load_pretrained("no-such-weights")

@@ -51,6 +51,33 @@ def test_unknown_method_is_a_user_error(tmp_path, model_path, capsys):
     assert "nosuch" in capsys.readouterr().err
 
 
+def test_perturb_scores_decomposition_after_each_perturbation(tmp_path, model_path):
+    rc = main(["evaluate", "--data", "phantom:2:9", "--methods", "fusioninn,average", "--out", str(tmp_path),
+               "--model", model_path, "--quiet", "--threads", "1", "--perturb", "jpeg95,blur0.5,shift0.5,noise1"])
+    assert rc == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["perturbations"] == ["jpeg95", "blur0.5", "shift0.5", "noise1"]
+    by = {m["method"]: m for m in res["methods"]}
+    for key in ("grid_ratio", "grid_rms"):
+        assert by["average"][key]["median"] >= 0 and by["fusioninn"][key]["median"] >= 0
+    assert by["average"]["dec_r2_1"] is None and by["average"]["dec_r2_1:jpeg95"] is None
+    for name in res["perturbations"]:
+        entry = by["fusioninn"][f"dec_r2_2:{name}"]
+        assert set(entry) == {"mean", "std", "median", "pooled"} and entry["pooled"] <= 1
+        assert 0 <= by["fusioninn"][f"dec_ssim_1:{name}"]["mean"] <= 1
+    md = (tmp_path / "results.md").read_text()
+    assert "dec. R² 1 after jpeg95" in md and "grid ratio (median)" in md
+
+
+def test_bad_perturb_is_a_user_error_and_writes_nothing(tmp_path, model_path, capsys):
+    out = tmp_path / "never"
+    for cmd in ("evaluate", "benchmark"):
+        assert main([cmd, "--data", "phantom:2", "--out", str(out), "--model", model_path,
+                     "--perturb", "jpeg200"]) == 2
+        assert "--perturb" in capsys.readouterr().err
+        assert not out.exists()
+
+
 def test_metrics_option_on_benchmark_and_evaluate(tmp_path, model_path, capsys):
     out = tmp_path / "bench"
     rc = main(["benchmark", "--data", "phantom:2:9", "--methods", "average", "--out", str(out),

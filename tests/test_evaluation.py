@@ -10,7 +10,7 @@ import pytest
 from scipy import ndimage
 
 from fusioninn.errors import UserInputError
-from fusioninn.evaluation import DEC_KEYS, SCORE_KEYS, evaluate_methods, write_results
+from fusioninn.evaluation import DEC_KEYS, GRID_KEYS, R2_KEYS, SCORE_KEYS, evaluate_methods, write_results
 from fusioninn.metrics import compute_all
 
 
@@ -169,7 +169,7 @@ def test_metric_keys_are_scored_summarised_and_written(tmp_path):
     paths = write_results(result, tmp_path)
     assert json.loads(paths["json"].read_text())["metrics"] == keys
     header = paths["per_image"].read_text().splitlines()[0].split(",")
-    assert header == ["method", "index", *keys, *DEC_KEYS]
+    assert header == ["method", "index", *keys, *GRID_KEYS, *DEC_KEYS, *R2_KEYS]
     assert "qabf@vifb" in paths["markdown"].read_text()
     with pytest.raises(UserInputError, match="unknown metric"):
         evaluate_methods([Average()], iter(batches), progress=False, metrics="qabf@nowhere")

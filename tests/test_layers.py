@@ -19,7 +19,7 @@ ROOT = Path(fusioninn.__file__).resolve().parent
 #: Lowest first; the same table as docs/architecture.md.
 LAYERS: list[set[str]] = [
     {"<root>", "errors"},
-    {"validation", "inputs", "filters", "atomic", "device", "signals"},
+    {"validation", "inputs", "filters", "atomic", "device", "signals", "perturb"},
     {"models", "losses", "metrics", "data"},
     {"training"},
     {"api", "evaluation", "bench"},

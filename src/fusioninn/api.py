@@ -13,8 +13,8 @@ from .models.factory import model_from_checkpoint
 from .models.fusioninn import FusionINN, FusionINNConfig
 from .training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
 
-__all__ = ["DEFAULT_WEIGHTS", "default_weights_path", "load_pretrained", "load_model", "import_original",
-           "save_model"]
+__all__ = ["DEFAULT_WEIGHTS", "NAMED_WEIGHTS", "default_weights_path", "load_pretrained", "load_model",
+           "import_original", "named_weights_path", "save_model"]
 
 DEFAULT_WEIGHTS = "fusioninn_default.safetensors"
 
@@ -24,11 +24,33 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("fusioninn") / "weights" / DEFAULT_WEIGHTS))
 
 
+#: FusionINN weights shipped under a name (``--model NAME``): name -> file in the package's weights/
+#: folder (src/fusioninn/weights/MODEL_CARD.md says what each was trained for).
+NAMED_WEIGHTS = {
+    "fusioninn": DEFAULT_WEIGHTS,
+    "fusioninn-v1": "fusioninn_v1.safetensors",
+    "fusioninn-clean": "fusioninn_clean.safetensors",
+}
+
+
+def named_weights_path(name: str) -> Path | None:
+    """The shipped weights called ``name`` (see :data:`NAMED_WEIGHTS`), or None if there are none."""
+    file = NAMED_WEIGHTS.get(str(name))
+    if file is None:
+        return None
+    p = Path(str(resources.files("fusioninn") / "weights" / file))
+    return p if p.exists() else None
+
+
 def load_model(path: str | Path | None = None, device: str | torch.device | None = None) -> torch.nn.Module:
-    """Load any fusioninn checkpoint: a FusionINN or a CNN baseline (``path=None``: the shipped FusionINN).
+    """Load any fusioninn checkpoint: a FusionINN or a CNN baseline (``path=None``: the shipped FusionINN;
+    a name of :data:`NAMED_WEIGHTS` such as ``"fusioninn-v1"``: those shipped weights, unless a file of
+    that name exists).
 
     Returns the model in eval mode on ``device`` (CPU by default).
     """
+    if path is not None and not Path(path).exists() and named_weights_path(str(path)) is not None:
+        path = named_weights_path(str(path))
     p = default_weights_path() if path is None else Path(path)
     if path is None and not p.exists():
         raise CheckpointError("the shipped weights are missing from this installation", p)

@@ -26,12 +26,13 @@ Q_KEYS = ("q_ssim", "q_fmi", "q_ncie", "q_xy", "q_p")
 
 def run_benchmark(methods: list, x, out: str | Path, data_label: str, protocol: str = "full",
                   batch_size: int = 16, progress: bool = True, figure_index: int | None = None,
-                  metrics: str | list[str] | None = None, workers: int = 1) -> dict:
+                  metrics: str | list[str] | None = None, workers: int = 1, perturb: str | None = None) -> dict:
     """Evaluate ``methods`` on ``x`` and write the benchmark files to ``out``.
 
     ``x``: an (N, 2, H, W) array or a :class:`~fusioninn.data.dataset.SliceDataset` (streamed in batches).
     ``metrics``: metric keys or groups (see :func:`fusioninn.metrics.compute`); ``None`` scores the
-    historical keys and the table shows the paper's five.
+    historical keys and the table shows the paper's five. ``perturb``: perturbations of the saved fused
+    image after which decomposition is scored again (:mod:`fusioninn.perturb`).
     """
     from .data.dataset import ArrayDataset, SliceDataset
 
@@ -46,7 +47,7 @@ def run_benchmark(methods: list, x, out: str | Path, data_label: str, protocol: 
             yield b
 
     result = evaluate_methods(methods, _Sized(batches(), -(-len(data) // batch_size)), protocol=protocol,
-                              progress=progress, metrics=metrics)
+                              progress=progress, metrics=metrics, perturb=perturb)
     wall = time.perf_counter() - t0
     write_results(result, out)
     params = {m.name: int(getattr(m, "parameter_count", 0) or 0) for m in methods}
@@ -59,6 +60,7 @@ def run_benchmark(methods: list, x, out: str | Path, data_label: str, protocol: 
         "machine": {"python": platform.python_version(), "cpu_threads": _threads()},
         "methods": [{**e, "parameters": params.get(e["method"], 0)} for e in result.summary],
         "not_run": NOT_RUN,
+        "perturbations": result.perturbations,
     }
     atomic_write_text(out / "benchmark.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "benchmark.md", _markdown(summary))
@@ -100,6 +102,14 @@ def _fmt(v, digits=3):
     return "—" if v is None else f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}"
 
 
+def _median(v, digits=3):
+    return "—" if v is None else f"{v['median']:.{digits}f}"
+
+
+def _pooled(v):
+    return "—" if v is None else f"{v['pooled']:.3f}"
+
+
 _LABELS = {"q_ssim": "Q_SSIM", "q_fmi": "Q_FMI", "q_ncie": "Q_NCIE", "q_xy": "Q_XY", "q_p": "Q_P"}
 
 
@@ -110,17 +120,32 @@ def _markdown(s: dict) -> str:
         f"Wall time {s['wall_seconds']:.1f} s on {s['machine']['cpu_threads']} CPU threads.",
         "",
         "| method | " + " | ".join(_LABELS.get(k, k) for k in keys)
-        + " | dec. SSIM 1 | dec. SSIM 2 | s / pair | parameters |",
-        "|---|" + "---:|" * (len(keys) + 4),
+        + " | dec. SSIM 1 | dec. SSIM 2 | grid ratio | grid RMS | dec. R² 1 | dec. R² 2 | s / pair | parameters |",
+        "|---|" + "---:|" * (len(keys) + 8),
     ]
     for e in s["methods"]:
         cells = [e["method"]] + [_fmt(e[k]) for k in keys] + [_fmt(e["dec_ssim_1"]), _fmt(e["dec_ssim_2"])]
+        cells += [_median(e["grid_ratio"], 2), _median(e["grid_rms"]), _pooled(e["dec_r2_1"]), _pooled(e["dec_r2_2"])]
         cells += [f"{e['seconds_per_pair']:.4f}", f"{e['parameters']:,}" if e["parameters"] else "0 (rule)"]
         lines.append("| " + " | ".join(cells) + " |")
     for name, why in s["not_run"].items():
-        lines.append(f"| {name} | not run |" + " |" * (len(keys) + 3))
+        lines.append(f"| {name} | not run |" + " |" * (len(keys) + 7))
         lines.append("")
         lines.append(f"{name}: {why}")
+    lines += ["", "Grid ratio: power at the grid frequencies over the larger source's; grid RMS: the fused image's "
+              "grid-frequency amplitude in 8-bit grey levels (both medians over pairs, fusioninn.metrics.grid). "
+              "Decomposition R²: 1 - |x̂ - x|² / |fused - x|², pooled over pairs (fusioninn.metrics.decomposition_r2)."]
+    names = s.get("perturbations") or []
+    decomposers = [e for e in s["methods"] if e.get("dec_r2_1") is not None]
+    if names and decomposers:
+        lines += ["", "Decomposition R² (source 1 / source 2, pooled) after each perturbation of the saved 8-bit "
+                  "fused image (fusioninn.perturb):", "",
+                  "| method | from the float image | " + " | ".join(names) + " |",
+                  "|---|" + "---:|" * (len(names) + 1)]
+        for e in decomposers:
+            cells = [e["method"], f"{_pooled(e['dec_r2_1'])} / {_pooled(e['dec_r2_2'])}"]
+            cells += [f"{_pooled(e[f'dec_r2_1:{n}'])} / {_pooled(e[f'dec_r2_2:{n}'])}" for n in names]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -70,6 +70,7 @@ def test_metrics_table_and_list(tmp_path, capsys):
     [
         (["--metrics", "qabf@vifbx"], "unknown metric 'qabf@vifbx'; did you mean qabf@vifb"),
         (["--metrics", "ms_ssim@pytorch_msssim"], "ms_ssim@pytorch_msssim: MS-SSIM needs"),
+        (["--colour", "grey"], "--colour applies to --metrics keys"),
     ],
 )
 def test_metric_name_and_size_errors(tmp_path, capsys, extra, message):
@@ -176,3 +177,15 @@ def test_folder_mode_errors_write_nothing(folders, capsys, case, message):
     assert main(args) == 2
     assert message in _one_error_line(capsys)
     assert sorted(p for p in root.rglob("*")) == before
+
+
+def test_undefined_values_are_null_in_json(tmp_path, capsys, monkeypatch):
+    from fusioninn.commands import metrics_cmd
+
+    paths = [_save(tmp_path / f"{n}.png", _img(i)) for i, n in enumerate("abf")]
+    monkeypatch.setattr("fusioninn.metrics.compute", lambda *a, **k: {"q_xy": 0.5, "mi@qu": float("nan")})
+    assert main(["metrics", *paths, "--metrics", "q_xy,mi@qu", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"q_xy": 0.5, "mi@qu": None}
+    assert "written as null: mi@qu" in captured.err
+    assert metrics_cmd._json({"m": {"k": float("inf")}}) == '{"m": {"k": null}}'

@@ -112,3 +112,34 @@ def test_init_weights_start_from_a_checkpoint_and_refuse_other_architectures(tmp
     with pytest.raises(CheckpointError, match="not found"):
         Trainer(_cfg(epochs=1, init_weights=str(tmp_path / "nope.safetensors")), _data(), _data(4, seed=1),
                 tmp_path / "d", progress=False).fit()
+
+
+def test_fused_perturbation_and_grid_penalty_train_and_are_recorded(tmp_path):
+    from fusioninn.losses.fusion import LossWeights
+
+    cfg = _cfg(epochs=1, fused_perturb="jpeg,blur,shift,noise", perturb_share=1.0, loss=LossWeights(grid=0.5))
+    result = Trainer(cfg, _data(), _data(4, seed=1), tmp_path / "run", progress=False).fit()
+    assert result.epochs_done == 1
+    hist = _history(tmp_path / "run")
+    assert np.isfinite(hist[0]["train_loss"]) and np.isfinite(hist[0]["val_loss"])
+    saved = TrainConfig.from_dict(json.loads((tmp_path / "run" / "config.json").read_text()))
+    assert saved.fused_perturb == "jpeg,blur,shift,noise" and saved.loss.grid == 0.5
+    with pytest.raises(ValueError, match="jpeg, blur"):
+        _cfg(fused_perturb="gif")
+    with pytest.raises(ValueError, match="grid"):
+        _cfg(loss=LossWeights(grid=-1.0))
+
+
+def test_train_variant_sets_the_options_and_explicit_options_win(tmp_path, capsys):
+    from fusioninn.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--data", "phantom:6:3", "--variant", "robust-grid", "--w-grid", "0.1", "--epochs", "1",
+                 "--batch-size", "4", "--crop", "16", "--out", str(out), "--quiet", "--threads", "1",
+                 "--device", "cpu"]) == 0
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["fused_perturb"] == "jpeg,blur,shift,noise" and cfg["perturb_share"] == 0.5
+    assert cfg["loss"]["gradient"] == 1.0 and cfg["loss"]["grid"] == 0.1
+    capsys.readouterr()
+    assert main(["train", "--data", "phantom:6:3", "--variant", "nosuch", "--out", str(tmp_path / "x")]) == 2
+    assert "--variant" in capsys.readouterr().err and not (tmp_path / "x").exists()

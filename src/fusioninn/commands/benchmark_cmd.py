@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=positive_int)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--perturb", metavar="LIST",
+                   help="also decompose the saved 8-bit fused image after each of these perturbations and score "
+                        "it, e.g. jpeg95,jpeg85,blur0.5,shift0.5,noise1 (png = the 8-bit image itself)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,16 +39,19 @@ def run(args: argparse.Namespace) -> int:
     from ..device import configure_threads, resolve_device
     from ..methods import resolve_methods
     from ..metrics import registry
+    from ..perturb import parse_perturbations
     from ._common import parse_methods_and_weights
 
     metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
     names, weights = parse_methods_and_weights(args.methods, args.weights)
+    parse_perturbations(args.perturb)  # refuse a bad list before loading anything
     pair = None if args.pair is None else tuple(s.strip() for s in args.pair.split(","))
     data = open_slices(args.data, **data_options(args, pair))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     summary = run_benchmark(methods, data, args.out, args.data, protocol=args.protocol, batch_size=args.batch_size,
-                            progress=not args.quiet, metrics=metrics, workers=args.workers or 1)
+                            progress=not args.quiet, metrics=metrics, workers=args.workers or 1,
+                            perturb=args.perturb)
     from pathlib import Path
 
     print((Path(args.out) / "benchmark.md").read_text())

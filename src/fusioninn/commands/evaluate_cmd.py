@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated metric keys or groups (paper, vifb, mefb, liu, all, e.g. "
                         "qabf@vifb,mi@qu; see `fusioninn metrics --list`); default: the paper's five "
                         "(evaluate also keeps psnr, mi, en, sd)")
+    p.add_argument("--perturb", metavar="LIST",
+                   help="also decompose the saved 8-bit fused image after each of these perturbations and score "
+                        "it, e.g. jpeg95,jpeg85,blur0.5,shift0.5,noise1 (png = the 8-bit image itself)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=positive_int)
 
@@ -42,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_methods, write_results
     from ..methods import resolve_methods
     from ..metrics import registry
+    from ..perturb import parse_perturbations
     from ._common import parse_methods_and_weights
 
     metrics = None if args.metrics is None else registry.resolve(args.metrics)  # bad names: nothing made
     configure_threads(args.threads)
+    perturb = parse_perturbations(args.perturb)  # refuse a bad list before anything is written or loaded
     ensure_writable_dir(args.out)  # before the evaluation, not after it
     names, weights = parse_methods_and_weights(args.methods, args.weights)
     pair = None if args.pair is None else tuple(s.strip() for s in args.pair.split(","))
@@ -53,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     data = open_slices(args.data, split=split, **data_options(args, pair))
     methods = resolve_methods(names, args.model, resolve_device(args.device), weights)
     result = evaluate_methods(methods, data.batches(args.batch_size, workers=args.workers or 1),
-                              protocol=args.protocol, progress=not args.quiet, metrics=metrics)
+                              protocol=args.protocol, progress=not args.quiet, metrics=metrics,
+                              perturb=perturb)
     with output_group():  # all result files or none
         paths = write_results(result, args.out)
     print(paths["markdown"].read_text())

@@ -155,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     if args.fused is None:
         raise UserInputError("give three images A B FUSED (or --sources/--fused/--out for folders, --list)")
     if args.metrics is None:
+        if args.colour != "source":
+            raise UserInputError("--colour applies to --metrics keys; add e.g. --metrics paper")
         return _run_historical(args)
     from ..metrics import compute, registry
 
@@ -176,21 +178,29 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _json(obj: Any) -> str:
+    """JSON with NaN/inf written as ``null`` (a variant undefined for the images, e.g. the Liu toolbox's
+    Q_C on a zero background, as its MATLAB file gives NaN); the keys concerned are named on stderr."""
     import json
     import math
+    import sys
 
-    def finite(x: Any) -> Any:
-        # Some toolbox variants are NaN by definition on some images (qc@liu, qy@liu on any zero
-        # background, as their MATLAB code): JSON has no NaN, so those values are written as null.
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
+    undefined: list[str] = []
+
+    def clean(x: Any, path: str) -> Any:
         if isinstance(x, dict):
-            return {k: finite(v) for k, v in x.items()}
+            return {k: clean(v, k if not path else f"{path}.{k}") for k, v in x.items()}
         if isinstance(x, list | tuple):
-            return [finite(v) for v in x]
+            return [clean(v, path) for v in x]
+        if isinstance(x, float) and not math.isfinite(x):
+            undefined.append(path)
+            return None
         return x
 
-    return json.dumps(finite(obj), allow_nan=False)
+    text = json.dumps(clean(obj, ""), allow_nan=False)
+    if undefined:
+        print(f"fusioninn metrics: undefined (NaN or infinite) for these images, written as null: "
+              f"{', '.join(undefined)}", file=sys.stderr)
+    return text
 
 
 def _read_triplet(paths: tuple[str, str, str], keep_colour: bool) -> list[Any]:

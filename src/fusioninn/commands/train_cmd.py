@@ -37,8 +37,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=non_negative_float, help=f"loss weight (default {default})")
     p.add_argument("--w-gradient", type=non_negative_float,
                    help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
+    p.add_argument("--variant", help="a named set of the options below (fusioninn.training.variants: edge, grid, "
+                                      "robust, robust-grid); explicit options win")
+    p.add_argument("--w-grid", type=float,
+                   help="weight of the grid-frequency penalty on the fused image (default 0 = published loss)")
+    p.add_argument("--w-dec-r2", type=float,
+                   help="weight of 1 - decomposition R² in the decomposition loss (default 0 = published loss)")
+    p.add_argument("--fused-perturb", metavar="KINDS",
+                   help="FusionINN: perturb the fused image before the reverse pass, a subset of "
+                        "jpeg,blur,shift,noise (JPEG-like DCT quantisation, blur, sub-pixel resampling, noise), each "
+                        "optionally with a strength range, e.g. jpeg:85-95,blur:0.4-0.8")
+    p.add_argument("--perturb-share", type=float,
+                   help="share of the training images that --fused-perturb perturbs (default 0.5)")
     p.add_argument("--init", metavar="WEIGHTS",
-                   help="start from these weights (a checkpoint or model .safetensors of the same architecture)")
+                   help="start from these weights (a checkpoint or model .safetensors of the same architecture, "
+                        "or the name of shipped weights such as fusioninn-v1)")
     p.add_argument("--memory-saving", action="store_true",
                    help="FusionINN: recompute coupling activations in the backward pass (less memory, more compute; "
                         "keeps glibc's default allocator)")
@@ -61,7 +74,30 @@ def run(args: argparse.Namespace) -> int:
             raise
 
 
+def _variant(name: str | None) -> dict:
+    """The settings of ``--variant NAME`` (fusioninn.training.variants), {} without one."""
+    from ..errors import UserInputError
+    from ..training.variants import VARIANTS
+
+    if name is None:
+        return {}
+    if name not in VARIANTS:
+        raise UserInputError(f"--variant: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def _resolve_init(args: argparse.Namespace) -> None:
+    """``--init fusioninn-v1``: shipped weights by name (a file of that name wins)."""
+    from pathlib import Path
+
+    from ..api import named_weights_path
+
+    if args.init is not None and not Path(args.init).exists() and named_weights_path(args.init) is not None:
+        args.init = str(named_weights_path(args.init))
+
+
 def _run(args: argparse.Namespace) -> int:
+    _resolve_init(args)
     import json
 
     from ..data.dataset import open_slices
@@ -81,9 +117,11 @@ def _run(args: argparse.Namespace) -> int:
             settings[key] = value
     if args.crop is not None:
         settings["crop"] = None if args.crop == 0 else args.crop
-    weights = LossWeights()
+    variant = _variant(args.variant)
+    weights = LossWeights(**variant.get("loss", {}))
     for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
-                        ("latent", args.w_latent), ("gradient", args.w_gradient)):
+                        ("latent", args.w_latent), ("gradient", args.w_gradient), ("grid", args.w_grid),
+                        ("dec_r2", args.w_dec_r2)):
         if value is not None:
             setattr(weights, attr, value)
     try:
@@ -93,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
             recipe=args.recipe, seed=args.seed, init_weights=args.init, max_minutes=args.max_minutes,
             memory_saving=args.memory_saving, max_steps=args.max_steps,
             data_workers=1 if args.workers is None else args.workers,
+            fused_perturb=args.fused_perturb if args.fused_perturb is not None else variant.get("fused_perturb"),
+            perturb_share=args.perturb_share if args.perturb_share is not None else variant.get("perturb_share", 0.5),
             device=args.device,
             threads=args.threads, loss=weights, **settings,
         )

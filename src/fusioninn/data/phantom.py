@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 SEQUENCES: tuple[str, ...] = ("t1", "t1ce", "t2", "flair", "adc")
+#: What 2-D slices can also render: a PET-like image (FDG-style uptake at PET resolution), for tests of
+#: fusion across modalities (an MRI + PET pair, e.g. ``phantom:50:4242`` with ``--pair t1,pet``).
+SLICE_SEQUENCES: tuple[str, ...] = (*SEQUENCES, "pet")
 
 # Tissue codes of the phantom (finer than the BraTS labels).
 BG, CSF, GM, WM, DEEP, OEDEMA, NECROSIS, ENHANCING, NONENH = range(9)
@@ -81,6 +84,12 @@ TISSUE_CONTRAST: dict[str, np.ndarray] = {
     "adc": np.array([0.0, 4.17, 1.18, 1.0, 1.08, 1.94, 3.06, 0.78, 1.67], dtype=np.float32),
 }
 #: White-matter level in raw scanner-like units (ADC in 1e-6 mm²/s), before the per-case scaling.
+#: FDG-PET-like uptake relative to white matter (grey matter and deep grey about 2.5x white matter, CSF
+#: and necrosis nearly cold, an active enhancing rim hottest, oedema below white matter), used by the
+#: ``pet`` slice sequence only; the image is then blurred to PET resolution (Gaussian sigma
+#: :data:`PET_BLUR_MM` mm, i.e. about 6 mm FWHM) and carries less texture than the MR sequences.
+PET_UPTAKE = np.array([0.0, 0.15, 2.5, 1.0, 2.3, 0.7, 0.2, 3.2, 1.3], dtype=np.float32)
+PET_BLUR_MM = 2.5
 RAW_WHITE_MATTER: dict[str, float] = {"t1": 560.0, "t1ce": 550.0, "t2": 480.0, "flair": 370.0, "adc": 720.0}
 
 _TEXTURE_AMP = np.array([0, 0.04, 0.05, 0.035, 0.04, 0.08, 0.12, 0.14, 0.10], dtype=np.float32)
@@ -436,21 +445,33 @@ def _seq_gain(rng: np.random.Generator) -> tuple[float, float]:
 
 def _seq_rng(key: tuple[int, ...], seq: str) -> np.random.Generator:
     # one generator per sequence, so a sequence's image does not depend on which others are rendered
-    return np.random.default_rng([*key, 100 + SEQUENCES.index(seq)])
+    return np.random.default_rng([*key, 100 + SLICE_SEQUENCES.index(seq)])
 
 
 def _contrast_table(seq: str, rng: np.random.Generator) -> np.ndarray:
     # a little per-case variation of each tissue's intensity, as between scanners and protocols
-    base = TISSUE_CONTRAST[seq]
+    base = PET_UPTAKE if seq == "pet" else TISSUE_CONTRAST[seq]
     return (base * rng.uniform(0.93, 1.07, base.shape)).astype(np.float32)
 
 
-def _check_sequences(sequences: Sequence[str]) -> tuple[str, ...]:
+def _check_sequences(sequences: Sequence[str], allowed: tuple[str, ...] = SEQUENCES) -> tuple[str, ...]:
     seqs = tuple(sequences)
-    bad = [s for s in seqs if s not in SEQUENCES]
+    bad = [s for s in seqs if s not in allowed]
     if bad:
-        raise DataError(f"unknown sequence {bad[0]!r}; the phantom has {', '.join(SEQUENCES)}")
+        raise DataError(f"unknown sequence {bad[0]!r}; the phantom has {', '.join(allowed)}")
     return seqs
+
+
+def _pet_blur(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Separable Gaussian blur (edges replicated): the point spread of a PET scanner."""
+    radius = max(1, int(np.ceil(3 * sigma_px)))
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (t / sigma_px) ** 2)
+    k /= k.sum()
+    out = np.pad(img, ((radius, radius), (0, 0)), mode="edge")
+    out = sum(w * out[i : i + img.shape[0]] for i, w in enumerate(k))
+    out = np.pad(out, ((0, 0), (radius, radius)), mode="edge")
+    return sum(w * out[:, i : i + img.shape[1]] for i, w in enumerate(k)).astype(np.float32)
 
 
 def _minmax(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -503,14 +524,18 @@ def _one_slice(
         srng = _seq_rng(key, seq)
         scale, sigma = _seq_gain(srng)
         img = _contrast_table(seq, srng)[tissue] * texture
-        img = _blur2d(img)
+        if seq != "pet":
+            img = _blur2d(img)
         img *= np.outer(_bias_1d(srng, H, 0.12), _bias_1d(srng, W, 0.12))
         (o1, o2), (o3, o4) = srng.integers(0, [H, W], size=(2, 2))
         b1, b2 = srng.integers(0, 4, 2)
         img += grid.noise[b1, o1 : o1 + H, o2 : o2 + W] * sigma
         n2 = grid.noise[b2, o3 : o3 + H, o4 : o4 + W] * sigma
         img = np.sqrt(img * img + n2 * n2) * scale
-        img *= brain
+        if seq == "pet":  # PET resolution: a wide point spread (over image and noise) instead of partial volume
+            img = _pet_blur(img, PET_BLUR_MM * W / _EXTENT[0])
+        if seq != "pet":  # the PET spread reaches past the brain outline (it is not skull-stripped MR)
+            img *= brain
         out[k] = img
     return out, SEG_OF_TISSUE[tissue]
 
@@ -532,14 +557,15 @@ def phantom_slices(
         n: number of slices (>= 0).
         seed: random seed.
         size: (H, W) in pixels; the field of view is 240 × 240 mm whatever the size.
-        sequences: names from :data:`SEQUENCES`; one channel per name (two by default, but any number).
+        sequences: names from :data:`SLICE_SEQUENCES` (the MR sequences and ``pet``); one channel per name
+            (two by default, but any number).
         tumour: whether the brains carry a tumour.
 
     Returns:
         :class:`PhantomSlices` with ``images`` float32 (n, len(sequences), H, W) in [0, 1] (background
         exactly 0) and ``seg`` uint8 (n, H, W) with labels 0/1/2/4.
     """
-    seqs = _check_sequences(sequences)
+    seqs = _check_sequences(sequences, SLICE_SEQUENCES)
     if n < 0:
         raise DataError(f"number of slices must be >= 0, got {n}")
     H, W = (int(size[0]), int(size[1]))

@@ -93,9 +93,10 @@ def parse_pair(text: str | Sequence[str]) -> tuple[str, str]:
     """``"t1ce,flair"`` (or a 2-sequence) → ``("t1ce", "flair")``, checking the names."""
     from .brats import SEQUENCE_NAMES
 
+    names = (*SEQUENCE_NAMES, "pet")  # pet: the phantom's PET-like slices only (BraTS readers refuse it)
     parts = [p.strip().lower() for p in (text.split(",") if isinstance(text, str) else text)]
-    if len(parts) != 2 or any(p not in SEQUENCE_NAMES for p in parts) or parts[0] == parts[1]:
-        raise DataError(f"a pair is two different names from {','.join(SEQUENCE_NAMES)}, got {text!r}")
+    if len(parts) != 2 or any(p not in names for p in parts) or parts[0] == parts[1]:
+        raise DataError(f"a pair is two different names from {','.join(names)}, got {text!r}")
     return parts[0], parts[1]
 
 

@@ -5,7 +5,9 @@
     L        = w_fwd * (L_fusion + w_latent * L_latent) + (1 - w_fwd) * L_dec
 
 with published weights w_ssim 0.8, w_l2 0.2, a = (0.5, 0.5), w_fwd 0.5, w_latent 1. Our option, not in
-the paper: ``gradient`` > 0 adds w_grad * L_grad (:mod:`.gradient`, max-gradient edge term) to L_fusion.
+the paper: ``gradient`` > 0 adds w_grad * L_grad (:mod:`.gradient`, max-gradient edge term) to L_fusion,
+``grid`` > 0 adds w_grid * L_grid (:mod:`.grid`, grid-frequency penalty), ``dec_r2`` > 0 adds
+w_R2 * (1 - decomposition R²) (:mod:`.decomposition_r2`) to L_dec.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..filters import gaussian_window_1d, separable_filter, ssim_from_moments
+from .decomposition_r2 import decomposition_r2_loss
 from .gradient import max_gradient_loss
+from .grid import grid_loss
 from .mmd import mmd_multiscale
 
 __all__ = ["LossWeights", "fusion_loss", "decomposition_loss", "FusionINNLoss"]
@@ -29,6 +33,8 @@ class LossWeights:
     forward: float = 0.5
     latent: float = 1.0
     gradient: float = 0.0  # max-gradient edge term in the fusion loss; 0 = the published loss
+    grid: float = 0.0  # grid-frequency penalty on the fused image (losses/grid.py); 0 = the published loss
+    dec_r2: float = 0.0  # 1 - decomposition R² added to the decomposition loss (losses/decomposition_r2.py)
     mmd_scales: tuple[float, ...] = (0.05, 0.2, 0.9)
 
     def to_dict(self) -> dict:
@@ -92,6 +98,10 @@ def fusion_loss(
         l_grad = max_gradient_loss(fused, x)
         loss = loss + w.gradient * l_grad
         parts["gradient"] = l_grad.detach()
+    if w.grid:
+        l_grid = grid_loss(fused, x)
+        loss = loss + w.grid * l_grid
+        parts["grid"] = l_grid.detach()
     return loss, parts
 
 
@@ -141,6 +151,10 @@ class FusionINNLoss(torch.nn.Module):
         l_lat_value = l_lat.detach()
         l_lat = l_lat * latent_scale
         l_dec, dec_parts = decomposition_loss(decomposed, x, w, s_dec)
+        if w.dec_r2:
+            l_r2 = decomposition_r2_loss(decomposed, x, fused.detach(), w.source_1)
+            l_dec = l_dec + w.dec_r2 * l_r2
+            dec_parts["r2_loss"] = l_r2.detach()
         if latent_scale == 1.0 and data_scale == 1.0:
             total = w.forward * (l_fus + w.latent * l_lat) + (1 - w.forward) * l_dec
         else:
@@ -154,4 +168,7 @@ class FusionINNLoss(torch.nn.Module):
             "dec_ssim_1": dec_parts["ssim_1"],
             "dec_ssim_2": dec_parts["ssim_2"],
         }
+        for key, value in (("grid", fus_parts.get("grid")), ("dec_r2_loss", dec_parts.get("r2_loss"))):
+            if value is not None:  # only when the term is on, so the published loss logs what it did
+                parts[key] = value
         return total, parts

@@ -59,7 +59,7 @@ class MetricSpec:
     #: keep their historical names (``q_ssim`` ...) without a source.
     key: str
     function: MetricFunction
-    #: Citation of the formula, with its DOI.
+    #: Citation of the formula, with its DOI (``doi:10....``; write ``(no DOI)`` where the source has none).
     formula: str
     #: The reference implementation it matches: ``"owner/repo:path"``.
     reference: str
@@ -100,6 +100,7 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".paper",
     ".information",
     ".psnr",
+    # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     ".vifb_basic",
     ".vifb_qabf",
     ".vifb_qcb",
@@ -108,7 +109,6 @@ VARIANT_MODULES: tuple[str, ...] = (
     ".correlation",
     ".nabf",
     ".ms_ssim",
-    # VIFB (xingchenzhang/VIFB, metrics/*.m) and the extra metrics SCD, CC, Nabf, MS-SSIM (14a).
     # MEFB (@mefb) and the Liu toolbox (@liu) modules (engineer 14b) go below, one line each.
     ".ncie_variants",
     ".fmi_mefb",

@@ -46,6 +46,10 @@ class TrainConfig:
     grad_clip: float | None = FROM_RECIPE
     # amplitude of uniform noise on the fused image the training decomposition sees (1/255: 8-bit rounding)
     fused_noise: float = FROM_RECIPE
+    # perturbations of the fused image before the training reverse pass (fusioninn.perturb): a
+    # comma-separated subset of jpeg,blur,shift,noise applied to a share of the images; None = none
+    fused_perturb: str | None = None
+    perturb_share: float = 0.5
     plateau_factor: float = 0.95
     plateau_patience: int = 8
     weight_decay: float = 0.0
@@ -71,12 +75,16 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
         w = self.loss
-        for name in ("ssim", "l2", "latent", "gradient"):
+        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2"):
             if not getattr(w, name) >= 0:  # also refuses NaN
                 raise ValueError(f"loss weight {name} must be >= 0, got {getattr(w, name)}")
         for name in ("forward", "source_1"):
             if not 0 <= getattr(w, name) <= 1:
                 raise ValueError(f"loss weight {name} must be between 0 and 1, got {getattr(w, name)}")
+        if self.fused_perturb is not None:
+            from ..perturb import FusedPerturbation
+
+            FusedPerturbation.from_spec(self.fused_perturb, self.perturb_share)  # raises ValueError if bad
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max steps must be >= 1, got {self.max_steps}")
         if self.data_workers < 0:

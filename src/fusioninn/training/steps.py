@@ -52,9 +52,10 @@ class INNStep(CNNStep):
 
     val_keys = ("q_ssim", "loss", "dec_ssim_1", "dec_ssim_2")
 
-    def __init__(self, model: FusionINN, weights: LossWeights, fused_noise: float = 0.0) -> None:
+    def __init__(self, model: FusionINN, weights: LossWeights, fused_noise: float = 0.0, perturb=None) -> None:
         super().__init__(model, weights)
         self.fused_noise = fused_noise
+        self.perturb = perturb  # a fusioninn.perturb.FusedPerturbation, or None
         self.loss_fn = FusionINNLoss(weights)
 
     def curve_labels(self, pair: tuple[str, str]) -> list[tuple[str, str]]:
@@ -71,7 +72,14 @@ class INNStep(CNNStep):
         noise = None
         if self.fused_noise:
             noise = ((torch.rand(n, 1, h, w, device=dev, generator=generator) - 0.5) * self.fused_noise)[lo:hi]
-        fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
+        if self.perturb is None:
+            fused, z, dec = self.model.fused_and_decomposed_for_training(xl, z_fresh[lo:hi], noise)
+        else:  # the same pass with the fused image perturbed before the reverse pass (fusioninn.perturb)
+            y_raw, z = self.model(xl)
+            fused = self.model.fused_image(y_raw)
+            seen = self.perturb(fused, generator, lo, n)
+            seen = seen if noise is None else (seen + noise).clamp(0.0, 1.0)
+            dec = self.model.output_map(self.model.inverse(self.model.reverse_input(seen), z_fresh[lo:hi]))
         if world == 1:
             return self.loss_fn(xl, fused, z, dec, z_target=z_target)
         peers = distributed.all_gather_detached(z)
@@ -99,6 +107,8 @@ class INNStep(CNNStep):
                 "dec_ssim_2": float(ssim(dec[:, 1:], x[:, 1:], reduction="none").sum())}
 
 
-def step_for(model: torch.nn.Module, weights: LossWeights, fused_noise: float) -> CNNStep:
-    """The step object of ``model``'s family."""
-    return (INNStep if isinstance(model, FusionINN) else CNNStep)(model, weights, fused_noise)
+def step_for(model: torch.nn.Module, weights: LossWeights, fused_noise: float, perturb=None) -> CNNStep:
+    """The step object of ``model``'s family (``perturb``: FusionINN's fused-image perturbations)."""
+    if isinstance(model, FusionINN):
+        return INNStep(model, weights, fused_noise, perturb)
+    return CNNStep(model, weights, fused_noise)

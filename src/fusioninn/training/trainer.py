@@ -109,7 +109,12 @@ class Trainer:
             self.model.options.memory_saving = config.memory_saving
             self.model.initialise_actnorm(torch.from_numpy(self.train.read(range(min(len(self.train), 64))))
                                           .to(self.device))
-        self.step = step_for(self.model, config.loss, config.fused_noise)
+        perturb = None
+        if config.fused_perturb:
+            from ..perturb import FusedPerturbation
+
+            perturb = FusedPerturbation.from_spec(config.fused_perturb, config.perturb_share)
+        self.step = step_for(self.model, config.loss, config.fused_noise, perturb)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
