@@ -151,6 +151,8 @@ def test_stop_signals_raise_one_interrupt_and_restore_the_handlers(signame):
 
     sig = getattr(signal, signame)
     before = signal.getsignal(sig)
+    if before is signal.SIG_IGN and signame == "SIGHUP":
+        pytest.skip("SIGHUP is ignored in this process (run under nohup); hang-ups stay ignored by design")
     with pytest.raises(Interrupted) as info:
         with stop_signals_raise():
             os.kill(os.getpid(), sig)
