@@ -20,6 +20,7 @@ T2 by our convention — the original release does not say what they hold).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,18 +57,11 @@ class H5Slices:
     renormalised: bool
 
 
-def read_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair"), clip_negative: bool = True) -> H5Slices:
-    """Read channels ``names`` of an HDF5 slice file (original layout or our export).
-
-    Values already in [0, 1] are kept as they are; otherwise every slice is min-max normalised per
-    channel (negatives clipped first unless ``clip_negative=False``).
-
-    Raises:
-        DataError: unreadable file, no ``data`` dataset, wrong shape, unknown channel name, NaN.
-    """
+@contextmanager
+def _open_slice_file(path: Path, names: Sequence[str]):
+    """Open an HDF5 slice file and check its layout; yields (file, 'data' dataset, channel indices of names)."""
     import h5py
 
-    path = Path(path)
     if not path.is_file():
         raise DataError("file not found", path)
     try:
@@ -96,6 +90,20 @@ def read_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair"), clip_neg
             if n not in channels:
                 raise DataError(f"no channel {n!r} in this file (channels: {', '.join(channels)})", path)
             idx.append(channels.index(n))
+        yield fh, ds, idx
+
+
+def read_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair"), clip_negative: bool = True) -> H5Slices:
+    """Read channels ``names`` of an HDF5 slice file (original layout or our export).
+
+    Values already in [0, 1] are kept as they are; otherwise every slice is min-max normalised per
+    channel (negatives clipped first unless ``clip_negative=False``).
+
+    Raises:
+        DataError: unreadable file, no ``data`` dataset, wrong shape, unknown channel name, NaN.
+    """
+    path = Path(path)
+    with _open_slice_file(path, names) as (fh, ds, idx):
         n_total = ds.shape[0]
         images = np.empty((n_total, len(idx), ds.shape[2], ds.shape[3]), dtype=np.float32)
         try:
@@ -127,33 +135,8 @@ def inspect_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair")) -> di
     outside [0, 1] were found: slices get min-max normalised as :func:`read_h5` does), ``subject_ids``
     and ``slice_index`` (None when absent). Raises :class:`DataError` as :func:`read_h5` does.
     """
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found", path)
-    try:
-        fh = h5py.File(path, "r")
-    except OSError as err:
-        raise DataError(f"not a readable HDF5 file ({err})", path) from None
-    with fh:
-        if "data" not in fh:
-            keys = ", ".join(sorted(fh.keys())) or "none"
-            raise DataError(f"no 'data' dataset (datasets found: {keys})", path)
-        ds = fh["data"]
-        if not isinstance(ds, h5py.Dataset) or ds.ndim != 4:
-            raise DataError(f"'data' must be N x C x H x W, got shape {getattr(ds, 'shape', None)}", path)
-        attr = fh.attrs.get("channels")
-        if isinstance(attr, bytes):
-            attr = attr.decode()
-        channels = tuple(str(attr).split(",")) if attr is not None else H5_CHANNELS
-        if len(channels) != ds.shape[1] and (attr is not None or ds.shape[1] < 4):
-            raise DataError(f"'data' has {ds.shape[1]} channels, expected {len(channels)}", path)
-        idx = []
-        for n in names:
-            if n not in channels:
-                raise DataError(f"no channel {n!r} in this file (channels: {', '.join(channels)})", path)
-            idx.append(channels.index(n))
+    with _open_slice_file(path, names) as (fh, ds, idx):
         n_total = int(ds.shape[0])
         lo, hi = np.inf, -np.inf
         try:
