@@ -36,3 +36,22 @@ def oracle_dir() -> Path:
     if not ORACLE.is_dir():
         pytest.skip(f"oracle not found at {ORACLE}")
     return ORACLE
+
+
+@pytest.fixture(scope="module")
+def perturbed_model_path(tmp_path_factory) -> str:
+    """A small fast-recipe FusionINN with ActNorm initialised and weights moved off the identity start
+    (so fusing does more than interleave), saved once per test module."""
+    from fusioninn.api import save_model
+    from fusioninn.models import FusionINN, FusionINNConfig
+
+    torch.manual_seed(0)
+    model = FusionINN(FusionINNConfig.fast())
+    model.initialise_actnorm(torch.rand(2, 2, 16, 16))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.02 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("m") / "model.safetensors"
+    save_model(model, path)
+    return str(path)

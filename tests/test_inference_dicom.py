@@ -9,34 +9,17 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 
 pydicom = pytest.importorskip("pydicom", reason="pydicom is not installed (pip install -e .)")
 
-from fusioninn.api import save_model  # noqa: E402
 from fusioninn.cli import main  # noqa: E402
 from fusioninn.data.volume import read_volume  # noqa: E402
-from fusioninn.models import FusionINN, FusionINNConfig  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from dicom_factory import phantom_affine, phantom_pair, reorient, write_series  # noqa: E402
 
 SHAPE = (40, 36, 10)
 STUDY, FOR = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    torch.manual_seed(0)
-    model = FusionINN(FusionINNConfig.fast())
-    model.initialise_actnorm(torch.rand(2, 2, 16, 16))
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(0.02 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("m") / "model.safetensors"
-    save_model(model, path)
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -73,9 +56,9 @@ def _fused(root: Path, out: Path, model: str, *a_b: str, extra=()) -> Path:
     return out
 
 
-def test_dicom_in_nifti_out_equals_the_nifti_route(tmp_path, case, model_path):
-    ref = _fused(case, tmp_path / "ref.nii.gz", model_path, str(case / "a.nii.gz"), str(case / "b.nii.gz"))
-    got = _fused(case, tmp_path / "dcm.nii.gz", model_path, str(case / "study"), str(case / "study"),
+def test_dicom_in_nifti_out_equals_the_nifti_route(tmp_path, case, perturbed_model_path):
+    ref = _fused(case, tmp_path / "ref.nii.gz", perturbed_model_path, str(case / "a.nii.gz"), str(case / "b.nii.gz"))
+    got = _fused(case, tmp_path / "dcm.nii.gz", perturbed_model_path, str(case / "study"), str(case / "study"),
                  extra=("--series", "5", "--series", "FLAIR"))
     r, g = nib.load(ref), nib.load(got)
     assert r.shape == g.shape == SHAPE
@@ -91,10 +74,10 @@ def test_dicom_in_nifti_out_equals_the_nifti_route(tmp_path, case, model_path):
         np.testing.assert_allclose(jg[key], jr[key], atol=2e-5 * np.max(jr["hi"]))
 
 
-def test_sagittal_dicom_fuses_like_the_axial_nifti(tmp_path, case, model_path):
-    ref = _fused(case, tmp_path / "ref.nii.gz", model_path, str(case / "int_t1ce.nii.gz"),
+def test_sagittal_dicom_fuses_like_the_axial_nifti(tmp_path, case, perturbed_model_path):
+    ref = _fused(case, tmp_path / "ref.nii.gz", perturbed_model_path, str(case / "int_t1ce.nii.gz"),
                  str(case / "int_flair.nii.gz"))
-    got = _fused(case, tmp_path / "sag.nii.gz", model_path, str(case / "sagittal" / "t1ce"),
+    got = _fused(case, tmp_path / "sag.nii.gz", perturbed_model_path, str(case / "sagittal" / "t1ce"),
                  str(case / "sagittal" / "flair"))
     r, g = read_volume(ref), read_volume(got)
     assert g.original_axcodes == ("P", "I", "R")  # written back in the input's own storage order
@@ -102,10 +85,11 @@ def test_sagittal_dicom_fuses_like_the_axial_nifti(tmp_path, case, model_path):
     assert np.abs(g.data - r.data).max() <= 1e-6  # integer values stored exactly: the same fused volume
 
 
-def test_fused_dicom_series_round_trip_and_exact_decomposition(tmp_path, case, model_path):
+def test_fused_dicom_series_round_trip_and_exact_decomposition(tmp_path, case, perturbed_model_path):
     sitk = pytest.importorskip("SimpleITK", reason="SimpleITK is not installed (pip install -e '.[test]')")
-    ref = _fused(case, tmp_path / "ref.nii.gz", model_path, str(case / "a.nii.gz"), str(case / "b.nii.gz"))
-    out = _fused(case, tmp_path / "fused", model_path, str(case / "study" / "t1ce"), str(case / "study" / "flair"),
+    ref = _fused(case, tmp_path / "ref.nii.gz", perturbed_model_path, str(case / "a.nii.gz"), str(case / "b.nii.gz"))
+    out = _fused(case, tmp_path / "fused", perturbed_model_path, str(case / "study" / "t1ce"),
+                 str(case / "study" / "flair"),
                  extra=("--format", "dicom", "--save-latent", str(tmp_path / "z.npz")))
     assert (tmp_path / "fused.fusioninn.json").is_file()
     files = sorted(out.iterdir())
@@ -116,7 +100,7 @@ def test_fused_dicom_series_round_trip_and_exact_decomposition(tmp_path, case, m
     assert ds.StudyInstanceUID == STUDY and ds.FrameOfReferenceUID == FOR
     assert len(ds.ReferencedSeriesSequence) == 2
     # read back by pydicom (our reader) and by SimpleITK: the NIfTI route's fused volume and geometry
-    same_inputs = _fused(case, tmp_path / "dcm.nii.gz", model_path, str(case / "study" / "t1ce"),
+    same_inputs = _fused(case, tmp_path / "dcm.nii.gz", perturbed_model_path, str(case / "study" / "t1ce"),
                          str(case / "study" / "flair"))
     r, d = read_volume(ref), read_volume(same_inputs)
     back = read_volume(out)
@@ -134,9 +118,9 @@ def test_fused_dicom_series_round_trip_and_exact_decomposition(tmp_path, case, m
 
     # decompose the DICOM-stored fused series with its latent: exact, to NIfTI and to DICOM
     assert _run("decompose", str(out), "-o", str(tmp_path / "dec"), "--latent", str(tmp_path / "z.npz"),
-                "--model", model_path) == 0
+                "--model", perturbed_model_path) == 0
     assert _run("decompose", str(out), "-o", str(tmp_path / "decd"), "--latent", str(tmp_path / "z.npz"),
-                "--format", "dicom", "--model", model_path) == 0
+                "--format", "dicom", "--model", perturbed_model_path) == 0
     for name, src in (("t1ce", "t1ce"), ("flair", "flair")):
         source = read_volume(case / "study" / src)
         truth = np.maximum(source.data, 0)
@@ -153,11 +137,11 @@ def test_fused_dicom_series_round_trip_and_exact_decomposition(tmp_path, case, m
         assert d.StudyInstanceUID == STUDY and d.PatientID == "PHANTOM-1"
 
 
-def test_decompose_dicom_sampled_with_uncertainty_series(tmp_path, case, model_path):
-    out = _fused(case, tmp_path / "fused", model_path, str(case / "study"), str(case / "study"),
+def test_decompose_dicom_sampled_with_uncertainty_series(tmp_path, case, perturbed_model_path):
+    out = _fused(case, tmp_path / "fused", perturbed_model_path, str(case / "study"), str(case / "study"),
                  extra=("--series", "5", "--series", "7", "--format", "dicom"))
     assert _run("decompose", str(out), "-o", str(tmp_path / "dec"), "--samples", "2", "--seed", "0",
-                "--format", "dicom", "--model", model_path) == 0
+                "--format", "dicom", "--model", perturbed_model_path) == 0
     names = sorted(p.name for p in (tmp_path / "dec").iterdir())
     assert names == ["fused_flair", "fused_flair_std", "fused_t1ce", "fused_t1ce_std"]
     t1 = read_volume(tmp_path / "dec" / "fused_t1ce")
@@ -169,15 +153,16 @@ def test_decompose_dicom_sampled_with_uncertainty_series(tmp_path, case, model_p
     assert len(uids) == 4
 
 
-def test_mixed_dicom_and_nifti_inputs_on_one_grid(tmp_path, case, model_path):
-    out = _fused(case, tmp_path / "f.nii.gz", model_path, str(case / "study" / "t1ce"), str(case / "b.nii.gz"))
+def test_mixed_dicom_and_nifti_inputs_on_one_grid(tmp_path, case, perturbed_model_path):
+    out = _fused(case, tmp_path / "f.nii.gz", perturbed_model_path, str(case / "study" / "t1ce"),
+                 str(case / "b.nii.gz"))
     assert read_volume(out).shape == SHAPE
 
 
-def test_dicom_refusals_through_the_cli(tmp_path, case, model_path, capsys):
+def test_dicom_refusals_through_the_cli(tmp_path, case, perturbed_model_path, capsys):
     def refuse(*args: str) -> str:
         capsys.readouterr()
-        assert _run(*args, "--model", model_path) == 2
+        assert _run(*args, "--model", perturbed_model_path) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1, err
         return err
