@@ -48,6 +48,7 @@ def check_array(
     path: str | Path | None = None,
     shape_text: str | None = None,
     error: type[UserInputError] = UserInputError,
+    range_hint: str = "images must be normalised to [0, 1] first, e.g. per-slice min-max",
 ) -> tuple[Any, bool]:
     """Validate an image array and return ``(x, is_8bit)`` without changing its values.
 
@@ -57,7 +58,7 @@ def check_array(
     ``unit_range``, lie in [0, 1] within :data:`RANGE_TOLERANCE`. Booleans and non-numeric dtypes are
     refused. ``path`` prefixes the message (a file the array came from); ``name`` follows it (an empty
     name: the file alone names the input). ``error``: the :class:`UserInputError` kind to raise (a
-    reader raises :class:`~fusioninn.errors.DataError`).
+    reader raises :class:`~fusioninn.errors.DataError`); ``range_hint`` ends the out-of-range message.
     """
     arr = _as_array(x, name, path)
     prefix = f"{name}: " if name else ""
@@ -84,16 +85,16 @@ def check_array(
         if str(arr.dtype) not in ("uint8", "torch.uint8"):
             lo, hi = int(arr.min()), int(arr.max())
             if lo < 0 or hi > 255:
-                raise error(f"{prefix}integer images must hold 8-bit values 0..255, got range [{lo}, {hi}]",
-                                     path)
+                raise error(f"{prefix}integer images must hold 8-bit values 0..255, got range [{lo}, {hi}]", path)
         return arr, True
     finite = arr.isfinite() if is_tensor else np.isfinite(arr)
     if not finite.all():
         bad = int((~finite).sum())
-        raise error(f"{prefix}contains {bad} NaN or infinite pixel(s)", path)
+        raise error(f"{prefix}contains NaN or infinite values ({bad} of {arr.numel() if is_tensor else arr.size} "
+                    "pixels)", path)
     if unit_range:
         lo, hi = float(arr.min()), float(arr.max())
         if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
-            raise error(f"{prefix}float images must lie in [0, 1], got range [{lo:.6g}, {hi:.6g}] "
-                                 "(images must be normalised to [0, 1] first, e.g. per-slice min-max)", path)
+            raise error(f"{prefix}float images must lie in [0, 1], got range [{lo:.6g}, {hi:.6g}] ({range_hint})",
+                        path)
     return arr, False

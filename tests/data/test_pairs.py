@@ -181,7 +181,7 @@ def test_exact_reading_keeps_stored_values_and_never_rescales(tmp_path):
     np.testing.assert_allclose(read_image(tmp_path / "big.npy").grey, [[0, 0.25], [1, 0.5]])
     np.save(tmp_path / "nan.npy", np.array([[0.0, np.nan], [1.0, 1.0]]))
     for exact in (False, True):
-        with pytest.raises(DataError, match=r"nan\.npy: contains 1 NaN or infinite pixel"):
+        with pytest.raises(DataError, match=r"nan\.npy: contains NaN or infinite values \(1 of 4 pixels\)"):
             read_image(tmp_path / "nan.npy", exact=exact)
 
 
