@@ -191,11 +191,12 @@ def _to_ras_transform(affine: np.ndarray) -> np.ndarray:
     return ornt_transform(io_orientation(affine), axcodes2ornt(("R", "A", "S")))
 
 
-def read_volume(path: str | Path, series: str | None = None) -> Volume:
+def read_volume(path: str | Path, series: str | None = None, *, contiguous: bool = True) -> Volume:
     """Read a NIfTI volume (``.nii`` or ``.nii.gz``) or a DICOM series folder as float32, RAS+ voxel order.
 
     A folder is read as DICOM (:func:`fusioninn.data.dicom.read_dicom_series`); ``series`` selects one of
-    several series in it by UID, number or description.
+    several series in it by UID, number or description. ``contiguous=False`` returns the RAS+ data as a
+    view of the decoded array (NIfTI stores it column-major) for readers that select slices before copying.
 
     Raises:
         DataError: missing, corrupt or truncated file, not 3-D, NaN or infinite values; for DICOM folders
@@ -214,7 +215,9 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
     data, img = load_nifti_array(path)
     affine = np.asarray(img.affine, dtype=np.float64)
     ornt = _to_ras_transform(affine)
-    ras = np.ascontiguousarray(apply_orientation(data, ornt))
+    ras = apply_orientation(data, ornt)
+    if contiguous:
+        ras = np.ascontiguousarray(ras)
     ras_affine = affine @ inv_ornt_aff(ornt, data.shape)
     return Volume(
         data=ras,
@@ -345,10 +348,15 @@ def denormalise_slices(normed: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis:
 
 def axial_slices(ras: np.ndarray) -> np.ndarray:
     """(X, Y, Z) RAS+ array → (Z, H=Y, W=X) axial slices, anterior at the top, patient's right on the left."""
+    return np.ascontiguousarray(axial_view(ras))
+
+
+def axial_view(ras: np.ndarray) -> np.ndarray:
+    """:func:`axial_slices` as a view, without copying (index it first: ``axial_view(ras)[keep]``)."""
     ras = np.asarray(ras)
     if ras.ndim != 3:
         raise DataError(f"expected a 3-D array, got shape {tuple(ras.shape)}")
-    return np.ascontiguousarray(np.transpose(ras[::-1, ::-1, :], (2, 1, 0)))
+    return np.transpose(ras[::-1, ::-1, :], (2, 1, 0))
 
 
 def from_axial_slices(slices: np.ndarray) -> np.ndarray:
