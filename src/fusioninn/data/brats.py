@@ -144,13 +144,13 @@ def subject_files(folder: str | Path, names: Sequence[str], seg: bool) -> dict[s
 
 
 def _seg_labels(vol: Volume, sid: str) -> np.ndarray:
-    seg = np.rint(vol.data)
+    seg = vol.data if np.issubdtype(vol.data.dtype, np.integer) else np.rint(vol.data)
     # labels by counting, not np.unique (a sort of every voxel): out-of-range values are checked first
     lo, hi = (float(seg.min()), float(seg.max())) if seg.size else (0.0, 0.0)
     if lo < 0 or hi > 4:
-        labels = sorted(set(np.unique(seg).astype(np.int64).tolist()))
+        labels = np.unique(seg).astype(np.int64).tolist()
         raise DataError(f"subject {sid}: segmentation labels {labels} are not BraTS labels 0/1/2/3/4", vol.path)
-    seg = seg.astype(np.uint8)
+    seg = seg.astype(np.uint8)  # a copy also when stored as uint8: the caller may relabel it
     counts = np.bincount(seg.ravel(order="K"), minlength=5)
     if counts[3] and not counts[4]:  # BraTS 2023 numbers enhancing tumour 3
         seg[seg == 3] = 4
@@ -169,15 +169,16 @@ def _read_subject(
     files: dict[str, Path],
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     sid = folder.name
-    # views, not copies: only the selected slices are copied out of the decoded (column-major) volumes,
-    # which keeps the memory traffic per subject low (prepare runs several of these at once)
-    vols = {name: read_volume(files[name], contiguous=False) for name in names}
+    # views in the stored type, not float32 copies: only the selected slices are copied out of the decoded
+    # (column-major) volumes and converted, which keeps the memory traffic per subject low (prepare runs
+    # several of these at once; memory bandwidth, not arithmetic, is what two of them share)
+    vols = {name: read_volume(files[name], contiguous=False, stored_dtype=True) for name in names}
     first = vols[names[0]]
     for name in names[1:]:
         check_same_grid(vols[name], first, what=f"subject {sid}")
     seg = None
     if "seg" in files:
-        seg_vol = read_volume(files["seg"], contiguous=False)
+        seg_vol = read_volume(files["seg"], contiguous=False, stored_dtype=True)
         check_same_grid(seg_vol, first, what=f"subject {sid}")
         seg = axial_view(_seg_labels(seg_vol, sid))
     stacks = [axial_view(vols[name].data) for name in names]  # each (Z, H, W), views
