@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ __all__ = [
     "read_dicom_series",
     "write_derived_series",
     "describe_series",
+    "safe_name",
 ]
 
 # Secondary capture image storage and its multi-frame variants: not cross-sectional images
@@ -140,6 +142,15 @@ class SeriesSummary:
 def describe_series(number: str, description: str, uid: str) -> str:
     parts = [f"#{number}" if number else "", f"'{description}'" if description else "", uid]
     return " ".join(p for p in parts if p)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_name(text: str, limit: int = 64) -> str:
+    """``text`` as a file-name part: runs of characters outside ``A-Za-z0-9._+-`` become one ``_``, no
+    leading or trailing ``._-``, at most ``limit`` characters ("" when nothing is left)."""
+    return _UNSAFE.sub("_", text).strip("._-")[:limit].rstrip("._-")
 
 
 def _require_pydicom():
