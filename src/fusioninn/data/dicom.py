@@ -21,8 +21,10 @@ series (one classic MR Image Storage object per slice, explicit VR little endian
 Instance UIDs, ``ImageType`` DERIVED\\SECONDARY, a ``SeriesDescription`` and ``DerivationDescription``,
 patient, study and frame-of-reference attributes copied from the input (and nothing else of it: no private
 tags), ``ReferencedSeriesSequence`` and a per-slice ``SourceImageSequence`` naming the source images,
-the input's per-slice geometry, and unsigned 16-bit pixels with a rescale slope and intercept chosen so
-that the values survive to 1/65535 of their range. The folder appears whole or not at all
+the input's per-slice geometry, and unsigned 16-bit pixels with a rescale slope and intercept per slice
+chosen so that each slice's values survive to 1/65535 of that slice's range (a near-empty slice keeps its
+precision; one rescale for the whole series would leave it a few storage steps). The folder appears whole
+or not at all
 (:func:`fusioninn.atomic.atomic_dir`).
 """
 
@@ -584,14 +586,15 @@ def _ds_number(x: float) -> str:
     raise ValueError(x)
 
 
-def _quantisation(data: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept), both exactly representable as DS text, mapping [min, max] onto 0..65535."""
+def _quantisation(data: np.ndarray, constant_slope: float = 1.0) -> tuple[float, float]:
+    """(slope, intercept), both exactly representable as DS text, mapping [min, max] onto 0..65535
+    (``constant_slope`` when all values are equal)."""
     lo, hi = float(data.min()), float(data.max())
     intercept = float(_ds_number(lo))
     if intercept > lo:  # the written intercept must not lie above the minimum
         intercept = float(_ds_number(lo - abs(lo) * 1e-9 - 1e-12))
     span = hi - intercept
-    slope = span / _UINT16_MAX if span > 0 else 1.0
+    slope = span / _UINT16_MAX if span > 0 else constant_slope
     text = _ds_number(slope)
     if float(text) * _UINT16_MAX < span:  # rounding down would clip the maximum
         text = _ds_number(slope * (1 + 1e-8))
@@ -653,8 +656,16 @@ def write_derived_series(
     n = back.shape[2]
     if n != len(src.slices):
         raise DataError(f"{n} slices for a series of {len(src.slices)}", folder)
-    slope, intercept = _quantisation(back)
-    stored = np.clip(np.rint((back.astype(np.float64) - intercept) / slope), 0, _UINT16_MAX).astype("<u2")
+    # one rescale per slice (RescaleSlope/Intercept are per-image attributes of MR Image Storage): every slice
+    # keeps 1/65535 of its own range, where one rescale per series leaves a near-empty slice a few steps
+    # (a constant slice takes the series' slope, so that no slice says "integers, slope 1": readers such as
+    # ITK's series reader pick the pixel type from the first file)
+    series_slope = _quantisation(back)[0]
+    rescale = [_quantisation(back[:, :, k], series_slope) for k in range(n)]
+    stored = np.empty(back.shape, dtype="<u2")
+    for k, (slope, intercept) in enumerate(rescale):
+        plane = np.rint((back[:, :, k].astype(np.float64) - intercept) / slope)
+        stored[:, :, k] = np.clip(plane, 0, _UINT16_MAX)
 
     series_uid = series_uid or generate_uid()
     date, time = _code_now()
@@ -693,7 +704,6 @@ def write_derived_series(
     base.PhotometricInterpretation = "MONOCHROME2"
     base.Rows, base.Columns = src.slices[0].rows, src.slices[0].columns
     base.BitsAllocated, base.BitsStored, base.HighBit, base.PixelRepresentation = 16, 16, 15, 0
-    base.RescaleSlope, base.RescaleIntercept = _ds_number(slope), _ds_number(intercept)
     base.RescaleType = "US"
     lo, hi = float(back.min()), float(back.max())
     base.WindowCenter = _ds_number((lo + hi) / 2)
@@ -712,6 +722,7 @@ def write_derived_series(
             uid = generate_uid()
             ds.SOPInstanceUID = uid
             ds.InstanceNumber = k + 1
+            ds.RescaleSlope, ds.RescaleIntercept = _ds_number(rescale[k][0]), _ds_number(rescale[k][1])
             ds.ImagePositionPatient = [_ds_number(v) for v in s.position]
             ds.ImageOrientationPatient = [_ds_number(v) for v in s.orientation]
             ds.PixelSpacing = [_ds_number(v) for v in s.spacing]
