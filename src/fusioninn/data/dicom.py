@@ -833,3 +833,38 @@ def read_dicom_pairs(spec: str, min_brain_fraction: float = 0.1, clip_negative: 
         images[:, c] = minmax_normalise(st[keep], clip_negative=clip_negative)[0]
     subject = va.dicom.extra.get("patient_id") or va.dicom.study_uid or folder_a.name
     return images, keep.astype(np.int32), subject, (va, vb)
+
+
+def canonical_dicom_spec(spec: str) -> str:
+    """A ``dicom:`` spec with absolute, resolved folders (what a prepared folder records as its source)."""
+    folder_a, sel_a, folder_b, sel_b = parse_dicom_spec(spec)
+    a, b = (str(Path(f).expanduser().resolve()) for f in (folder_a, folder_b))
+    if ":" in a or ":" in b:
+        raise DataError("a folder of a dicom: spec must not contain ':'", spec)
+    if sel_a is None:
+        return f"dicom:{a}:{b}"
+    return f"dicom:{a}:{sel_a}:{sel_b}"
+
+
+def dicom_spec_sources(spec: str) -> tuple[str, list[Path], list[Path]]:
+    """``(subject id, folders, files)`` of the two series a ``dicom:`` spec names, from the headers alone
+    (no pixel data): what ``prepare`` records to see later whether the series changed. The subject id is
+    the one :func:`read_dicom_pairs` gives (PatientID, else StudyInstanceUID, else the first folder's name).
+    """
+    folder_a, sel_a, folder_b, sel_b = parse_dicom_spec(spec)
+    chosen = []
+    scans: dict[Path, tuple] = {}
+    for folder, sel in ((folder_a, sel_a), (folder_b, sel_b)):
+        if not folder.is_dir():
+            raise DataError("no such folder (a dicom: spec names DICOM series folders)", folder)
+        if folder not in scans:
+            scans[folder] = _scan(folder)
+        groups, stats = scans[folder]
+        uid = _select(folder, groups, stats, sel)
+        chosen.append((uid, groups[uid]))
+    if chosen[0][0] == chosen[1][0]:
+        raise DataError(f"both halves of the spec select the same series ({chosen[0][0]})", spec)
+    first = chosen[0][1][0][1]
+    subject = _str(first, "PatientID") or _str(first, "StudyInstanceUID") or folder_a.name
+    files = sorted({p for _, items in chosen for p, _ in items})
+    return subject, [folder_a, folder_b], files
