@@ -1562,6 +1562,23 @@ def _dicom_cases() -> list[Case]:
     add(C("dec-dicom-exact", "decompose", "a fused DICOM series with its latent, to DICOM (must work)",
           lambda c: (_decompose(c, _fused_series(c, latent=True), "--latent", c.s("z.npz"), "--format", "dicom"),
                      None), code=0, check=_check_series("dec/fused_t1ce", "dec/fused_flair")))
+
+    def prep(c: Ctx, spec: str, *extra: str) -> list[str]:
+        return ["prepare", "--data", spec, "--cache", c.s("prep"), "--quiet", *extra]
+
+    add(C("prepare-dicom-tumour", "prepare", "a dicom: spec with --slices tumour (DICOM has no segmentation)",
+          lambda c: (prep(c, f"dicom:{_study(c)}:5:7", "--slices", "tumour"), None), ("needs a segmentation",)))
+    add(C("prepare-dicom-same-series", "prepare", "a dicom: spec selecting one series twice",
+          lambda c: (prep(c, f"dicom:{_study(c)}:5:5"), None), ("same series",)))
+    add(C("prepare-dicom-different-grids", "prepare", "a dicom: spec of two series on different grids",
+          lambda c: (prep(c, f"dicom:{_series(c, 't1ce', 1)}:{_series(c, 'flair', 7, shape=(16, 16, 8))}"),
+                     c.s("t1ce")), ("16x16x6 voxels", "16x16x8 voxels", "does not resample")))
+    add(C("prepare-dicom-missing-slices", "prepare", "a dicom: spec whose first series misses two slices",
+          lambda c: (prep(c, "dicom:{}:{}".format(*_dicom_pair(c, drop=[2, 3]))), c.s("t1ce")),
+          ("missing slices",)))
+    add(C("prepare-dicom", "prepare", "a dicom: spec of a study folder (must work)",
+          lambda c: (prep(c, f"dicom:{_study(c)}:T1 post:7"), None), code=0,
+          check=lambda c: (c.p("prep") / "manifest.json").is_file()))
     return cases
 
 

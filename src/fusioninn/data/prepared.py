@@ -310,14 +310,29 @@ def prepare(
         folders = find_subject_folders(src)
     cache = Path(cache).expanduser()
     run = _PrepareRun(src, cache, options, strict, log or _stderr_line)
-    old = run.check_target()
+    run.old = run.check_target()
     if dicom:
         run.plan_dicom()
     else:
         run.plan_subjects(folders)  # unreadable file sets are found here, before anything is written
-    out = ensure_writable_dir(cache)
+    if dicom and not cache.exists():  # one subject: a failed decode leaves nothing behind
+        try:
+            return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, 1)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(cache, ignore_errors=True)
+            raise
+    return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, len(folders) or 1)
+
+
+def _prepare_into(run: _PrepareRun, out: Path, src: Path | str, workers: int, progress: bool,
+                  n_folders: int) -> Prepared:
+    from ..atomic import ensure_writable_dir
+
     # one prepare per folder at a time (e.g. every rank of a torchrun job opening it): the others wait,
     # then find the work done
+    old = run.old
     with _folder_lock(out):
         if is_prepared(out):
             old = read_manifest(out)
@@ -327,7 +342,7 @@ def prepare(
         run.reuse(old)
         run.decode_missing(shard_dir, workers, progress)
         _remove_unreferenced(shard_dir, run.done.values())
-        run.check_result(len(folders) or len(run.plan) + len(run.skipped))
+        run.check_result(n_folders)
         return Prepared(out, read_manifest(out))
 
 
@@ -342,6 +357,7 @@ class _PrepareRun:
         self.done: dict[str, dict[str, Any]] = {}
         self.pending: set[str] = set()
         self.last_save = 0.0
+        self.old: dict[str, Any] | None = None  # the manifest found in the folder before this run
 
     def check_target(self) -> dict[str, Any] | None:
         cache, src = self.cache, self.src
@@ -431,6 +447,8 @@ class _PrepareRun:
         self.pending.discard(sid)
         if "error" not in result:
             self.done[sid] = {"id": sid, **rec, "key": key, **result}
+        elif str(self.src).startswith("dicom:"):  # the one subject of a dicom: spec: its error is the error
+            raise DataError(result["error"])
         elif self.strict:
             self.save(force=True)
             raise DataError(f"{result['error']} (prepare --strict stops here; the {len(self.done)} subjects done "
