@@ -709,12 +709,16 @@ def write_derived_series(
     base.WindowCenter = _ds_number((lo + hi) / 2)
     base.WindowWidth = _ds_number(max(hi - lo, 1e-6))
     base.SpacingBetweenSlices = _ds_number(src.slice_spacing)
-    base.ReferencedSeriesSequence, other_studies = _series_references(sources, src.study_uid)
-    if other_studies:
-        base.StudiesContainingOtherReferencedInstancesSequence = other_studies
+    same_study, other_studies = _series_references(sources, src.study_uid)
+    # every slice repeats these references to all source images: encoded once, copied as raw bytes (encoding
+    # them again for each file took most of the writing time of a 155-slice series)
+    base[0x00081115] = _encoded_sequence(0x00081115, same_study, base)  # ReferencedSeriesSequence
+    if other_studies:  # StudiesContainingOtherReferencedInstancesSequence
+        base[0x00081200] = _encoded_sequence(0x00081200, other_studies, base)
     base.BurnedInAnnotation = "NO"
 
     folder = Path(folder)
+    encodings = _encodings(base)
     with atomic_dir(folder) as tmp:
         for k, s in enumerate(src.slices):
             ds = Dataset()
@@ -732,13 +736,38 @@ def write_derived_series(
                                                     if getattr(v, "dicom", None) is not None
                                                     and len(v.dicom.slices) == n])
             ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).tobytes()
+            ds["PixelData"].VR = "OW"  # 16-bit pixels; said here, as no VR correction runs (below)
             meta = FileMetaDataset()
             meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
             meta.MediaStorageSOPInstanceUID = uid
             meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds.file_meta = meta
+            # already in the encoding it is written in: pydicom then writes the raw sequences as they are
+            ds.set_original_encoding(False, True, encodings)
             ds.save_as(tmp / f"IM{k + 1:05d}.dcm", enforce_file_format=True)
     return folder
+
+
+def _encoded_sequence(tag: int, items, context):
+    """A sequence element encoded once (explicit VR little endian, as the series is written), as a raw element
+    that pydicom writes into every file as it is and reads back like any sequence."""
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_sequence
+    from pydicom.tag import Tag
+
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_sequence(buf, DataElement(tag, "SQ", items), _encodings(context))
+    value = buf.getvalue()
+    return RawDataElement(Tag(tag), "SQ", len(value), value, 0, False, True)
+
+
+def _encodings(ds) -> list[str]:
+    """The Python codecs of a dataset's SpecificCharacterSet (pydicom's default without one)."""
+    from pydicom.charset import convert_encodings, default_encoding
+
+    return list(convert_encodings(ds.get("SpecificCharacterSet") or default_encoding))
 
 
 def _software_version() -> str:
