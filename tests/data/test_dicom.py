@@ -76,11 +76,19 @@ def test_rescale_slope_and_intercept_are_applied(tmp_path, pair):
     assert vol.data.min() < -99  # the intercept took the stored 0.. range below zero
 
 
-def test_rescale_per_slice_is_applied_per_slice(tmp_path, pair):
+@pytest.mark.parametrize("multiframe", [False, True])
+def test_rescale_per_slice_is_applied_per_slice(tmp_path, pair, multiframe):
+    """Classic objects with their own rescale each, and an enhanced multi-frame object with one rescale per
+    frame (per-frame PixelValueTransformationSequence, frames shuffled)."""
     t1ce, _, aff = pair
     values = t1ce.astype(np.float64) * 0.731 + 0.1
-    write_series(tmp_path / "s", values, aff, per_slice_rescale=True, shuffle=True)
-    slopes = {pydicom.dcmread(f).RescaleSlope for f in (tmp_path / "s").iterdir()}
+    write_series(tmp_path / "s", values, aff, per_slice_rescale=True, shuffle=True, multiframe=multiframe)
+    if multiframe:
+        (f,) = (tmp_path / "s").iterdir()
+        groups = pydicom.dcmread(f).PerFrameFunctionalGroupsSequence
+        slopes = {g.PixelValueTransformationSequence[0].RescaleSlope for g in groups}
+    else:
+        slopes = {pydicom.dcmread(f).RescaleSlope for f in (tmp_path / "s").iterdir()}
     assert len(slopes) > 2  # really one rescale per slice
     vol = read_volume(tmp_path / "s")
     ref = _nifti(tmp_path, values.astype(np.float32), aff)
