@@ -116,9 +116,10 @@ def _check_dicom_pair(va, vb) -> None:
                         "patients", va.path)
 
 
-def _refuse_inside_dicom_inputs(inputs, outputs) -> None:
+def _refuse_inside_dicom_inputs(inputs, outputs, output_folders: bool = False) -> None:
     """No output inside an input DICOM folder: it would add files to the series (or study) being read, and a
-    later read of that folder would find them."""
+    later read of that folder would find them. With ``output_folders`` the outputs are folders that will
+    hold files, so one that is an input folder itself is refused too."""
     from .data.dicom import is_dicom_folder
 
     folders = [Path(os.path.abspath(p)).resolve() for p in inputs if p is not None and is_dicom_folder(p)]
@@ -127,8 +128,9 @@ def _refuse_inside_dicom_inputs(inputs, outputs) -> None:
             continue
         resolved = Path(os.path.abspath(out)).resolve()
         for folder in folders:
-            if resolved != folder and resolved.is_relative_to(folder):
-                raise UserInputError(f"is inside the input DICOM folder {folder}: write outputs next to a series "
+            if (output_folders or resolved != folder) and resolved.is_relative_to(folder):
+                where = "is the" if resolved == folder else "is inside the"
+                raise UserInputError(f"{where} input DICOM folder {folder}: write outputs next to a series "
                                      "folder, not into it", out)
 
 
@@ -507,7 +509,7 @@ def decompose_file(
                                exact_copy=not volume and latent is not None, samples=samples)
     _refuse_writing_over_sources(planned, sources)
     guard_outputs(read_from, planned)
-    _refuse_inside_dicom_inputs([fused_path], [out_dir])
+    _refuse_inside_dicom_inputs([fused_path], [out_dir], output_folders=True)
     if dicom_out:
         for _, target in planned:  # refuse a taken series folder before the slow part
             if target.exists() and (not target.is_dir() or any(target.iterdir())):
