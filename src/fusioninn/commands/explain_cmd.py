@@ -1,18 +1,20 @@
-"""fusioninn explain A B -o DIR [--method NAME] [--steps K] [--seg FILE]"""
+"""fusioninn explain A B -o DIR [--method NAME] [--steps K] [--seg FILE] [--series S ...]"""
 
 from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_arguments
+from ._common import add_dicom_arguments, add_model_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import positive_int
 
-    p.add_argument("a", help="first source (T1ce): PNG/TIFF/JPEG/NPY image or NIfTI volume")
-    p.add_argument("b", help="second source (FLAIR), same kind and size as A")
-    p.add_argument("-o", "--out", required=True, help="output folder (created if missing)")
+    p.add_argument("a", help="first source (T1ce): PNG/TIFF/JPEG/NPY image, NIfTI volume or DICOM series folder")
+    p.add_argument("b", help="second source (FLAIR), same kind and voxel grid as A")
+    p.add_argument("-o", "--out", required=True,
+                   help="output folder (created if missing); maps of volumes (NIfTI or DICOM) are NIfTI float32")
+    add_dicom_arguments(p, twice=True, output_format=False)
     p.add_argument("--method", default="fusioninn",
                    help="fusioninn (default), a rule (average, maximum, pca, laplacian, dwt, guided) or a CNN "
                         "baseline (deepfuse, funfusean, halfunet, unet, unetpp, unet3p)")
@@ -26,13 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..device import configure_threads, resolve_device
     from ..explain import explain_files
-    from ._common import check_inputs_exist
+    from ._common import check_inputs_exist, check_series_option
 
-    check_inputs_exist(args.a, args.b, args.seg, args.model)
+    check_inputs_exist(args.a, args.b, dicom_folders=True)
+    check_inputs_exist(args.seg, args.model)
+    series = check_series_option(args.series, 2)
     configure_threads(args.threads)
     report = explain_files(args.a, args.b, args.out, method=args.method, steps=args.steps, seg_path=args.seg,
                            model_path=args.model, device=resolve_device(args.device),
-                           batch_slices=args.batch_slices, progress=True)
+                           batch_slices=args.batch_slices, progress=True, series=series)
     s = report.summary
     steps = f"{s['steps']} steps" if s["steps"] else "exact weights"
     first_share = next(iter(s["mean_share"].values()))

@@ -17,7 +17,10 @@ half a unit of the 4th significant digit.
 
 Indices. The readout's ``data-i/j/k`` are the voxel's index in the first input file's own array order
 (after :func:`fusioninn.data.volume.read_volume` reoriented it to RAS and
-:func:`~fusioninn.data.volume.axial_slices` cut it), for 2-D images i = column, j = row, k = 0.
+:func:`~fusioninn.data.volume.axial_slices` cut it), for 2-D images i = column, j = row, k = 0. For a
+DICOM series folder the "file" is the series as stored: i = column and j = row of a DICOM image
+(``pixel_array[j, i]``), k = that image's place in the series sorted along the slice normal (row
+direction x column direction), counted from 0 — not InstanceNumber, not the file name.
 """
 
 from __future__ import annotations
@@ -125,8 +128,10 @@ def build_case(
     batch_slices: int = 8,
     progress: bool = False,
     precomputed=None,
+    series=None,
 ) -> CaseData:
-    """Compute every panel of the viewer for two images or two NIfTI volumes (see :func:`write_viewer`).
+    """Compute every panel of the viewer for two images or two volumes (NIfTI files or DICOM series
+    folders; ``series`` selects series as for ``fusioninn fuse``) (see :func:`write_viewer`).
 
     ``precomputed``: the :class:`~fusioninn.models.contributions.Contributions` that
     :func:`fusioninn.explain.explain_files` computed for the same inputs and method (its report's
@@ -148,7 +153,7 @@ def build_case(
         raise UserInputError(f"cannot view a volume with a 2-D image ({path_b.name})", path_a)
     timings: dict = {}
     t0 = time.perf_counter()
-    src = _read_sources(path_a, path_b, seg, volume)
+    src = _read_sources(path_a, path_b, seg, volume, series)
     sa, sb, na, nb, segs = src["sa"], src["sb"], src["na"], src["nb"], src["seg"]
     (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
     if min(pa.shape[1:]) < 2:
@@ -160,7 +165,7 @@ def build_case(
     timings["read"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    notes: list[str] = []
+    notes: list[str] = list(src.get("notes", []))
     if name == "fusioninn":
         if latent is not None:
             fused = _fused_from_latent(fusion_model, Path(latent), pa, pb, "volume" if volume else "image")
@@ -216,7 +221,7 @@ def build_case(
         "contribution-1": c1, "contribution-2": c2, "share-1": share,
     }
     arrays = {k: None if v is None else np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
-    stems = (_stem(path_a), _stem(path_b))
+    stems = src["stems"]
     return CaseData(arrays=arrays, seg=segs, names=stems, is_volume=volume, index_map=src["index_map"],
                     first_slice=0, last_slice=int(sa.shape[0]) - 1, units=src["units"], method=name,
                     samples=int(samples), steps=None if isinstance(thing, str) else (int(steps) if contributions
@@ -224,23 +229,34 @@ def build_case(
                     completeness_max_abs=completeness, notes=notes, seconds=timings)
 
 
-def _read_sources(path_a: Path, path_b: Path, seg, volume: bool) -> dict:
+def _read_sources(path_a: Path, path_b: Path, seg, volume: bool, series=None) -> dict:
     """Both sources as (Z, H, W) slices in input units (``sa``, ``sb``), normalised (``na``, ``nb``) with
-    their per-slice ``lo``/``hi`` in input units, the segmentation, the index map and the unit name."""
+    their per-slice ``lo``/``hi`` in input units, the segmentation, the index map, the unit name and the
+    names of both sources (``stems``)."""
     from ..data.pairs import read_image
     from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
-    from ..explain import read_segmentation
+    from ..explain import read_segmentation, source_stems
+    from ..inference import _check_dicom_pair, _series_selectors
 
+    sel_a, sel_b, _ = _series_selectors(series)
     if volume:
-        va, vb = read_volume(path_a), read_volume(path_b)
+        va, vb = read_volume(path_a, sel_a), read_volume(path_b, sel_b)
+        _check_dicom_pair(va, vb)
         check_same_grid(va, vb)
+        stems = tuple(source_stems((path_a, path_b), (va, vb), (bool(sel_a), bool(sel_b))))
         sa, sb = axial_slices(va.data), axial_slices(vb.data)
         na, lo_a, hi_a = minmax_normalise(sa)
         nb, lo_b, hi_b = minmax_normalise(sb)
         return {"sa": sa, "sb": sb, "na": na, "nb": nb, "lo": (lo_a, lo_b), "hi": (hi_a, hi_b),
                 "seg": read_segmentation(seg, na.shape, True, like=va) if seg else None,
                 "index_map": index_map_for(va.original_affine, tuple(int(s) for s in va.header.get_data_shape()[:3])),
-                "units": "input units"}
+                "units": "input units" if va.dicom is None else "input units (rescaled DICOM values)",
+                "stems": stems,
+                "notes": [] if va.dicom is None else [
+                    f"{stems[0]} is a DICOM series: voxel (i, j, k) is column i and row j of its image k, the "
+                    "images counted along the slice normal from 0 (not by InstanceNumber)."]}
+    if sel_a or sel_b:
+        raise UserInputError("--series selects a series of a DICOM folder; these inputs are 2-D images")
     ia, ib = read_image(path_a), read_image(path_b)
     if ia.shape != ib.shape:
         raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of "
@@ -253,7 +269,7 @@ def _read_sources(path_a: Path, path_b: Path, seg, volume: bool) -> dict:
     nb, lo_b, hi_b = minmax_normalise(sb, clip_negative=False)
     return {"sa": sa, "sb": sb, "na": na, "nb": nb, "lo": (lo_a, lo_b), "hi": (hi_a, hi_b),
             "seg": read_segmentation(seg, ia.shape, False)[None] if seg else None,
-            "index_map": IMAGE_INDEX_MAP, "units": "stored pixel values"}
+            "index_map": IMAGE_INDEX_MAP, "units": "stored pixel values", "stems": (_stem(path_a), _stem(path_b))}
 
 
 def _decomposition(model, fused, samples: int, seed: int, batch: int, size, src: dict):
