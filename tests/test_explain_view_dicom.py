@@ -15,7 +15,10 @@ pydicom = pytest.importorskip("pydicom", reason="pydicom is not installed (pip i
 from fusioninn.cli import main as _main  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
+sys.path.insert(0, str(Path(__file__).parent))
 from dicom_factory import phantom_affine, phantom_pair, reorient, write_series  # noqa: E402
+
+from test_viewer import _check_readout, _console_errors, _hover, _open, _readout, browser  # noqa: E402, F401
 
 SHAPE = (24, 20, 8)
 STUDY, FOR = "1.2.826.0.1.3680043.8.498.31", "1.2.826.0.1.3680043.8.498.32"
@@ -95,6 +98,19 @@ def test_explain_two_folders_of_one_name_get_distinct_stems(tmp_path, case):
                                                      "explain.json", "share_DICOM_s5.nii.gz"]
 
 
+def _images_along_the_normal(folder: Path) -> list[np.ndarray]:
+    """The series' images, rescaled, in the order of their position along the slice normal (read with
+    pydicom here, independently of our reader)."""
+    images = []
+    for f in folder.iterdir():
+        ds = pydicom.dcmread(f)
+        ori = np.array(ds.ImageOrientationPatient, float)
+        normal = np.cross(ori[:3], ori[3:])
+        images.append((float(np.array(ds.ImagePositionPatient, float) @ normal),
+                       ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)))
+    return [img for _, img in sorted(images, key=lambda t: t[0])]
+
+
 def test_view_dicom_readout_indexes_the_series_as_stored(tmp_path, case, perturbed_model_path):
     """The readout's (i, j, k) of a sagittal, shuffled series: column i, row j of the k-th image along the
     slice normal, and the value there is the DICOM pixel after its rescale."""
@@ -105,14 +121,7 @@ def test_view_dicom_readout_indexes_the_series_as_stored(tmp_path, case, perturb
                     model_path=perturbed_model_path)
     assert cd.names == ("t1ce", "flair") and "DICOM" in cd.units
     assert any("column i and row j" in n for n in cd.notes)
-    images = []
-    for f in folder.iterdir():
-        ds = pydicom.dcmread(f)
-        normal = np.cross(np.array(ds.ImageOrientationPatient[:3], float), np.array(ds.ImageOrientationPatient[3:],
-                                                                                  float))
-        images.append((float(np.array(ds.ImagePositionPatient, float) @ normal),
-                       ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)))
-    stack = [img for _, img in sorted(images, key=lambda t: t[0])]
+    stack = _images_along_the_normal(folder)
     src = cd.arrays["source-1"]
     rng = np.random.default_rng(0)
     for _ in range(200):
@@ -172,3 +181,43 @@ def test_output_inside_an_input_series_is_refused(tmp_path, case, capsys, comman
         err = capsys.readouterr().err
         assert rc == 2 and "input DICOM folder" in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in series.iterdir()) == before
+
+
+
+def test_browser_readout_of_a_sagittal_dicom_series(browser, tmp_path, case, perturbed_model_path):  # noqa: F811
+    """In the page: over a sagittal series with shuffled files, the readout's (i, j, k) names the DICOM pixel
+    whose rescaled value it shows."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from fusioninn.viewer import build_case, write_viewer
+
+    folder = case / "sagittal" / "t1ce"
+    cd = build_case(folder, case / "sagittal" / "flair", samples=2, steps=2, model_path=perturbed_model_path)
+    page = tmp_path / "case.html"
+    write_viewer(cd, page)
+    _open(browser, page)
+    stack = _images_along_the_normal(folder)
+    _, height, width = cd.arrays["source-1"].shape
+    slider = browser.find_element(By.CSS_SELECTOR, '[data-role="slice"]')
+    slider.click()
+    slider.send_keys(Keys.HOME)
+    for _ in range(3):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    time.sleep(0.3)
+    z = int(slider.get_attribute("value"))
+    assert z == 3
+    shown = []
+    for panel, (r, c) in (("source-1", (10, 12)), ("fused", (6, 15)), ("share-1", (13, 7))):
+        _hover(browser, panel, r, c, height, width)
+        time.sleep(0.3)
+        pairs, (i, j, k) = _readout(browser)
+        assert (i, j, k) == cd.file_index(z, r, c)
+        assert float(pairs["source-1"]) == stack[k][j, i]  # the series' own pixel, rescaled
+        shown.append(float(pairs["source-1"]))
+        _check_readout(pairs, cd, z, r, c)
+    assert any(v > 0 for v in shown)  # inside the head, not only background
+    assert "column i and row j" in browser.page_source
+    assert _console_errors(browser) == []

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     steps = f"{s['steps']} steps" if s["steps"] else "exact weights"
     first_share = next(iter(s["mean_share"].values()))
     share = "n/a (no brain)" if first_share is None else f"{first_share:.3f}"
-    print(f"explained {args.a} + {args.b} with {s['method']} ({steps}): completeness max |residual| "
+    labels = [f"{path} [series {label}]" if label else path
+              for path, label in zip((args.a, args.b), s.get("series") or (None, None), strict=True)]
+    print(f"explained {labels[0]} + {labels[1]} with {s['method']} ({steps}): completeness max |residual| "
           f"{s['completeness_max_abs']:.2e}, mean share of the first source {share}; "
           f"wrote {len(report.written)} files to {args.out} in {report.seconds:.1f} s")
     return 0
