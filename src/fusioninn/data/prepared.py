@@ -610,8 +610,14 @@ def _source_folders(source: Path | str) -> list[Path]:
 def _folder_lock(folder: Path):
     import fcntl
 
+    from ..atomic import note_created
+
     # an empty file that only carries the lock: nothing is ever written to it
-    fd = os.open(folder / ".prepare.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock = folder / ".prepare.lock"
+    created = not lock.exists()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    if created:  # a failed command removes it with the rest of what it created (and then the folder)
+        note_created(lock)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
