@@ -1730,9 +1730,18 @@ def _dicom_studies_cases() -> list[Case]:
           ("needs a segmentation",)))
     add(C("prepare-dicom-studies", "prepare", "a dicom-studies: collection of two studies (must work)",
           lambda c: (prep(c, f"dicom-studies:{_studies(c)}:T1 post:7"), None), code=0,
-          check=lambda c: [s["id"] for s in __import__("json").loads((c.p("prep") / "manifest.json").read_text())
-                           ["subjects"]] == ["P1", "P2"] or (_ for _ in ()).throw(AssertionError("subjects"))))
+          check=_check_prepared_subjects("P1", "P2")))
     return cases
+
+
+def _check_prepared_subjects(*ids: str) -> Callable[[Ctx], None]:
+    def check(c: Ctx) -> None:
+        import json
+
+        manifest = json.loads((c.p("prep") / "manifest.json").read_text())
+        assert [s["id"] for s in manifest["subjects"]] == list(ids), manifest["subjects"]
+
+    return check
 
 
 CASES: list[Case] = (_cases() + _dicom_cases() + _interpretability_cases() + _dicom_interpretability_cases()
