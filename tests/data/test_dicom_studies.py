@@ -160,6 +160,11 @@ def test_a_broken_subject_is_skipped_with_one_warning(collection, tmp_path, caps
     rc = main(["evaluate", "--data", spec, "--methods", "average", "--out", str(tmp_path / "ev"), "--skip-bad"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 0 and [line for line in err if "warning" in line and "P2" in line], err
+    # train reads the spec for both sides of its split: still one warning line
+    rc = main(["train", "--data", spec, "--skip-bad", "--val-fraction", "0.5", "--crop", "16", "--max-steps", "1",
+               "--batch-size", "2", "--out", str(tmp_path / "run"), "--threads", "1", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 0 and len([line for line in err if "skipping subject P2" in line]) == 1, err
 
 
 def test_series_on_different_grids_are_refused_naming_both(collection, tmp_path):
