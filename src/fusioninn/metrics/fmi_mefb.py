@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ._matlab import memo_arrays
 from .q_fmi import q_fmi
 from .registry import MetricSpec
 
@@ -50,8 +51,13 @@ def sobel_edges(x: np.ndarray) -> np.ndarray:
     return horizontal | vertical
 
 
+@memo_arrays(maxsize=6)
+def _edge_map(x: np.ndarray) -> np.ndarray:
+    return sobel_edges(x).astype(np.uint8)
+
+
 def _edge_maps(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> list[np.ndarray]:
-    return [sobel_edges(x).astype(np.uint8) for x in (a, b, f)]
+    return [_edge_map(x) for x in (a, b, f)]
 
 
 def fmi_mefb(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
