@@ -101,7 +101,11 @@ def ssim_map_255(
 def ssim_from_moments(
     mu_x: np.ndarray, mu_y: np.ndarray, var_x: np.ndarray, var_y: np.ndarray, cov: np.ndarray, c1: float, c2: float
 ) -> np.ndarray:
-    """The SSIM map (2 mu_x mu_y + C1)(2 cov + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2))."""
+    """The SSIM map (2 mu_x mu_y + C1)(2 cov + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2)).
+
+    NumPy, in the toolboxes' order of operations (the metrics' fixtures depend on it); the torch
+    :func:`fusioninn.filters.ssim_from_moments` of the losses groups the terms differently.
+    """
     num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
     return num / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
 
