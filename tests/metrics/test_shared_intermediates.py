@@ -52,3 +52,17 @@ def test_memo_shares_only_inside_a_scope_and_by_exact_content():
         assert len(calls) == 7  # 0.0 and -0.0 differ in their bytes: not the same input
     double(x)
     assert len(calls) == 8  # leaving the scope forgets everything
+
+
+def test_the_paper_names_are_the_variants_they_say():
+    from fusioninn.metrics.paper import SAME_AS
+
+    a, b = _img(5, 96), _img(6, 96)
+    f = ((a.astype(float) + b) / 2).round().astype(np.uint8)
+    full, reference = compute(a, b, f, "paper"), compute(a, b, f, "paper", protocol="reference")
+    assert set(SAME_AS) == set(registry.PAPER_KEYS)
+    for key, (full_key, reference_key) in SAME_AS.items():
+        assert reference[key] == pytest.approx(compute(a, b, f, [reference_key])[reference_key], rel=1e-12), key
+        if full_key is not None:
+            assert full[key] == pytest.approx(compute(a, b, f, [full_key])[full_key], rel=1e-12), key
+        assert (full_key or reference_key) in registry.get(key).note

@@ -9,6 +9,8 @@ phase-congruency metric).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .q_fmi import q_fmi
@@ -18,7 +20,7 @@ from .q_ssim import q_ssim
 from .q_xy import q_xy
 from .registry import MetricSpec
 
-__all__ = ["REFERENCE_FUNCTIONS", "VARIANTS"]
+__all__ = ["REFERENCE_FUNCTIONS", "SAME_AS", "VARIANTS"]
 
 _TOOLBOX = "nish03/FusionINN:FusionMetrics/"  # the Liu toolbox files as the FusionINN evaluation ran them
 
@@ -44,6 +46,25 @@ _FUNCTIONS = {"q_ssim": q_ssim, "q_fmi": q_fmi, "q_ncie": q_ncie, "q_xy": q_xy, 
 #: The ``reference`` protocol of each key (8-bit inputs).
 REFERENCE_FUNCTIONS = {key: _on_8bit(fn, "reference") for key, fn in _FUNCTIONS.items()}
 
+#: Which catalogue variant each of the paper's five names is, as (``full`` protocol, ``reference``
+#: protocol); None where no other key computes it (Q_XY's and Q_P's ``full`` readings are our own:
+#: the 2000 paper's weighting over the interior, Piella's Q with flat windows' lambda thresholded).
+#: Equal on 8-bit images (tests/metrics/test_shared_intermediates.py).
+SAME_AS: dict[str, tuple[str | None, str]] = {
+    "q_ssim": ("ssim@liu", "ssim@fusioninn"),
+    "q_fmi": ("fmi@haghighat2014", "fmi@fusioninn"),
+    "q_ncie": ("qncie@fusioninn", "qncie@fusioninn"),
+    "q_xy": (None, "qabf@fusioninn"),
+    "q_p": (None, "piella@fusioninn"),
+}
+
+
+def _same_as(key: str) -> str:
+    full, reference = SAME_AS[key]
+    if full is None:
+        return f" protocol='reference' = {reference}; the full reading is no other key's."
+    return f" Same as {full}; protocol='reference' = {reference}."
+
 
 def _toolbox_key(key: str, file: str, formula: str, note: str) -> MetricSpec:
     """A key whose ``full`` protocol runs on the 8-bit grey images, matched to the toolbox file ``file``."""
@@ -59,7 +80,7 @@ def _toolbox_key(key: str, file: str, formula: str, note: str) -> MetricSpec:
     )
 
 
-VARIANTS: tuple[MetricSpec, ...] = (
+_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="q_ssim",
         function=_ssim_full,
@@ -101,3 +122,5 @@ VARIANTS: tuple[MetricSpec, ...] = (
         "protocol='reference': metricPeilla.m as run (centre windows only).",
     ),
 )
+
+VARIANTS: tuple[MetricSpec, ...] = tuple(replace(spec, note=spec.note + _same_as(spec.key)) for spec in _SPECS)
