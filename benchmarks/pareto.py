@@ -86,7 +86,15 @@ def plot(points: dict[str, dict], title: str, path: Path) -> None:
             else:
                 ax.annotate(name, (fx(p), fy(p)), fontsize=7, xytext=(3, 3), textcoords="offset points")
         if logx:
+            from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
             ax.set_xscale("log")
+            # a few labelled ticks instead of matplotlib's default minor labels, which overlap here
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500) if lo <= t <= hi]
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.axvline(2.0, color="grey", ls=":", lw=1)
             ax.text(2.0, ax.get_ylim()[0], " ratio 2", fontsize=7, color="grey", va="bottom")
         ax.set_xlabel(xl)
@@ -105,15 +113,23 @@ def plot(points: dict[str, dict], title: str, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="data spec (BraTS folder: its tumour slices)")
+    ap.add_argument("--data", help="data spec (BraTS folder: its tumour slices); required without --from-json")
     ap.add_argument("--pair", default="t1ce,flair")
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=PATH_OR_NAME")
     ap.add_argument("--out", required=True, help="PNG to write")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--title", help="figure title (default: the data spec)")
+    ap.add_argument("--from-json", metavar="FILE", help="re-plot the figures a previous --json run wrote "
+                    "(no computation; --data, --pair and --model are taken from it)")
     args = ap.parse_args()
-    models = dict(m.split("=", 1) for m in args.model) if args.model else {"fusioninn": None}
-    points = collect(args.data, args.pair, models)
+    if not args.from_json and not args.data:
+        ap.error("--data is required (or --from-json FILE)")
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        args.data, args.pair, models, points = saved["data"], saved["pair"], saved["models"], saved["points"]
+    else:
+        models = dict(m.split("=", 1) for m in args.model) if args.model else {"fusioninn": None}
+        points = collect(args.data, args.pair, models)
     for name, p in points.items():
         r2 = p["r2"]
         r2s = "—" if r2 is None else (f"{r2['png'][0]:.3f}/{r2['png'][1]:.3f}, "
@@ -121,7 +137,7 @@ def main() -> None:
         print(f"{name:14s} Q_SSIM {p['q_ssim']:.3f} Q_XY {p['q_xy']:.3f} Q_P {p['q_p']:.3f} "
               f"grid ratio {p['grid_ratio']:.2f}  R² {r2s}")
     plot(points, args.title or f"{args.data} ({args.pair})", Path(args.out))
-    if args.json:
+    if args.json and not args.from_json:
         Path(args.json).write_text(json.dumps({"data": args.data, "pair": args.pair, "models": models,
                                                "points": points}, indent=2) + "\n")
     print(f"wrote {args.out}")

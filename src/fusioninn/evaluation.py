@@ -35,6 +35,7 @@ from .metrics import METRIC_KEYS, compute, compute_all, decomposition_scores, re
 from .metrics.decomposition_r2 import pooled_r2, r2_from_parts, r2_parts
 from .metrics.grid import grid_scores
 from .perturb import Perturbation, parse_perturbations, perturb_fused
+from .validation import RANGE_TOLERANCE, check_array
 
 __all__ = [
     "DEC_KEYS",
@@ -144,16 +145,8 @@ def _can_decompose(method: Any) -> bool:
 
 
 def _check_batch(x: Any, number: int) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 4 or arr.shape[1] != 2:
-        raise UserInputError(f"batch {number}: expected shape (N, 2, H, W), got {tuple(arr.shape)}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise UserInputError(f"batch {number}: expected float images in [0, 1], got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise UserInputError(f"batch {number}: contains NaN or infinite values")
-    if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-        raise UserInputError(f"batch {number}: values must lie in [0, 1], got [{arr.min():.4g}, {arr.max():.4g}]")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+    arr, _ = check_array(np.asarray(x), f"batch {number}", ndim=(4,), channels=2, shape_text="shape (N, 2, H, W)")
+    return np.clip(arr, 0.0, 1.0, dtype=np.float32)  # within RANGE_TOLERANCE: clip the round-off
 
 
 def _check_output(out: Any, method: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -163,7 +156,7 @@ def _check_output(out: Any, method: str, what: str, shape: tuple[int, ...]) -> n
     if not np.issubdtype(arr.dtype, np.floating) or not np.isfinite(arr).all():
         raise UserInputError(f"method {method!r}: {what} returned non-finite or non-float values")
     lo, hi = float(arr.min()), float(arr.max())
-    if lo < -1e-6 or hi > 1 + 1e-6:
+    if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
         raise UserInputError(f"method {method!r}: {what} returned values in [{lo:.4g}, {hi:.4g}], expected [0, 1]")
     return np.clip(arr.astype(np.float64), 0.0, 1.0)
 

@@ -38,6 +38,7 @@ from .data.volume import (
 )
 from .errors import DataError, UserInputError
 from .models.fusioninn import FusionINN
+from .validation import check_array
 
 __all__ = ["is_volume", "fuse_files", "decompose_file", "FuseReport", "file_sha256", "OUTPUT_FORMATS"]
 
@@ -198,11 +199,6 @@ def _read_latent(path: Path, kind: str) -> tuple[np.ndarray, dict, np.ndarray, n
         if not ok:
             raise DataError("latent metadata: 'value_range' must be two finite [lo, hi] pairs", path)
     return latent, meta, lo, hi
-
-
-def _check_finite(arr: np.ndarray, path: Path) -> None:
-    if not np.isfinite(arr).all():
-        raise DataError("contains NaN or infinite values", path)
 
 
 def file_sha256(path: str | Path) -> str:
@@ -518,9 +514,8 @@ def decompose_file(
         vol = read_volume(fused_path, series)
         batch_slices = _check_volume_memory(vol, batch_slices, fused_path)
         fz = axial_slices(vol.data)
-        _check_finite(fz, fused_path)
-        if fz.min() < -1e-4 or fz.max() > 1 + 1e-4:
-            raise DataError("fused volume values must lie in [0, 1] (written by `fusioninn fuse`)", fused_path)
+        check_array(fz, "fused volume", ndim=(3,), path=fused_path, error=DataError,
+                    range_hint="a fused volume is what `fusioninn fuse` writes")
         padded, size = pad_to_multiple(np.clip(fz, 0, 1), 2)
         if lo is not None and lo.shape != (2, padded.shape[0]):
             raise DataError(f"normalisation has {lo.shape[-1]} slices, volume has {padded.shape[0]}",

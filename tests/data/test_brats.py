@@ -192,3 +192,35 @@ def test_real_samples(samples_dir, tmp_path):
     assert (ss.images[:, :, :5, :5] == 0).all()
     fg = np.array(ss.subject_ids) == "TCGA-FG-6692"
     assert ss.slice_index[fg].min() >= 61 and ss.slice_index[fg].max() <= 112
+
+
+@pytest.mark.parametrize("values, expect", [
+    ([0, 1, 2, 4], [0, 1, 2, 4]),        # BraTS 2018-2021 labels kept
+    ([0, 1, 2, 3], [0, 1, 2, 4]),        # BraTS 2023 enhancing tumour 3 becomes 4
+    ([0.0, 0.9999, 2.0001, 4], [0, 1, 2, 4]),  # float-stored labels are rounded
+])
+def test_segmentation_labels(values, expect, tmp_path):
+    from fusioninn.data.volume import read_volume
+
+    seg = np.zeros((6, 5, 4), dtype=np.float32)
+    seg.flat[: len(values)] = values
+    save_nifti(tmp_path / "seg.nii.gz", seg, np.eye(4))
+    out = brats._seg_labels(read_volume(tmp_path / "seg.nii.gz", contiguous=False), "S1")
+    assert out.dtype == np.uint8
+    assert out.flat[: len(values)].tolist() == expect
+    assert not out.flat[len(values):].any()
+
+
+@pytest.mark.parametrize("values, message", [
+    ([0, 1, 5], r"segmentation labels \[0, 1, 5\] are not BraTS labels"),
+    ([0, -1, 2], r"segmentation labels \[-1, 0, 2\] are not BraTS labels"),
+    ([0, 3, 4], "has both labels 3 and 4"),
+])
+def test_segmentation_labels_refused(values, message, tmp_path):
+    from fusioninn.data.volume import read_volume
+
+    seg = np.zeros((6, 5, 4), dtype=np.float32)
+    seg.flat[: len(values)] = values
+    save_nifti(tmp_path / "seg.nii.gz", seg, np.eye(4))
+    with pytest.raises(DataError, match=message):
+        brats._seg_labels(read_volume(tmp_path / "seg.nii.gz"), "S1")

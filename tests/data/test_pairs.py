@@ -134,3 +134,73 @@ def test_read_pairs_matching_and_errors(tmp_path):
     Image.fromarray(np.zeros((6, 8), np.uint8)).save(b / "s2.tif")
     with pytest.raises(DataError, match=r"s2\.png: size 6x6 differs from 6x8 of .*s2\.tif"):
         read_pairs(a, b)
+
+
+def test_exact_reading_keeps_stored_values_and_never_rescales(tmp_path):
+    rng = np.random.default_rng(3)
+    g = rng.integers(0, 256, (6, 7), dtype=np.uint8)
+    Image.fromarray(g).save(tmp_path / "g.png")
+    img = read_image(tmp_path / "g.png", exact=True)
+    assert img.grey.dtype == np.uint8 and img.rgb is None
+    np.testing.assert_array_equal(img.grey, g)
+    # equal channels: grey uint8; keep_rgb also gives the stored channels
+    Image.fromarray(np.stack([g, g, g], -1)).save(tmp_path / "rgb.png")
+    img = read_image(tmp_path / "rgb.png", exact=True, keep_rgb=True)
+    np.testing.assert_array_equal(img.grey, g)
+    assert img.rgb.dtype == np.uint8 and img.rgb.shape == (6, 7, 3)
+    # colour: float64 BT.601 luma, the stored channels only when asked for
+    rgb = rng.integers(0, 256, (6, 7, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    img = read_image(tmp_path / "c.png", exact=True)
+    assert img.grey.dtype == np.float64 and img.rgb is None and img.chroma is not None
+    np.testing.assert_allclose(img.grey, (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]) / 255)
+    np.testing.assert_array_equal(read_image(tmp_path / "c.png", exact=True, keep_rgb=True).rgb, rgb)
+    assert read_image(tmp_path / "c.png").rgb is None
+    # 16-bit: float64 / 65535
+    a16 = rng.integers(0, 65536, (6, 7), dtype=np.uint16)
+    Image.fromarray(a16).save(tmp_path / "g16.png")
+    img = read_image(tmp_path / "g16.png", exact=True)
+    assert img.grey.dtype == np.float64
+    np.testing.assert_array_equal(img.grey, a16 / 65535.0)
+    # .npy integers: 0..255 are 8-bit, 0..65535 16-bit, others refused (the fusion reading min-max maps them)
+    np.save(tmp_path / "i8.npy", np.arange(42).reshape(6, 7))
+    assert read_image(tmp_path / "i8.npy", exact=True).grey.dtype == np.uint8
+    np.save(tmp_path / "i16.npy", np.arange(42).reshape(6, 7) * 1000)
+    np.testing.assert_array_equal(read_image(tmp_path / "i16.npy", exact=True).grey,
+                                  np.arange(42).reshape(6, 7) * 1000 / 65535.0)
+    np.save(tmp_path / "neg.npy", np.arange(42).reshape(6, 7) - 1)
+    with pytest.raises(DataError, match=r"neg\.npy: integer samples out of range \[-1, 40\]"):
+        read_image(tmp_path / "neg.npy", exact=True)
+    assert read_image(tmp_path / "neg.npy").grey.max() == 1.0
+    # floats: [0, 1] within the validator's tolerance (then clipped), else refused, never min-max mapped
+    np.save(tmp_path / "f.npy", np.array([[0.0, 0.5], [1.0 + 1e-7, 1.0]]))
+    assert read_image(tmp_path / "f.npy", exact=True).grey.max() == 1.0
+    np.save(tmp_path / "big.npy", np.array([[0.0, 0.5], [2.0, 1.0]]))
+    with pytest.raises(DataError, match=r"big\.npy: float images must lie in \[0, 1\]"):
+        read_image(tmp_path / "big.npy", exact=True)
+    np.testing.assert_allclose(read_image(tmp_path / "big.npy").grey, [[0, 0.25], [1, 0.5]])
+    np.save(tmp_path / "nan.npy", np.array([[0.0, np.nan], [1.0, 1.0]]))
+    for exact in (False, True):
+        with pytest.raises(DataError, match=r"nan\.npy: contains NaN or infinite values \(1 of 4 pixels\)"):
+            read_image(tmp_path / "nan.npy", exact=exact)
+
+
+def test_one_bit_images(tmp_path):
+    bits = np.eye(4, dtype=bool)
+    Image.fromarray(bits).save(tmp_path / "b.png")
+    img = read_image(tmp_path / "b.png")
+    np.testing.assert_array_equal(img.grey, bits.astype(np.float32))
+    assert img.value_range == (0.0, 1.0)
+    with pytest.raises(DataError, match="unsupported sample type bool"):
+        read_image(tmp_path / "b.png", exact=True)
+
+
+def test_colour_palette_with_transparency_keeps_its_colour(tmp_path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[:2] = (200, 30, 30)
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=4).save(tmp_path / "p.png", transparency=0)
+    for exact in (False, True):
+        img = read_image(tmp_path / "p.png", exact=exact, keep_rgb=True)
+        assert img.mode == "P" and img.chroma is not None
+        np.testing.assert_array_equal(img.rgb, rgb)
+        np.testing.assert_allclose(to_colour(img.grey, img.chroma), rgb / 255, atol=2e-2)

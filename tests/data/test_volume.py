@@ -33,6 +33,22 @@ def _ras_version(lps_data: np.ndarray, lps_affine: np.ndarray):
     return apply_orientation(lps_data, ornt), lps_affine @ inv_ornt_aff(ornt, lps_data.shape)
 
 
+def test_stored_dtype_view_equals_the_float32_copy(tmp_path):
+    from fusioninn.data.volume import axial_view
+
+    rng = np.random.default_rng(1)
+    data = rng.integers(-50, 1000, (12, 10, 6)).astype(np.int16)
+    save_nifti(tmp_path / "lps.nii.gz", data, LPS)
+    full = read_volume(tmp_path / "lps.nii.gz")
+    lean = read_volume(tmp_path / "lps.nii.gz", contiguous=False, stored_dtype=True)
+    assert full.data.dtype == np.float32 and full.data.flags.c_contiguous
+    assert lean.data.dtype == np.int16
+    np.testing.assert_array_equal(lean.data, full.data)
+    np.testing.assert_array_equal(lean.affine, full.affine)
+    keep = np.array([1, 4])
+    np.testing.assert_array_equal(axial_view(lean.data)[keep], axial_slices(full.data)[keep])
+
+
 def test_ras_and_lps_files_give_the_same_slices(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.integers(0, 1000, (12, 10, 6)).astype(np.int16)

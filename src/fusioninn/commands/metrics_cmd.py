@@ -10,10 +10,11 @@
   ``DIR_F/<stem>_<method>.<ext>`` is matched to ``DIR_A/<stem>.*`` and ``DIR_B/<stem>.*``; one row per
   fused image and a mean row per method, written atomically; a progress bar on stderr.
 
-Images: PNG/TIFF/JPEG/BMP/GIF via Pillow or 2-D ``.npy``. 8-bit grey images are used as they are;
-16-bit images are divided by 65535; float images must already lie in [0, 1]. Without ``--metrics``,
-RGB images with three equal channels are grey and other RGB images are reduced to their luma
-(0.299 R + 0.587 G + 0.114 B, ITU-R BT.601). See docs/metrics.md.
+Images are read by :func:`fusioninn.data.pairs.read_image` with ``exact=True``: PNG/TIFF/JPEG/BMP/GIF via
+Pillow or 2-D ``.npy``; 8-bit grey images are used as they are (uint8); 16-bit images are divided by
+65535; float images must already lie in [0, 1]. Without ``--metrics``, RGB images with three equal
+channels are grey and other RGB images are reduced to their luma (0.299 R + 0.587 G + 0.114 B, ITU-R
+BT.601). See docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -22,10 +23,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run", "read_metric_image"]
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".npy")
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,83 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_metric_image(path: str | Path, keep_colour: bool = False) -> Any:
-    """Read one image for the metrics: uint8 (H, W) for 8-bit files, else float64 in [0, 1].
+def _metric_image(path: str | Path, keep_colour: bool) -> Any:
+    """One image for the metrics: the data reader's exact reading (8-bit files as their uint8 values,
+    else float64 in [0, 1]; ``keep_colour``: 8-bit colour files as their uint8 (H, W, 3) channels)."""
+    from ..data.pairs import read_image
 
-    ``keep_colour=True`` returns 8-bit RGB files as uint8 (H, W, 3), unchanged (even with three equal
-    channels: some toolbox rules see the channels), for :func:`fusioninn.metrics.compute`.
-    Raises :class:`~fusioninn.errors.UserInputError` naming the file for anything unusable.
-    """
-    import numpy as np
-
-    from ..atomic import note_input
-    from ..data.pairs import _check_npy_size, _open_checked
-    from ..errors import UserInputError
-    from ..inputs import check_regular_file
-
-    path = Path(path)
-    check_regular_file(path, "image file", "is a directory, expected an image file")
-    note_input(path)  # the folder mode's --out table must never replace an image it read
-    if path.suffix.lower() == ".npy":
-        _check_npy_size(path)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise UserInputError(f"not a readable .npy array ({err})", path) from None
-    else:
-        from PIL import UnidentifiedImageError
-
-        try:
-            with _open_checked(path) as im:
-                frames = int(getattr(im, "n_frames", 1) or 1)
-                if frames > 1:
-                    raise UserInputError(f"holds {frames} frames (multi-page or animated); save one frame as its "
-                                         "own file", path)
-                im.seek(0)
-                im.load()
-                if im.mode in ("P", "PA", "CMYK", "YCbCr"):
-                    im = im.convert("RGB")
-                elif im.mode == "LA":
-                    im = im.convert("L")
-                arr = np.asarray(im)
-        except UserInputError:
-            raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise UserInputError(f"not a readable image ({err})", path) from None
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4) and path.suffix.lower() != ".npy":
-        rgb = arr[..., :3]
-        if keep_colour and rgb.dtype == np.uint8:
-            return np.ascontiguousarray(rgb)
-        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
-            arr = rgb[..., 0]
-        elif rgb.dtype == np.uint8:
-            arr = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]) / 255.0
-        else:
-            raise UserInputError(f"unsupported colour sample type {rgb.dtype}", path)
-    if arr.ndim != 2:
-        raise UserInputError(f"expected a 2-D grey image, got shape {tuple(arr.shape)}", path)
-    if arr.size == 0:
-        raise UserInputError(f"empty image (shape {tuple(arr.shape)})", path)
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise UserInputError(f"complex samples ({arr.dtype}): the imaginary part would be lost", path)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise UserInputError(f"unsupported sample type {arr.dtype}", path)
-    if arr.dtype == np.uint8:
-        return arr
-    if np.issubdtype(arr.dtype, np.integer):
-        lo, hi = int(arr.min()), int(arr.max())
-        if lo >= 0 and hi <= 255 and path.suffix.lower() == ".npy":
-            return arr.astype(np.uint8)
-        if lo >= 0 and hi <= 65535:
-            return arr.astype(np.float64) / 65535.0
-        raise UserInputError(f"integer samples out of range [{lo}, {hi}]", path)
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise UserInputError(f"contains {int((~np.isfinite(arr)).sum())} NaN or infinite pixel(s)", path)
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo < 0.0 or hi > 1.0:
-        raise UserInputError(f"float images must lie in [0, 1], got [{lo:.6g}, {hi:.6g}]", path)
-    return arr
+    img = read_image(path, exact=True, keep_rgb=keep_colour)
+    return img.rgb if img.rgb is not None else img.grey
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,7 +134,7 @@ def _json(obj: Any) -> str:
 def _read_triplet(paths: tuple[str, str, str], keep_colour: bool) -> list[Any]:
     from ..errors import UserInputError
 
-    images = [read_metric_image(p, keep_colour=keep_colour) for p in paths]
+    images = [_metric_image(p, keep_colour=keep_colour) for p in paths]
     for path, img in zip(paths, images, strict=True):
         if img.shape[:2] != images[0].shape[:2]:
             raise UserInputError(
@@ -273,11 +201,12 @@ def _list_metrics(as_json: bool) -> int:
 
 
 def _images_by_stem(folder: Path) -> dict[str, Path]:
+    from ..data.pairs import IMAGE_EXTENSIONS
     from ..errors import UserInputError
 
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith("."):
             if path.stem in found:
                 raise UserInputError(f"two images with the stem {path.stem!r} ({found[path.stem].name})", path)
             found[path.stem] = path
@@ -371,10 +300,10 @@ def _run_folders(args: argparse.Namespace) -> int:
     by_method: dict[str, list[dict[str, float]]] = {}
     for method, stem, path in tqdm(rows, unit="image", desc="metrics", file=sys.stderr, disable=args.quiet):
         if stem not in cache:
-            cache = {stem: [read_metric_image(src_a[stem], keep_colour=True),
-                            read_metric_image(src_b[stem], keep_colour=True)]}
+            cache = {stem: [_metric_image(src_a[stem], keep_colour=True),
+                            _metric_image(src_b[stem], keep_colour=True)]}
         a, b = cache[stem]
-        f = read_metric_image(path, keep_colour=True)
+        f = _metric_image(path, keep_colour=True)
         for src, img in ((src_a[stem], a), (src_b[stem], b)):
             if img.shape[:2] != f.shape[:2]:
                 raise UserInputError(f"size {f.shape[0]}x{f.shape[1]} differs from {src} ({img.shape[0]}x"

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .volume import Volume, axial_slices, check_same_grid, minmax_normalise, read_volume
+from .volume import Volume, axial_view, check_same_grid, minmax_normalise, read_volume
 
 __all__ = [
     "SEQUENCE_NAMES",
@@ -144,16 +144,19 @@ def subject_files(folder: str | Path, names: Sequence[str], seg: bool) -> dict[s
 
 
 def _seg_labels(vol: Volume, sid: str) -> np.ndarray:
-    seg = np.rint(vol.data).astype(np.int16)
-    labels = set(np.unique(seg).tolist())
-    if not labels <= {0, 1, 2, 3, 4}:
-        raise DataError(f"subject {sid}: segmentation labels {sorted(labels)} are not BraTS labels 0/1/2/3/4",
-                        vol.path)
-    if 3 in labels and 4 not in labels:  # BraTS 2023 numbers enhancing tumour 3
+    seg = vol.data if np.issubdtype(vol.data.dtype, np.integer) else np.rint(vol.data)
+    # labels by counting, not np.unique (a sort of every voxel): out-of-range values are checked first
+    lo, hi = (float(seg.min()), float(seg.max())) if seg.size else (0.0, 0.0)
+    if lo < 0 or hi > 4:
+        labels = np.unique(seg).astype(np.int64).tolist()
+        raise DataError(f"subject {sid}: segmentation labels {labels} are not BraTS labels 0/1/2/3/4", vol.path)
+    seg = seg.astype(np.uint8)  # a copy also when stored as uint8: the caller may relabel it
+    counts = np.bincount(seg.ravel(order="K"), minlength=5)
+    if counts[3] and not counts[4]:  # BraTS 2023 numbers enhancing tumour 3
         seg[seg == 3] = 4
-    elif 3 in labels:
+    elif counts[3]:
         raise DataError(f"subject {sid}: segmentation has both labels 3 and 4", vol.path)
-    return seg.astype(np.uint8)
+    return seg
 
 
 def _read_subject(
@@ -166,25 +169,28 @@ def _read_subject(
     files: dict[str, Path],
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     sid = folder.name
-    vols = {name: read_volume(files[name]) for name in names}
+    # views in the stored type, not float32 copies: only the selected slices are copied out of the decoded
+    # (column-major) volumes and converted, which keeps the memory traffic per subject low (prepare runs
+    # several of these at once; memory bandwidth, not arithmetic, is what two of them share)
+    vols = {name: read_volume(files[name], contiguous=False, stored_dtype=True) for name in names}
     first = vols[names[0]]
     for name in names[1:]:
         check_same_grid(vols[name], first, what=f"subject {sid}")
     seg = None
     if "seg" in files:
-        seg_vol = read_volume(files["seg"])
+        seg_vol = read_volume(files["seg"], contiguous=False, stored_dtype=True)
         check_same_grid(seg_vol, first, what=f"subject {sid}")
-        seg = axial_slices(_seg_labels(seg_vol, sid))
-    stacks = [axial_slices(vols[name].data) for name in names]  # each (Z, H, W)
+        seg = axial_view(_seg_labels(seg_vol, sid))
+    stacks = [axial_view(vols[name].data) for name in names]  # each (Z, H, W), views
     if slices == "tumour":
         if seg is None:
             raise DataError(f"subject {sid}: slices='tumour' needs a segmentation", folder)
-        keep = np.flatnonzero((seg > 0).sum(axis=(1, 2)) >= min_tumour_pixels)
+        keep = np.flatnonzero(np.count_nonzero(seg, axis=(1, 2)) >= min_tumour_pixels)
         why = f"no slice with >= {min_tumour_pixels} tumour pixels"
         where = files["seg"]
     else:
-        brain = np.zeros(stacks[0].shape, dtype=bool)
-        for st in stacks:
+        brain = stacks[0] > 0
+        for st in stacks[1:]:
             brain |= st > 0
         keep = np.flatnonzero(brain.mean(axis=(1, 2)) >= min_brain_fraction)
         why = f"no slice with >= {min_brain_fraction:g} brain fraction"
@@ -194,7 +200,7 @@ def _read_subject(
     images = np.empty((keep.size, len(names), *stacks[0].shape[1:]), dtype=np.float32)
     for c, st in enumerate(stacks):
         images[:, c] = minmax_normalise(st[keep], clip_negative=clip_negative)[0]
-    return images, (seg[keep] if seg is not None else None), keep.astype(np.int32)
+    return images, (np.ascontiguousarray(seg[keep]) if seg is not None else None), keep.astype(np.int32)
 
 
 def _cache_key(files: dict[str, Path], options: dict) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..validation import check_array
 from .volume import minmax_normalise
 
 __all__ = ["H5_CHANNELS", "H5Slices", "inspect_h5", "read_h5", "write_h5"]
@@ -116,8 +117,8 @@ def read_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair"), clip_neg
         sids = [s.decode() if isinstance(s, bytes) else str(s) for s in fh["subject_ids"][()]] \
             if "subject_ids" in fh else None
         sl = np.asarray(fh["slice_index"], dtype=np.int32) if "slice_index" in fh else None
-    if not np.isfinite(images).all():
-        raise DataError("'data' contains NaN or infinite values", path)
+    if n_total:
+        check_array(images, "'data'", ndim=(4,), unit_range=False, path=path, error=DataError)  # finite
     renorm = bool(n_total) and (images.min() < 0.0 or images.max() > 1.0)
     if renorm:
         images = minmax_normalise(images, clip_negative=clip_negative)[0]
@@ -142,8 +143,8 @@ def inspect_h5(path: str | Path, names: Sequence[str] = ("t1ce", "flair")) -> di
         try:
             for start in range(0, n_total, _CHUNK):
                 block = ds[start : start + _CHUNK][:, idx]
-                if not np.isfinite(block).all():
-                    raise DataError("'data' contains NaN or infinite values", path)
+                if np.issubdtype(block.dtype, np.floating):  # integers are finite
+                    check_array(block, "'data'", ndim=(4,), unit_range=False, path=path, error=DataError)
                 lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
         except (OSError, ValueError) as err:
             raise DataError(f"cannot read 'data' ({err})", path) from None

@@ -4,7 +4,9 @@ Grey levels. 8-bit images are divided by 255, 16-bit by 65535; float images (TIF
 kept if they lie in [0, 1] and min-max normalised otherwise. RGB images whose three channels are equal
 are grey. Other colour images (pseudo-colour PET/SPECT) are split the way fusion papers do it: the luma
 Y of ITU-R BT.601 YCbCr (Y = 0.299 R + 0.587 G + 0.114 B) is fused, and the chroma (Cb, Cr) is kept so
-that :func:`to_colour` can put it back on the fused luma.
+that :func:`to_colour` can put it back on the fused luma. ``read_image(exact=True)`` is the same reader
+for the metrics: 8-bit samples stay uint8 (their reference implementations quantise), nothing is
+rescaled, and values that would need rescaling are refused.
 
 Sizes. The invertible network halves the image once (2 × 2 space-to-depth), so sides must be even
 (other models may need another multiple). :func:`pad_to_multiple` pads the bottom and right edges —
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..validation import check_array
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -43,12 +46,14 @@ class ImageData:
     """One image read for fusion.
 
     Attributes:
-        grey: float32 (H, W) in [0, 1] (the luma for colour images).
+        grey: float32 (H, W) in [0, 1] (the luma for colour images); with ``read_image(exact=True)``
+            uint8 0..255 for 8-bit samples, else float64 in [0, 1].
         chroma: float32 (2, H, W) Cb, Cr in [0, 1] (0.5 = no colour) for colour images, else None.
         dtype: the stored sample type (``"uint8"``, ``"uint16"``, ``"float32"``, ...).
         value_range: (lo, hi) of the stored values mapped to 0 and 1.
         mode: the Pillow mode (or ``"npy"``).
         path: the file read.
+        rgb: the stored uint8 (H, W, 3) channels of a colour file, with ``read_image(keep_rgb=True)``.
     """
 
     grey: np.ndarray
@@ -57,6 +62,7 @@ class ImageData:
     value_range: tuple[float, float]
     mode: str
     path: Path | None = None
+    rgb: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -86,12 +92,11 @@ def to_colour(luma: np.ndarray, chroma: np.ndarray) -> np.ndarray:
 
 
 def _scale_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[float, float]]:
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise DataError(f"complex samples ({arr.dtype}): the imaginary part would be lost; store magnitudes", path)
-    if not np.isfinite(arr).all():
-        raise DataError("image contains NaN or infinite values", path)
+    """Float (or raw integer) samples as float32 in [0, 1]: kept if already there, else min-max mapped."""
+    if np.issubdtype(arr.dtype, np.floating):
+        check_array(arr, "", unit_range=False, path=path, error=DataError)  # finite
     wide = arr.astype(np.float64)  # range and scaling in float64: float64 values beyond float32 stay finite
-    lo, hi = (float(wide.min()), float(wide.max())) if arr.size else (0.0, 1.0)
+    lo, hi = float(wide.min()), float(wide.max())
     if lo >= 0.0 and hi <= 1.0:
         return arr.astype(np.float32), (0.0, 1.0)
     if hi == lo:
@@ -101,29 +106,62 @@ def _scale_float(arr: np.ndarray, path: Path) -> tuple[np.ndarray, tuple[float, 
     return ((wide - lo) / (hi - lo)).astype(np.float32), (lo, hi)
 
 
-def read_image(path: str | Path) -> ImageData:
-    """Read a PNG/TIFF/JPEG/GIF/BMP image or a 2-D ``.npy`` array as grey [0, 1] (+ chroma if colour)."""
+def read_image(path: str | Path, *, exact: bool = False, keep_rgb: bool = False) -> ImageData:
+    """Read a PNG/TIFF/JPEG/GIF/BMP image or a 2-D ``.npy`` array as grey [0, 1] (+ chroma if colour).
+
+    ``exact=False`` (fusion): ``grey`` is float32 in [0, 1]; 8-bit samples are divided by 255, 16-bit by
+    65535, 1-bit images give 0/1, and float images (or raw ``.npy`` integers) outside [0, 1] are min-max
+    normalised (``value_range`` records the mapping).
+
+    ``exact=True`` (the metrics, whose reference implementations quantise 8-bit data): nothing is
+    rescaled. 8-bit grey images (and ``.npy`` integers within 0..255) stay ``uint8`` 0..255, 16-bit
+    samples become float64 / 65535, colour luma is float64, and float samples must already lie in
+    [0, 1] (within :data:`~fusioninn.validation.RANGE_TOLERANCE`, then clipped); anything else (other
+    integer ranges, 1-bit images) is refused.
+
+    ``keep_rgb=True`` also returns the stored 8-bit RGB channels of a colour file as ``rgb`` (uint8
+    (H, W, 3), even when the three channels are equal: some toolbox rules read each channel).
+
+    Raises:
+        DataError: naming the file, for anything unreadable or unusable.
+    """
     from ..atomic import note_input
     from ..inputs import check_regular_file
 
     path = Path(path)
     check_regular_file(path, "image file", "is a directory, expected an image file")
-    note_input(path)
+    note_input(path)  # an output of the same command must never replace an image it read
     ext = path.suffix.lower()
     if ext not in IMAGE_EXTENSIONS:
         raise DataError(f"unsupported image type {ext!r} (use {', '.join(IMAGE_EXTENSIONS)})", path)
-    if ext == ".npy":
-        _check_npy_size(path)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise DataError(f"not a readable .npy array ({err})", path) from None
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-            raise DataError(f"expected a 2-D numeric array, got {arr.dtype} {tuple(arr.shape)}", path)
-        if arr.size == 0:
-            raise DataError(f"empty array (shape {tuple(arr.shape)})", path)
-        grey, rng = _scale_float(arr, path)
-        return ImageData(grey, None, str(arr.dtype), rng, "npy", path)
+    arr, mode = (_load_npy(path), "npy") if ext == ".npy" else _load_picture(path)
+    if arr.ndim == 3 and mode != "npy":
+        return _colour_image(arr, mode, path, exact, keep_rgb)
+    if arr.ndim != 2:
+        raise DataError(f"expected a 2-D grey image, got {arr.dtype} of shape {tuple(arr.shape)}", path)
+    if arr.size == 0:
+        raise DataError(f"empty image (shape {tuple(arr.shape)})", path)
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise DataError(f"complex samples ({arr.dtype}): the imaginary part would be lost; store magnitudes", path)
+    if arr.dtype == np.bool_ and not exact:
+        return ImageData(arr.astype(np.float32), None, "bool", (0.0, 1.0), mode, path)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise DataError(f"unsupported sample type {arr.dtype} (expected numeric grey levels)", path)
+    if exact:
+        return _exact_grey(arr, mode, path)
+    return _unit_grey(arr, mode, path)
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    _check_npy_size(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"not a readable .npy array ({err})", path) from None
+
+
+def _load_picture(path: Path) -> tuple[np.ndarray, str]:
+    """The first and only frame of a Pillow-readable file as stored: grey, or RGB(A) for colour modes."""
     from PIL import UnidentifiedImageError
 
     try:
@@ -137,36 +175,57 @@ def read_image(path: str | Path) -> ImageData:
             mode = im.mode
             if mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-            elif mode in ("LA", "PA"):
+            elif mode in ("PA", "CMYK", "YCbCr"):
+                im = im.convert("RGB")  # a palette may be colour: the luma/chroma split below decides
+            elif mode == "LA":
                 im = im.convert("L")
-            elif mode == "CMYK" or mode == "YCbCr":
-                im = im.convert("RGB")
-            arr = np.asarray(im)
+            return np.asarray(im), mode
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"not a readable image ({err})", path) from None
-    if arr.ndim == 3:
-        arr = arr[..., :3]  # drop alpha
-        if arr.dtype != np.uint8:
-            raise DataError(f"unsupported colour sample type {arr.dtype}", path)
-        rgb = arr.astype(np.float32) / 255.0
-        if np.array_equal(arr[..., 0], arr[..., 1]) and np.array_equal(arr[..., 0], arr[..., 2]):
-            return ImageData(rgb[..., 0], None, "uint8", (0.0, 255.0), mode, path)
-        y, chroma = rgb_to_ycbcr(rgb)
-        return ImageData(y, chroma, "uint8", (0.0, 255.0), mode, path)
-    if arr.dtype == np.uint8 or arr.dtype == bool:
-        return ImageData(arr.astype(np.float32) / (1.0 if arr.dtype == bool else 255.0), None, str(arr.dtype),
-                         (0.0, 255.0), mode, path)
-    if arr.dtype in (np.uint16, np.dtype(">u2"), np.dtype("<u2")):
-        return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
-    if mode.startswith("I;16"):
-        return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
-    if np.issubdtype(arr.dtype, np.integer) and arr.size and arr.min() >= 0 and arr.max() <= 65535:
-        # 32-bit integer images (Pillow mode I) holding 16-bit samples
-        return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
+
+
+def _colour_image(arr: np.ndarray, mode: str, path: Path, exact: bool, keep_rgb: bool) -> ImageData:
+    stored = arr[..., :3]  # drop alpha
+    if stored.dtype != np.uint8:
+        raise DataError(f"unsupported colour sample type {stored.dtype}", path)
+    rgb = np.ascontiguousarray(stored) if keep_rgb else None
+    if np.array_equal(stored[..., 0], stored[..., 1]) and np.array_equal(stored[..., 0], stored[..., 2]):
+        grey = stored[..., 0]
+        grey = np.ascontiguousarray(grey) if exact else grey.astype(np.float32) / 255.0
+        return ImageData(grey, None, "uint8", (0.0, 255.0), mode, path, rgb)
+    y, chroma = rgb_to_ycbcr(stored.astype(np.float32) / 255.0)
+    if exact:  # BT.601 luma in float64 (the metrics' reading)
+        y = (0.299 * stored[..., 0] + 0.587 * stored[..., 1] + 0.114 * stored[..., 2]) / 255.0
+    return ImageData(y, chroma, "uint8", (0.0, 255.0), mode, path, rgb)
+
+
+def _unit_grey(arr: np.ndarray, mode: str, path: Path) -> ImageData:
+    """exact=False: float32 in [0, 1] by the stored bit depth; raw .npy values and floats by their range."""
+    if mode != "npy" and arr.dtype == np.uint8:
+        return ImageData(arr.astype(np.float32) / 255.0, None, "uint8", (0.0, 255.0), mode, path)
+    if mode != "npy" and np.issubdtype(arr.dtype, np.integer):
+        sixteen_bit = arr.dtype.kind == "u" and arr.dtype.itemsize == 2 or mode.startswith("I;16")
+        if sixteen_bit or (arr.min() >= 0 and arr.max() <= 65535):  # Pillow mode I holding 16-bit samples
+            return ImageData(arr.astype(np.float32) / 65535.0, None, "uint16", (0.0, 65535.0), mode, path)
     grey, rng = _scale_float(arr, path)
     return ImageData(grey, None, str(arr.dtype), rng, mode, path)
+
+
+def _exact_grey(arr: np.ndarray, mode: str, path: Path) -> ImageData:
+    """exact=True: 8-bit values kept as uint8, 16-bit / 65535 in float64, floats checked, never rescaled."""
+    if arr.dtype == np.uint8:
+        return ImageData(arr, None, "uint8", (0.0, 255.0), mode, path)
+    if np.issubdtype(arr.dtype, np.integer):
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo >= 0 and hi <= 255 and mode == "npy":
+            return ImageData(arr.astype(np.uint8), None, str(arr.dtype), (0.0, 255.0), mode, path)
+        if lo >= 0 and hi <= 65535:
+            return ImageData(arr.astype(np.float64) / 65535.0, None, str(arr.dtype), (0.0, 65535.0), mode, path)
+        raise DataError(f"integer samples out of range [{lo}, {hi}]", path)
+    grey, _ = check_array(arr.astype(np.float64), "", path=path, error=DataError)
+    return ImageData(np.clip(grey, 0.0, 1.0), None, str(arr.dtype), (0.0, 1.0), mode, path)
 
 
 # Bytes per pixel while reading and fusing one image: float32 grey, chroma and RGB copies.

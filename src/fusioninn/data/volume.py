@@ -144,6 +144,9 @@ def _check_header(img: Any, path: Path) -> None:
 def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndarray, Any]:
     """Decode a NIfTI file to a 3-D array (4-D with one volume is squeezed) and its image object.
 
+    ``dtype=None`` keeps the stored type (after the header's scaling; integers stay integers), for readers
+    that convert only part of the volume; float data is still checked against float32's range.
+
     Raises :class:`DataError` naming the file when it is missing, corrupt or truncated, not 3-D, or
     holds NaN or infinite values.
     """
@@ -176,12 +179,12 @@ def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndar
         bad = int(np.count_nonzero(~np.isfinite(raw)))
         if bad:
             raise DataError(f"{bad} NaN or infinite voxel values", path)
-        if raw.size and np.dtype(dtype) == np.float32 and raw.dtype.itemsize > 4:
+        if raw.size and (dtype is None or np.dtype(dtype) == np.float32) and raw.dtype.itemsize > 4:
             top = float(np.abs(raw).max())
             if top > _FLOAT32_MAX:
                 raise DataError(f"voxel values up to {top:.3g} exceed float32 ({_FLOAT32_MAX:.3g}), the precision "
                                 "fusioninn works in; rescale the volume", path)
-    data = np.asarray(raw, dtype=dtype)
+    data = raw if dtype is None else np.asarray(raw, dtype=dtype)
     return data, img
 
 
@@ -191,11 +194,14 @@ def _to_ras_transform(affine: np.ndarray) -> np.ndarray:
     return ornt_transform(io_orientation(affine), axcodes2ornt(("R", "A", "S")))
 
 
-def read_volume(path: str | Path, series: str | None = None) -> Volume:
+def read_volume(path: str | Path, series: str | None = None, *, contiguous: bool = True,
+                stored_dtype: bool = False) -> Volume:
     """Read a NIfTI volume (``.nii`` or ``.nii.gz``) or a DICOM series folder as float32, RAS+ voxel order.
 
     A folder is read as DICOM (:func:`fusioninn.data.dicom.read_dicom_series`); ``series`` selects one of
-    several series in it by UID, number or description.
+    several series in it by UID, number or description. ``contiguous=False`` returns the RAS+ data as a
+    view of the decoded array (NIfTI stores it column-major) for readers that select slices before copying;
+    ``stored_dtype=True`` keeps a NIfTI file's stored type instead of float32 (see :func:`load_nifti_array`).
 
     Raises:
         DataError: missing, corrupt or truncated file, not 3-D, NaN or infinite values; for DICOM folders
@@ -211,10 +217,12 @@ def read_volume(path: str | Path, series: str | None = None) -> Volume:
         return read_dicom_series(path, series)
     if series:
         raise DataError("--series selects a series of a DICOM folder; this is a NIfTI file", path)
-    data, img = load_nifti_array(path)
+    data, img = load_nifti_array(path, dtype=None if stored_dtype else np.float32)
     affine = np.asarray(img.affine, dtype=np.float64)
     ornt = _to_ras_transform(affine)
-    ras = np.ascontiguousarray(apply_orientation(data, ornt))
+    ras = apply_orientation(data, ornt)
+    if contiguous:
+        ras = np.ascontiguousarray(ras)
     ras_affine = affine @ inv_ornt_aff(ornt, data.shape)
     return Volume(
         data=ras,
@@ -345,10 +353,15 @@ def denormalise_slices(normed: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis:
 
 def axial_slices(ras: np.ndarray) -> np.ndarray:
     """(X, Y, Z) RAS+ array → (Z, H=Y, W=X) axial slices, anterior at the top, patient's right on the left."""
+    return np.ascontiguousarray(axial_view(ras))
+
+
+def axial_view(ras: np.ndarray) -> np.ndarray:
+    """:func:`axial_slices` as a view, without copying (index it first: ``axial_view(ras)[keep]``)."""
     ras = np.asarray(ras)
     if ras.ndim != 3:
         raise DataError(f"expected a 3-D array, got shape {tuple(ras.shape)}")
-    return np.ascontiguousarray(np.transpose(ras[::-1, ::-1, :], (2, 1, 0)))
+    return np.transpose(ras[::-1, ::-1, :], (2, 1, 0))
 
 
 def from_axial_slices(slices: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
+from ..validation import check_array
 
 if TYPE_CHECKING:
     from .fusioninn import FusionINN
@@ -185,18 +186,9 @@ def _as_pairs(first, second, baseline) -> tuple[torch.Tensor, torch.Tensor]:
 
     def batch(a, name: str) -> torch.Tensor:
         t = a.detach().cpu() if isinstance(a, torch.Tensor) else torch.from_numpy(np.asarray(a))
-        if t.ndim == 2:
-            t = t[None]
-        if t.ndim != 3:
-            raise UserInputError(f"{name}: expected (H, W) or (N, H, W), got shape {tuple(t.shape)}")
-        if not torch.is_floating_point(t):
-            raise UserInputError(f"{name}: expected a float image in [0, 1], got dtype {t.dtype}")
-        t = t.float()
-        if not torch.isfinite(t).all():
-            raise UserInputError(f"{name}: contains NaN or Inf")
-        if t.numel() and (t.min() < 0 or t.max() > 1):
-            raise UserInputError(f"{name}: values must be normalised to [0, 1]")
-        return t
+        t, _ = check_array(t, name, ndim=(2, 3), shape_text="(H, W) or (N, H, W)")
+        t = t.float().clamp(0.0, 1.0)  # within RANGE_TOLERANCE: clip the round-off
+        return t[None] if t.ndim == 2 else t
 
     a, b = batch(first, "first"), batch(second, "second")
     if a.shape != b.shape:
