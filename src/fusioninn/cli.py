@@ -19,7 +19,7 @@ __all__ = ["main", "build_parser"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo_cmd", "fuse and decompose a phantom test set with the shipped weights; write a report"),
     "train": ("train_cmd", "train a FusionINN model"),
-    "prepare": ("prepare_cmd", "decode a BraTS collection once into checksummed shards for streaming"),
+    "prepare": ("prepare_cmd", "decode a BraTS collection or a dicom: pair once into checksummed shards"),
     "fuse": ("fuse_cmd", "fuse two images or NIfTI volumes"),
     "decompose": ("decompose_cmd", "decompose a fused image or volume back into its two sources"),
     "import-original": ("import_cmd", "convert a checkpoint of the original research code"),

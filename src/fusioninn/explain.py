@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,6 +196,35 @@ def _stem(path: Path) -> str:
     return stem(path)
 
 
+def source_stems(paths: Sequence[Path], volumes: Sequence, selected: Sequence[bool]) -> list[str]:
+    """Output-name stems of two inputs (``contribution_<stem>`` ...), distinct and safe as file names.
+
+    A file keeps its name without the extension. A DICOM series folder gives its folder name; a series
+    picked out of a folder of several (``selected``) adds its SeriesDescription (or ``series<NUMBER>``).
+    Where the two stems still coincide (``T1/DICOM`` and ``FLAIR/DICOM``), each DICOM stem adds
+    ``_s<SeriesNumber>``, then the SeriesInstanceUID. Two files of one name stay equal (the caller refuses).
+    """
+    from .data.dicom import safe_name
+
+    stems, infos = [], []
+    for path, vol, sel in zip(paths, volumes, selected, strict=True):
+        info = getattr(vol, "dicom", None)
+        infos.append(info)
+        if info is None:
+            stems.append(_stem(Path(path)))
+            continue
+        stem = safe_name(Path(path).resolve().name) or "series"
+        if sel:
+            stem += "_" + (safe_name(info.description) or f"series{safe_name(info.number) or 'X'}")
+        stems.append(stem)
+    for suffix in (lambda i: f"_s{safe_name(i.number)}" if safe_name(i.number) else "",
+                   lambda i: f"_{safe_name(i.series_uid, 80)}"):
+        if len(set(stems)) == len(stems):
+            break
+        stems = [s + suffix(i) if i is not None else s for s, i in zip(stems, infos, strict=True)]
+    return stems
+
+
 def slice_contributions(
     method_name: str, thing, a: np.ndarray, b: np.ndarray, steps: int, batch_slices: int = 4,
     progress: Callable[[int, int], None] | None = None,
@@ -237,7 +266,7 @@ def slice_contributions(
         fused[idle], base[idle] = e.fused[0], e.baseline[0]
     steps_used = None if isinstance(thing, str) else int(steps)
     return Contributions(first=c1, second=c2, baseline=base, fused=fused, share_first=share, method=method_name,
-                         steps=steps_used, computed=busy)
+                         steps=steps_used, computed=busy, rule=None if isinstance(thing, str) else "secant")
 
 
 def progress_bar(desc: str, enabled: bool):
@@ -268,17 +297,21 @@ def explain_files(
     device: str | torch.device = "cpu",
     batch_slices: int = 4,
     progress: bool = False,
+    series: str | Sequence[str] | None = None,
 ) -> ExplainReport:
     """Write the contribution maps of two images or volumes into ``out_dir`` (see ``fusioninn explain``).
 
     Files: ``contribution_<stemA>``, ``contribution_<stemB>``, ``share_<stemA>`` — NIfTI float32 on the
-    input grid for volumes, ``.npy`` float32 for ``.npy`` inputs, otherwise 16-bit PNG (encodings in
-    ``explain.json``) — and ``explain.json``. All or nothing: a failure removes what was written.
+    input grid for volumes (NIfTI files or DICOM series folders; see :func:`source_stems` for the stems),
+    ``.npy`` float32 for ``.npy`` inputs, otherwise 16-bit PNG (encodings in ``explain.json``) — and
+    ``explain.json``. All or nothing: a failure removes what was written. ``series`` selects series of
+    DICOM folders holding several, as for ``fusioninn fuse``: one selector for both inputs or one each.
     """
     from .atomic import check_output_folder, ensure_writable_dir, guard_outputs, output_group
+    from .data.dicom import is_dicom_folder
     from .data.pairs import pad_to_multiple, read_image, unpad
     from .data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
-    from .inference import is_volume
+    from .inference import _check_dicom_pair, _refuse_inside_dicom_inputs, _series_selectors, is_volume
 
     path_a, path_b, out_dir = Path(path_a), Path(path_b), Path(out_dir)
     if int(steps) < 1:
@@ -289,20 +322,25 @@ def explain_files(
     volume = is_volume(path_a)
     if volume != is_volume(path_b):
         raise UserInputError(f"cannot explain a volume with a 2-D image ({path_b.name})", path_a)
-    stem_a, stem_b = _stem(path_a), _stem(path_b)
-    if stem_a == stem_b:
-        raise UserInputError(f"both inputs are named {stem_a!r}: the output names would collide", path_b)
+    sel_a, sel_b, _ = _series_selectors(series)
+    if not volume and (sel_a or sel_b):
+        raise UserInputError("--series selects a series of a DICOM folder; these inputs are 2-D images")
+    if not (is_dicom_folder(path_a) or is_dicom_folder(path_b)):  # file names: known before reading
+        stem_a, stem_b = _stem(path_a), _stem(path_b)
+        if stem_a == stem_b:
+            raise UserInputError(f"both inputs are named {stem_a!r}: the output names would collide", path_b)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserInputError("exists and is not a directory", out_dir)
     check_output_folder(out_dir)
+    _refuse_inside_dicom_inputs([path_a, path_b], [out_dir], output_folders=True)
     ext = ".nii.gz" if volume else ".npy" if path_a.suffix.lower() == ".npy" else ".png"
-    names = [f"contribution_{stem_a}{ext}", f"contribution_{stem_b}{ext}", f"share_{stem_a}{ext}", "explain.json"]
-    guard_outputs([path_a, path_b, seg_path, model_path], [out_dir / n for n in names])
     t0 = time.perf_counter()
     name, thing = resolve_method(method, model_path, device)
     if volume:
-        va, vb = read_volume(path_a), read_volume(path_b)
+        va, vb = read_volume(path_a, sel_a), read_volume(path_b, sel_b)
+        _check_dicom_pair(va, vb)
         check_same_grid(va, vb)
+        stem_a, stem_b = source_stems((path_a, path_b), (va, vb), (bool(sel_a), bool(sel_b)))
         na, _, _ = minmax_normalise(axial_slices(va.data))
         nb, _, _ = minmax_normalise(axial_slices(vb.data))
         seg = read_segmentation(seg_path, na.shape, True, like=va) if seg_path else None
@@ -314,6 +352,11 @@ def explain_files(
         na, _, _ = minmax_normalise(ia.grey[None], clip_negative=False)
         nb, _, _ = minmax_normalise(ib.grey[None], clip_negative=False)
         seg = read_segmentation(seg_path, ia.shape, False)[None] if seg_path else None
+        stem_a, stem_b = _stem(path_a), _stem(path_b)
+    if stem_a == stem_b:
+        raise UserInputError(f"both inputs are named {stem_a!r}: the output names would collide", path_b)
+    names = [f"contribution_{stem_a}{ext}", f"contribution_{stem_b}{ext}", f"share_{stem_a}{ext}", "explain.json"]
+    guard_outputs([path_a, path_b, seg_path, model_path], [out_dir / n for n in names])
     (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
     if min(pa.shape[1:]) < 2:
         raise DataError(f"image too small to explain ({na.shape[2]}x{na.shape[1]})", path_a)
@@ -332,9 +375,12 @@ def explain_files(
         "format": "fusioninn-explain-1",
         "method": name,
         "steps": c.steps,
-        "quadrature": "Gauss-Legendre on [0, 1]" if c.steps else "exact rule weights (no quadrature)",
+        "quadrature": "Gauss-Legendre on [0, 1], ReLUs and clamps split at their switching points (secant rule, "
+                      "docs/interpretability.md)" if c.steps else "exact rule weights (no quadrature)",
         "baseline": "black (zero) images",
         "inputs": [path_a.name, path_b.name],
+        **({"series": [v.dicom.label if v.dicom is not None else None for v in (va, vb)]}
+           if volume and (va.dicom is not None or vb.dicom is not None) else {}),
         "shape": list(va.shape if volume else ia.shape),
         "completeness_max_abs": float(np.abs(residual).max()) if residual.size else 0.0,
         "completeness_mean_abs": float(np.abs(residual[computed]).mean()) if len(computed) else 0.0,

@@ -116,9 +116,10 @@ def _check_dicom_pair(va, vb) -> None:
                         "patients", va.path)
 
 
-def _refuse_inside_dicom_inputs(inputs, outputs) -> None:
+def _refuse_inside_dicom_inputs(inputs, outputs, output_folders: bool = False) -> None:
     """No output inside an input DICOM folder: it would add files to the series (or study) being read, and a
-    later read of that folder would find them."""
+    later read of that folder would find them. With ``output_folders`` the outputs are folders that will
+    hold files, so one that is an input folder itself is refused too."""
     from .data.dicom import is_dicom_folder
 
     folders = [Path(os.path.abspath(p)).resolve() for p in inputs if p is not None and is_dicom_folder(p)]
@@ -127,8 +128,9 @@ def _refuse_inside_dicom_inputs(inputs, outputs) -> None:
             continue
         resolved = Path(os.path.abspath(out)).resolve()
         for folder in folders:
-            if resolved != folder and resolved.is_relative_to(folder):
-                raise UserInputError(f"is inside the input DICOM folder {folder}: write outputs next to a series "
+            if (output_folders or resolved != folder) and resolved.is_relative_to(folder):
+                where = "is the" if resolved == folder else "is inside the"
+                raise UserInputError(f"{where} input DICOM folder {folder}: write outputs next to a series "
                                      "folder, not into it", out)
 
 
@@ -295,10 +297,34 @@ def fuse_files(
     series into the new folder ``out`` (needs a DICOM first input); otherwise ``out``'s extension decides.
     """
     from .atomic import guard_outputs
-    from .data.dicom import is_dicom_folder
 
     path_a, path_b, out = Path(path_a), Path(path_b), Path(out)
     latent_out = Path(latent_out) if latent_out else None
+    volumes, sel_a, sel_b, dicom_out = _check_fuse_request(path_a, path_b, out, latent_out, series, out_format)
+    sidecar = _sidecar(out) if volumes else None
+    guard_outputs([path_a, path_b], [("-o", out), ("the sidecar of -o", sidecar), ("--save-latent", latent_out)])
+    _refuse_inside_dicom_inputs([path_a, path_b], [out, sidecar, latent_out])
+    check_output_folder(out)
+    if latent_out is not None:
+        check_output_folder(latent_out)
+    t0 = time.perf_counter()
+    meta = {"format": LATENT_FORMAT, "names": list(names), "model": _model_id(model),
+            "sources": [path_a.name, path_b.name]}
+    if volumes:
+        fused, latent, lo, hi = _fuse_volumes(model, (path_a, path_b), (sel_a, sel_b), out, dicom_out, batch_slices,
+                                              meta)
+    else:
+        fused, latent, lo, hi = _fuse_images(model, path_a, path_b, out, latent_out, meta)
+    if latent_out is not None:
+        _write_latent(latent_out, np.asarray(latent), meta, lo, hi)
+    return FuseReport(out, latent_out, tuple(np.asarray(fused).shape), time.perf_counter() - t0)
+
+
+def _check_fuse_request(path_a: Path, path_b: Path, out: Path, latent_out: Path | None, series,
+                        out_format: str | None) -> tuple[bool, str | None, str | None, bool]:
+    """Refuse what cannot be fused before anything is read: (volumes?, series selectors, DICOM output?)."""
+    from .data.dicom import is_dicom_folder
+
     if latent_out is not None and latent_out.suffix != ".npz":
         raise UserInputError("--save-latent must name a .npz file", latent_out)
     vol_in = (is_volume(path_a), is_volume(path_b))
@@ -322,77 +348,78 @@ def fuse_files(
     if latent_out is not None and out.suffix.lower() in (".jpg", ".jpeg"):
         raise UserInputError("JPEG is lossy: the latent could not decompose this output exactly; write the fused "
                              "image as .png, .tif or .npy to use --save-latent", out)
-    guard_outputs([path_a, path_b], [("-o", out), ("the sidecar of -o", _sidecar(out) if vol_in[0] else None),
-                                     ("--save-latent", latent_out)])
-    _refuse_inside_dicom_inputs([path_a, path_b], [out, _sidecar(out) if vol_in[0] else None, latent_out])
-    check_output_folder(out)
-    if latent_out is not None:
-        check_output_folder(latent_out)
-    t0 = time.perf_counter()
-    meta = {"format": LATENT_FORMAT, "names": list(names), "model": _model_id(model),
-            "sources": [path_a.name, path_b.name]}
-    if vol_in[0]:
-        va, vb = read_volume(path_a, sel_a), read_volume(path_b, sel_b)
-        if dicom_out and va.dicom is None:
-            raise UserInputError("--format dicom needs a DICOM series as the first input (its patient, study "
-                                 "and geometry are copied); this is a NIfTI file", path_a)
-        _check_dicom_pair(va, vb)
-        check_same_grid(va, vb)
-        batch_slices = _check_volume_memory(va, batch_slices, path_a)
-        sa, sb = axial_slices(va.data), axial_slices(vb.data)  # (Z, H, W)
-        na, lo_a, hi_a = minmax_normalise(sa)
-        nb, lo_b, hi_b = minmax_normalise(sb)
-        (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
-        fused, latent = model.fuse(pa, pb, batch_size=batch_slices)
-        fused_ras = from_axial_slices(unpad(fused, size))
-        extra = {}
-        if dicom_out:
-            from pydicom.uid import generate_uid
+    return vol_in[0], sel_a, sel_b, dicom_out
 
-            from .data.dicom import write_derived_series
 
-            uid = generate_uid()
-            label = "+".join(_pretty(n) for n in names)
-            derivation = (f"FusionINN image fusion (fusioninn, model {meta['model']}) of {_series_label(va)} and "
-                          f"{_series_label(vb)}, slice by slice; values are the fused image in [0, 1] of the "
-                          "per-slice min-max normalised sources")
-            write_derived_series(out, fused_ras, like=va, description=f"FusionINN fused {label}",
-                                 derivation=derivation, sources=[va, vb], series_uid=uid)
-            extra["series_uid"] = uid
-        else:
-            write_volume(out, fused_ras, like=va)
-        norm = {"format": "fusioninn-normalisation-2", "names": list(names), "axis": "axial (RAS z)",
-                "lo": [lo_a.tolist(), lo_b.tolist()], "hi": [hi_a.tolist(), hi_b.tolist()], "model": meta["model"],
-                "volume": out.name, "volume_sha256": file_sha256(out),
-                "source_files": [_source_record(path_a), _source_record(path_b)], **extra}
-        atomic_write_text(_sidecar(out), json.dumps(norm) + "\n")
-        meta.update(kind="volume", size=list(size), source_files=norm["source_files"])
+def _fuse_volumes(model: FusionINN, paths: tuple[Path, Path], selectors: tuple[str | None, str | None], out: Path,
+                  dicom_out: bool, batch_slices: int, meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                           np.ndarray]:
+    """Fuse two volumes slice by slice into ``out`` and its normalisation sidecar; ``meta`` gets the latent's
+    record. Returns (fused, latent, lo, hi) with the per-slice normalisation of both sources."""
+    path_a, path_b = paths
+    va, vb = read_volume(path_a, selectors[0]), read_volume(path_b, selectors[1])
+    if dicom_out and va.dicom is None:
+        raise UserInputError("--format dicom needs a DICOM series as the first input (its patient, study "
+                             "and geometry are copied); this is a NIfTI file", path_a)
+    _check_dicom_pair(va, vb)
+    check_same_grid(va, vb)
+    batch_slices = _check_volume_memory(va, batch_slices, path_a)
+    sa, sb = axial_slices(va.data), axial_slices(vb.data)  # (Z, H, W)
+    na, lo_a, hi_a = minmax_normalise(sa)
+    nb, lo_b, hi_b = minmax_normalise(sb)
+    (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
+    fused, latent = model.fuse(pa, pb, batch_size=batch_slices)
+    fused_ras = from_axial_slices(unpad(fused, size))
+    extra = {}
+    if dicom_out:
+        from pydicom.uid import generate_uid
+
+        from .data.dicom import write_derived_series
+
+        uid = generate_uid()
+        label = "+".join(_pretty(n) for n in meta["names"])
+        derivation = (f"FusionINN image fusion (fusioninn, model {meta['model']}) of {_series_label(va)} and "
+                      f"{_series_label(vb)}, slice by slice; values are the fused image in [0, 1] of the "
+                      "per-slice min-max normalised sources")
+        write_derived_series(out, fused_ras, like=va, description=f"FusionINN fused {label}",
+                             derivation=derivation, sources=[va, vb], series_uid=uid)
+        extra["series_uid"] = uid
     else:
-        ia, ib = read_image(path_a), read_image(path_b)
-        if ia.shape != ib.shape:
-            raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of {path_b}",
-                            path_a)
-        _check_image_memory(ia.shape, path_a)
-        chroma = ia.chroma if ia.chroma is not None else ib.chroma
-        if latent_out is not None and chroma is not None:
-            colour = path_a if ia.chroma is not None else path_b
-            raise UserInputError("is a colour image: the fused output is written in colour, whose 8-bit RGB "
-                                 "rounding and clipping the latent cannot undo exactly; --save-latent needs grey "
-                                 "sources", colour)
-        na, lo_a, hi_a = minmax_normalise(ia.grey, clip_negative=False)
-        nb, lo_b, hi_b = minmax_normalise(ib.grey, clip_negative=False)
-        (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
-        if min(pa.shape) < 2:
-            raise DataError(f"image too small to fuse ({ia.shape[1]}x{ia.shape[0]})", path_a)
-        fused, latent = model.fuse(pa, pb)
-        write_image(out, unpad(fused, size), chroma=chroma, bits=16 if out.suffix.lower() in (".tif", ".tiff") else 8)
-        latent = latent[None]
-        lo_a, hi_a, lo_b, hi_b = (np.atleast_1d(v) for v in (lo_a, hi_a, lo_b, hi_b))
-        meta.update(kind="image", size=list(size), value_range=[list(ia.value_range), list(ib.value_range)],
-                    source_files=[_source_record(path_a), _source_record(path_b)])
-    if latent_out is not None:
-        _write_latent(latent_out, np.asarray(latent), meta, np.stack([lo_a, lo_b]), np.stack([hi_a, hi_b]))
-    return FuseReport(out, latent_out, tuple(np.asarray(fused).shape), time.perf_counter() - t0)
+        write_volume(out, fused_ras, like=va)
+    norm = {"format": "fusioninn-normalisation-2", "names": meta["names"], "axis": "axial (RAS z)",
+            "lo": [lo_a.tolist(), lo_b.tolist()], "hi": [hi_a.tolist(), hi_b.tolist()], "model": meta["model"],
+            "volume": out.name, "volume_sha256": file_sha256(out),
+            "source_files": [_source_record(path_a), _source_record(path_b)], **extra}
+    atomic_write_text(_sidecar(out), json.dumps(norm) + "\n")
+    meta.update(kind="volume", size=list(size), source_files=norm["source_files"])
+    return fused, latent, np.stack([lo_a, lo_b]), np.stack([hi_a, hi_b])
+
+
+def _fuse_images(model: FusionINN, path_a: Path, path_b: Path, out: Path, latent_out: Path | None,
+                 meta: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fuse two 2-D images into ``out`` (in colour when a source is); as :func:`_fuse_volumes`."""
+    ia, ib = read_image(path_a), read_image(path_b)
+    if ia.shape != ib.shape:
+        raise DataError(f"size {ia.shape[1]}x{ia.shape[0]} differs from {ib.shape[1]}x{ib.shape[0]} of {path_b}",
+                        path_a)
+    _check_image_memory(ia.shape, path_a)
+    chroma = ia.chroma if ia.chroma is not None else ib.chroma
+    if latent_out is not None and chroma is not None:
+        colour = path_a if ia.chroma is not None else path_b
+        raise UserInputError("is a colour image: the fused output is written in colour, whose 8-bit RGB "
+                             "rounding and clipping the latent cannot undo exactly; --save-latent needs grey "
+                             "sources", colour)
+    na, lo_a, hi_a = minmax_normalise(ia.grey, clip_negative=False)
+    nb, lo_b, hi_b = minmax_normalise(ib.grey, clip_negative=False)
+    (pa, size), (pb, _) = pad_to_multiple(na, 2), pad_to_multiple(nb, 2)
+    if min(pa.shape) < 2:
+        raise DataError(f"image too small to fuse ({ia.shape[1]}x{ia.shape[0]})", path_a)
+    fused, latent = model.fuse(pa, pb)
+    write_image(out, unpad(fused, size), chroma=chroma, bits=16 if out.suffix.lower() in (".tif", ".tiff") else 8)
+    meta.update(kind="image", size=list(size), value_range=[list(ia.value_range), list(ib.value_range)],
+                source_files=[_source_record(path_a), _source_record(path_b)])
+    lo_a, hi_a, lo_b, hi_b = (np.atleast_1d(v) for v in (lo_a, hi_a, lo_b, hi_b))
+    return fused, latent[None], np.stack([lo_a, lo_b]), np.stack([hi_a, hi_b])
 
 
 def _sidecar(volume_path: Path) -> Path:
@@ -460,24 +487,10 @@ def decompose_file(
     fused series), otherwise as ``.nii.gz``.
     """
     from .atomic import ensure_writable_dir, guard_outputs
-    from .data.dicom import is_dicom_folder
 
     fused_path = Path(fused_path)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserInputError("exists and is not a directory", out_dir)
-    if samples < 1:
-        raise UserInputError(f"--samples must be >= 1, got {samples}")
-    if out_format not in (None, *OUTPUT_FORMATS):
-        raise UserInputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {out_format!r}")
-    dicom_in = is_dicom_folder(fused_path)
-    dicom_out = out_format == "dicom"
-    if dicom_out and not dicom_in:
-        raise UserInputError("--format dicom needs a fused DICOM series as input (its patient, study and "
-                             "geometry are copied)", fused_path)
-    if series and not dicom_in:
-        raise UserInputError("--series selects a series of a DICOM folder", fused_path)
-    volume = is_volume(fused_path)
+    volume, dicom_out = _check_decompose_request(fused_path, out_dir, samples, series, out_format)
     kind = "volume" if volume else "image"
     latent = meta = lo = hi = None
     sources: list = []
@@ -492,78 +505,122 @@ def decompose_file(
         read_from.append(_sidecar(fused_path))
     names = tuple(names or (meta or {}).get("names") or sidecar_names or ("source1", "source2"))
     stem = _stem(fused_path)
-    ext = "" if dicom_out else ".nii.gz" if volume else ".png"
-    planned: list[tuple[str, Path]] = []
-    for k in range(2):
-        planned.append(("--names", out_dir / f"{stem}_{names[k]}{ext}"))
-        if not volume and latent is not None:
-            planned.append(("--names", out_dir / f"{stem}_{names[k]}.npy"))
-        if samples > 1:
-            planned.append(("--names", out_dir / f"{stem}_{names[k]}_std{ext}"))
+    planned = _planned_outputs(out_dir, stem, names, "" if dicom_out else ".nii.gz" if volume else ".png",
+                               exact_copy=not volume and latent is not None, samples=samples)
     _refuse_writing_over_sources(planned, sources)
     guard_outputs(read_from, planned)
-    _refuse_inside_dicom_inputs([fused_path], [out_dir])
+    _refuse_inside_dicom_inputs([fused_path], [out_dir], output_folders=True)
     if dicom_out:
         for _, target in planned:  # refuse a taken series folder before the slow part
             if target.exists() and (not target.is_dir() or any(target.iterdir())):
                 raise UserInputError("exists and is not an empty folder; a derived series is written to a new "
                                      "folder", target)
     out_dir = ensure_writable_dir(out_dir)
-    written: list[Path] = []
     if volume:
-        vol = read_volume(fused_path, series)
-        batch_slices = _check_volume_memory(vol, batch_slices, fused_path)
-        fz = axial_slices(vol.data)
-        check_array(fz, "fused volume", ndim=(3,), path=fused_path, error=DataError,
-                    range_hint="a fused volume is what `fusioninn fuse` writes")
-        padded, size = pad_to_multiple(np.clip(fz, 0, 1), 2)
-        if lo is not None and lo.shape != (2, padded.shape[0]):
-            raise DataError(f"normalisation has {lo.shape[-1]} slices, volume has {padded.shape[0]}",
-                            latent_path or _sidecar(fused_path))
-        dec = _decompose_array(model, padded, latent, samples, seed, batch_slices, latent_path, size)
-        mode = "exact inverse with the saved latent" if latent is not None else (
-            f"mean over {samples} sampled latents" if samples > 1 else "one sampled latent")
-        for k in range(2):
-            x = unpad(dec.sources[k], size)
-            ras = from_axial_slices(x)
-            units = "in [0, 1] (no normalisation record found)"
-            if lo is not None:
-                ras = denormalise_slices(ras, lo[k], hi[k], axis=2)
-                units = "in the source's intensity units"
-            std = None if dec.std is None else from_axial_slices(unpad(dec.std[k], size))
-            if dicom_out:
-                written.extend(_write_decomposed_series(out_dir, stem, names[k], ras, std, vol, mode, units,
-                                                        samples, k))
-                continue
-            path = out_dir / f"{stem}_{names[k]}.nii.gz"
-            write_volume(path, ras, like=vol)
+        return _decompose_volume(model, fused_path, out_dir, stem, names, series, dicom_out, latent, lo, hi,
+                                 latent_path, samples, seed, batch_slices)
+    return _decompose_image(model, fused_path, out_dir, stem, names, latent, meta, lo, hi, latent_path, samples,
+                            seed, batch_slices)
+
+
+def _check_decompose_request(fused_path: Path, out_dir: Path, samples: int, series: str | None,
+                             out_format: str | None) -> tuple[bool, bool]:
+    """Refuse options that do not fit the input before anything is read: (volume?, DICOM output?)."""
+    from .data.dicom import is_dicom_folder
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserInputError("exists and is not a directory", out_dir)
+    if samples < 1:
+        raise UserInputError(f"--samples must be >= 1, got {samples}")
+    if out_format not in (None, *OUTPUT_FORMATS):
+        raise UserInputError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, got {out_format!r}")
+    dicom_in = is_dicom_folder(fused_path)
+    dicom_out = out_format == "dicom"
+    if dicom_out and not dicom_in:
+        raise UserInputError("--format dicom needs a fused DICOM series as input (its patient, study and "
+                             "geometry are copied)", fused_path)
+    if series and not dicom_in:
+        raise UserInputError("--series selects a series of a DICOM folder", fused_path)
+    return is_volume(fused_path), dicom_out
+
+
+def _planned_outputs(out_dir: Path, stem: str, names: tuple[str, ...], ext: str, exact_copy: bool,
+                     samples: int) -> list[tuple[str, Path]]:
+    """Every file (or series folder) decompose will write, with the option that names it."""
+    planned: list[tuple[str, Path]] = []
+    for k in range(2):
+        planned.append(("--names", out_dir / f"{stem}_{names[k]}{ext}"))
+        if exact_copy:
+            planned.append(("--names", out_dir / f"{stem}_{names[k]}.npy"))
+        if samples > 1:
+            planned.append(("--names", out_dir / f"{stem}_{names[k]}_std{ext}"))
+    return planned
+
+
+def _decompose_volume(model, fused_path: Path, out_dir: Path, stem: str, names, series, dicom_out: bool, latent,
+                      lo, hi, latent_path, samples: int, seed, batch_slices: int) -> list[Path]:
+    """A fused volume into two volumes (NIfTI, or derived DICOM series), in the sources' units when the
+    latent or the sidecar records their normalisation."""
+    vol = read_volume(fused_path, series)
+    batch_slices = _check_volume_memory(vol, batch_slices, fused_path)
+    fz = axial_slices(vol.data)
+    check_array(fz, "fused volume", ndim=(3,), path=fused_path, error=DataError,
+                range_hint="a fused volume is what `fusioninn fuse` writes")
+    padded, size = pad_to_multiple(np.clip(fz, 0, 1), 2)
+    if lo is not None and lo.shape != (2, padded.shape[0]):
+        raise DataError(f"normalisation has {lo.shape[-1]} slices, volume has {padded.shape[0]}",
+                        latent_path or _sidecar(fused_path))
+    dec = _decompose_array(model, padded, latent, samples, seed, batch_slices, latent_path, size)
+    mode = "exact inverse with the saved latent" if latent is not None else (
+        f"mean over {samples} sampled latents" if samples > 1 else "one sampled latent")
+    written: list[Path] = []
+    for k in range(2):
+        x = unpad(dec.sources[k], size)
+        ras = from_axial_slices(x)
+        units = "in [0, 1] (no normalisation record found)"
+        if lo is not None:
+            ras = denormalise_slices(ras, lo[k], hi[k], axis=2)
+            units = "in the source's intensity units"
+        std = None if dec.std is None else from_axial_slices(unpad(dec.std[k], size))
+        if dicom_out:
+            written.extend(_write_decomposed_series(out_dir, stem, names[k], ras, std, vol, mode, units,
+                                                    samples, k))
+            continue
+        path = out_dir / f"{stem}_{names[k]}.nii.gz"
+        write_volume(path, ras, like=vol)
+        written.append(path)
+        if std is not None:
+            path = out_dir / f"{stem}_{names[k]}_std.nii.gz"
+            write_volume(path, std, like=vol)
             written.append(path)
-            if std is not None:
-                path = out_dir / f"{stem}_{names[k]}_std.nii.gz"
-                write_volume(path, std, like=vol)
-                written.append(path)
-    else:
-        img = read_image(fused_path)
-        _check_image_memory(img.shape, fused_path)
-        padded, size = pad_to_multiple(img.grey, 2)
-        dec = _decompose_array(model, padded[None], latent, samples, seed, batch_slices, latent_path, size)
-        for k in range(2):
-            x = unpad(dec.sources[k][0], size)
-            path = out_dir / f"{stem}_{names[k]}.png"
-            write_image(path, x)
+    return written
+
+
+def _decompose_image(model, fused_path: Path, out_dir: Path, stem: str, names, latent, meta, lo, hi, latent_path,
+                     samples: int, seed, batch_slices: int) -> list[Path]:
+    """A fused 2-D image into two PNGs (plus float copies in the sources' units with the latent)."""
+    img = read_image(fused_path)
+    _check_image_memory(img.shape, fused_path)
+    padded, size = pad_to_multiple(img.grey, 2)
+    dec = _decompose_array(model, padded[None], latent, samples, seed, batch_slices, latent_path, size)
+    written: list[Path] = []
+    for k in range(2):
+        x = unpad(dec.sources[k][0], size)
+        path = out_dir / f"{stem}_{names[k]}.png"
+        write_image(path, x)
+        written.append(path)
+        if latent is not None:  # float copy in the input's units (the stored values), for exact round trips
+            grey = x.astype(np.float64) * (hi[k][0] - lo[k][0]) + lo[k][0]
+            v_lo, v_hi = (float(v) for v in meta["value_range"][k])
+            scaled = v_lo + grey * (v_hi - v_lo) if v_hi != v_lo else np.full_like(grey, v_lo)
+            np_path = out_dir / f"{stem}_{names[k]}.npy"
+            write_image(np_path, scaled.astype(np.float32))
+            written.append(np_path)
+        if dec.std is not None:
+            path = out_dir / f"{stem}_{names[k]}_std.png"
+            std = dec.std[k][0]
+            write_image(path, unpad(std / max(float(std.max()), 1e-8), size))
             written.append(path)
-            if latent is not None:  # float copy in the input's units (the stored values), for exact round trips
-                grey = x.astype(np.float64) * (hi[k][0] - lo[k][0]) + lo[k][0]
-                v_lo, v_hi = (float(v) for v in meta["value_range"][k])
-                scaled = v_lo + grey * (v_hi - v_lo) if v_hi != v_lo else np.full_like(grey, v_lo)
-                np_path = out_dir / f"{stem}_{names[k]}.npy"
-                write_image(np_path, scaled.astype(np.float32))
-                written.append(np_path)
-            if dec.std is not None:
-                path = out_dir / f"{stem}_{names[k]}_std.png"
-                std = dec.std[k][0]
-                write_image(path, unpad(std / max(float(std.max()), 1e-8), size))
-                written.append(path)
     return written
 
 

@@ -105,7 +105,7 @@ def write_series(
     slice. ``shuffle``: file names (or frame order) in random order. ``positions``/``orientations``
     override slice k's ImagePositionPatient / ImageOrientationPatient; ``drop`` leaves slices out.
     ``per_slice_rescale``: each slice gets its own slope and intercept from its own value range (as
-    float-to-DICOM converters write), unsigned 16-bit (classic objects only).
+    float-to-DICOM converters write), unsigned 16-bit (in a multi-frame object: per-frame functional groups).
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence as Seq
@@ -119,8 +119,6 @@ def write_series(
     orientation = np.concatenate([row_dir, col_dir])
     nx, ny, nz = data.shape
     if per_slice_rescale:
-        if multiframe:
-            raise ValueError("per_slice_rescale is for classic single-frame objects")
         signed = False
         rescale = []
         planes = []
@@ -171,9 +169,10 @@ def write_series(
         pm.PixelSpacing = [_ds(row_step), _ds(col_step)]
         pm.SliceThickness = _ds(float(np.linalg.norm(lps[:3, 2])))
         shared.PixelMeasuresSequence = Seq([pm])
-        pvt = Dataset()
-        pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = _ds(slope), _ds(intercept), "US"
-        shared.PixelValueTransformationSequence = Seq([pvt])
+        if not per_slice_rescale:  # one rescale for every frame, in the shared group
+            pvt = Dataset()
+            pvt.RescaleSlope, pvt.RescaleIntercept, pvt.RescaleType = _ds(slope), _ds(intercept), "US"
+            shared.PixelValueTransformationSequence = Seq([pvt])
         if orientations is None:
             po = Dataset()
             po.ImageOrientationPatient = [_ds(v) for v in orientation]
@@ -189,6 +188,11 @@ def write_series(
                 po = Dataset()
                 po.ImageOrientationPatient = [_ds(v) for v in ori(k)]
                 g.PlaneOrientationSequence = Seq([po])
+            if per_slice_rescale:  # each frame its own rescale, in its per-frame group
+                pvt = Dataset()
+                pvt.RescaleSlope, pvt.RescaleIntercept = _ds(rescale[k][0]), _ds(rescale[k][1])
+                pvt.RescaleType = "US"
+                g.PixelValueTransformationSequence = Seq([pvt])
             fc = Dataset()
             fc.InStackPositionNumber = k + 1
             g.FrameContentSequence = Seq([fc])

@@ -76,11 +76,19 @@ def test_rescale_slope_and_intercept_are_applied(tmp_path, pair):
     assert vol.data.min() < -99  # the intercept took the stored 0.. range below zero
 
 
-def test_rescale_per_slice_is_applied_per_slice(tmp_path, pair):
+@pytest.mark.parametrize("multiframe", [False, True])
+def test_rescale_per_slice_is_applied_per_slice(tmp_path, pair, multiframe):
+    """Classic objects with their own rescale each, and an enhanced multi-frame object with one rescale per
+    frame (per-frame PixelValueTransformationSequence, frames shuffled)."""
     t1ce, _, aff = pair
     values = t1ce.astype(np.float64) * 0.731 + 0.1
-    write_series(tmp_path / "s", values, aff, per_slice_rescale=True, shuffle=True)
-    slopes = {pydicom.dcmread(f).RescaleSlope for f in (tmp_path / "s").iterdir()}
+    write_series(tmp_path / "s", values, aff, per_slice_rescale=True, shuffle=True, multiframe=multiframe)
+    if multiframe:
+        (f,) = (tmp_path / "s").iterdir()
+        groups = pydicom.dcmread(f).PerFrameFunctionalGroupsSequence
+        slopes = {g.PixelValueTransformationSequence[0].RescaleSlope for g in groups}
+    else:
+        slopes = {pydicom.dcmread(f).RescaleSlope for f in (tmp_path / "s").iterdir()}
     assert len(slopes) > 2  # really one rescale per slice
     vol = read_volume(tmp_path / "s")
     ref = _nifti(tmp_path, values.astype(np.float32), aff)
@@ -269,6 +277,37 @@ def test_derived_series_attributes_and_round_trip(tmp_path, pair):
     # a second write gets other UIDs again
     out2 = write_derived_series(tmp_path / "out2", values, like=va, description="d", derivation="d")
     assert pydicom.dcmread(next(out2.iterdir())).SeriesInstanceUID != pydicom.dcmread(files[0]).SeriesInstanceUID
+
+
+def test_derived_series_keeps_every_slices_precision(tmp_path, pair):
+    """One rescale per slice: a near-empty slice (range 1e-5 of the series') keeps 1/65535 of its own range,
+    constant slices come back exactly; pydicom, our reader and SimpleITK read the same values."""
+    t1ce, _, aff = pair
+    write_series(tmp_path / "a", t1ce, aff)
+    va = read_volume(tmp_path / "a")
+    rng = np.random.default_rng(4)
+    values = rng.random(va.shape) * 1000.0 + 20.0
+    values[:, :, 0] = 0.0  # empty first image (readers that take the pixel type from the first file)
+    values[:, :, 1] = 7.25  # constant
+    values[:, :, 2] = 20.0 + rng.random(va.shape[:2]) * 1e-2  # near empty: 1e-5 of the series' range
+    out = write_derived_series(tmp_path / "out", values.astype(np.float32), like=va, description="d",
+                               derivation="d")
+    back = read_volume(out).data
+    for k in range(va.shape[2]):
+        span = float(np.ptp(values[:, :, k].astype(np.float32)))
+        err = float(np.abs(back[:, :, k] - values[:, :, k].astype(np.float32)).max())
+        assert err <= span / 65535 * 0.5 * (1 + 1e-4) + 1e-6 * abs(float(values[:, :, k].max())), (k, err, span)
+    assert np.array_equal(back[:, :, 0], np.zeros(va.shape[:2])) and np.all(back[:, :, 1] == 7.25)
+    slopes = {float(pydicom.dcmread(f).RescaleSlope) for f in out.iterdir()}
+    assert len(slopes) >= va.shape[2] - 2  # really one rescale per slice
+    sitk = pytest.importorskip("SimpleITK", reason="SimpleITK is not installed (pip install -e '.[test]')")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(out)))
+    from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+
+    arr = np.transpose(sitk.GetArrayFromImage(reader.Execute()), (2, 1, 0))  # (i, j, k) of the file order
+    to_file = ornt_transform(axcodes2ornt("RAS"), io_orientation(va.original_affine))
+    np.testing.assert_allclose(arr, apply_orientation(back, to_file), rtol=1e-6, atol=1e-6)
 
 
 def test_derived_series_read_back_by_simpleitk(tmp_path, pair):

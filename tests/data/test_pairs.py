@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -204,3 +207,27 @@ def test_colour_palette_with_transparency_keeps_its_colour(tmp_path):
         assert img.mode == "P" and img.chroma is not None
         np.testing.assert_array_equal(img.rgb, rgb)
         np.testing.assert_allclose(to_colour(img.grey, img.chroma), rgb / 255, atol=2e-2)
+
+
+VIFB = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "vifb-sample"
+
+
+@pytest.mark.parametrize("item", ["kettle_GTF", "carLight_SeAFusion"])  # grey and colour sources
+def test_exact_reading_through_the_cli_agrees_with_vifbs_matlab_values(item, capsys):
+    """`fusioninn metrics` reads with read_image(exact=True, keep_rgb=True): VIFB's stored MATLAB values
+    come out to their 5-digit rounding, as tests/metrics/test_vifb_reference.py gets from raw pixels."""
+    from fusioninn.cli import main
+
+    stored_path = VIFB / "matlab_metrics.json"
+    if not stored_path.is_file():
+        pytest.skip(f"VIFB sample not found at {VIFB}")
+    pair = item.rsplit("_", 1)[0]
+    paths = [VIFB / "input" / "VI" / f"{pair}.jpg", VIFB / "input" / "IR" / f"{pair}.jpg",
+             VIFB / "fused" / f"{item}.jpg"]
+    assert main(["metrics", *map(str, paths), "--metrics", "vifb", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    stored = json.loads(stored_path.read_text())[item]
+    names = {"Entropy": "en@vifb", "Mutinf": "mi@vifb", "Psnr": "psnr@vifb", "Qabf": "qabf@vifb",
+             "Ssim": "ssim@vifb", "Variance": "sd@vifb", "Avg_gradient": "ag@vifb", "Qcb": "qcb@vifb"}
+    for metric, key in names.items():
+        assert abs(got[key] - stored[metric]) <= 2e-4 * abs(stored[metric]), (metric, got[key], stored[metric])

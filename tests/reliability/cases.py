@@ -1562,6 +1562,23 @@ def _dicom_cases() -> list[Case]:
     add(C("dec-dicom-exact", "decompose", "a fused DICOM series with its latent, to DICOM (must work)",
           lambda c: (_decompose(c, _fused_series(c, latent=True), "--latent", c.s("z.npz"), "--format", "dicom"),
                      None), code=0, check=_check_series("dec/fused_t1ce", "dec/fused_flair")))
+
+    def prep(c: Ctx, spec: str, *extra: str) -> list[str]:
+        return ["prepare", "--data", spec, "--cache", c.s("prep"), "--quiet", *extra]
+
+    add(C("prepare-dicom-tumour", "prepare", "a dicom: spec with --slices tumour (DICOM has no segmentation)",
+          lambda c: (prep(c, f"dicom:{_study(c)}:5:7", "--slices", "tumour"), None), ("needs a segmentation",)))
+    add(C("prepare-dicom-same-series", "prepare", "a dicom: spec selecting one series twice",
+          lambda c: (prep(c, f"dicom:{_study(c)}:5:5"), None), ("same series",)))
+    add(C("prepare-dicom-different-grids", "prepare", "a dicom: spec of two series on different grids",
+          lambda c: (prep(c, f"dicom:{_series(c, 't1ce', 1)}:{_series(c, 'flair', 7, shape=(16, 16, 8))}"),
+                     c.s("t1ce")), ("16x16x6 voxels", "16x16x8 voxels", "does not resample")))
+    add(C("prepare-dicom-missing-slices", "prepare", "a dicom: spec whose first series misses two slices",
+          lambda c: (prep(c, "dicom:{}:{}".format(*_dicom_pair(c, drop=[2, 3]))), c.s("t1ce")),
+          ("missing slices",)))
+    add(C("prepare-dicom", "prepare", "a dicom: spec of a study folder (must work)",
+          lambda c: (prep(c, f"dicom:{_study(c)}:T1 post:7"), None), code=0,
+          check=lambda c: (c.p("prep") / "manifest.json").is_file()))
     return cases
 
 
@@ -1613,4 +1630,45 @@ def _interpretability_cases() -> list[Case]:
     return cases
 
 
-CASES: list[Case] = _cases() + _dicom_cases() + _interpretability_cases()
+def _check_explained_dicom(c: Ctx) -> None:
+    names = sorted(p.name for p in c.p("explained").iterdir())
+    assert names == ["contribution_study_FLAIR.nii.gz", "contribution_study_T1_post.nii.gz", "explain.json",
+                     "share_study_T1_post.nii.gz"], names
+
+
+def _dicom_interpretability_cases() -> list[Case]:
+    """explain and view with DICOM series folders (issue 16): the same series rules as fuse."""
+    C = Case
+    cases: list[Case] = []
+    add = cases.append
+    for command, run in (("explain", _explain), ("view", _view)):
+        add(C(f"{command}-dicom-several-series", command, "a study folder of two series, no --series",
+              lambda c, run=run: (run(c, _study(c), c.s("study")), c.s("study")), ("choose one with --series",)))
+        add(C(f"{command}-dicom-series-unknown", command, "--series that matches no series",
+              lambda c, run=run: (run(c, _study(c), c.s("study"), "--series", "9", "--series", "7"), c.s("study")),
+              ("matches none",)))
+        add(C(f"{command}-dicom-same-series", command, "one --series for a study folder given twice",
+              lambda c, run=run: (run(c, _study(c), c.s("study"), "--series", "5"), c.s("study")),
+              ("same series",)))
+        add(C(f"{command}-dicom-different-grids", command, "two series on different grids (6 and 8 slices)",
+              lambda c, run=run: (run(c, _series(c, "t1ce", 1), _series(c, "flair", 7, shape=(16, 16, 8))),
+                                  c.s("t1ce")), ("16x16x6 voxels", "16x16x8 voxels", "does not resample")))
+        add(C(f"{command}-dicom-missing-slices", command, "two slices of the first series missing",
+              lambda c, run=run: (run(c, *_dicom_pair(c, drop=[2, 3])), c.s("t1ce")), ("missing slices",)))
+        add(C(f"{command}-dicom-series-on-images", command, "--series with 2-D image inputs",
+              lambda c, run=run: (run(c, *_pair_png(c), "--series", "5"), None), ("--series selects",)))
+    add(C("explain-dicom-out-is-input", "explain", "-o names an input series folder",
+          lambda c: (_explain(c, *_dicom_pair(c), out="t1ce"), c.s("t1ce")), ("input dicom folder",)))
+    add(C("view-dicom-out-inside-input", "view", "-o inside an input series folder",
+          lambda c: (_view(c, *_dicom_pair(c), out="t1ce/case.html"), c.s("t1ce/case.html")),
+          ("inside the input dicom folder",)))
+    add(C("explain-dicom-volume", "explain", "two series of one study folder picked by --series (must work)",
+          lambda c: (_explain(c, _study(c), c.s("study"), "--series", "5", "--series", "FLAIR"), None), code=0,
+          check=_check_explained_dicom))
+    add(C("view-dicom-volume", "view", "two DICOM series folders (must work)",
+          lambda c: (_view(c, *_dicom_pair(c)), None), code=0,
+          check=lambda c: c.p("case.html").stat().st_size > 0))
+    return cases
+
+
+CASES: list[Case] = _cases() + _dicom_cases() + _interpretability_cases() + _dicom_interpretability_cases()

@@ -13,12 +13,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
 
 
-def add_dicom_arguments(p: argparse.ArgumentParser, twice: bool) -> None:
-    """``--series`` (pick a series in a DICOM folder of several) and ``--format`` (volume output kind)."""
+def add_dicom_arguments(p: argparse.ArgumentParser, twice: bool, output_format: bool = True) -> None:
+    """``--series`` (pick a series in a DICOM folder of several) and, with ``output_format``, ``--format``
+    (volume output kind)."""
     how = (" (once: for every DICOM input; twice: the first for A, the second for B; '' for none)"
            if twice else "")
     p.add_argument("--series", action="append", metavar="UID|NUMBER|DESCRIPTION",
                    help=f"select one series of a DICOM folder holding several{how}")
+    if not output_format:
+        return
     p.add_argument("--format", choices=("nifti", "dicom"),
                    help="volume output: nifti (by the -o name, default) or dicom (a derived DICOM series in the "
                         "new folder -o, from DICOM inputs)")

@@ -1,4 +1,4 @@
-"""fusioninn prepare --data BRATS_DIR --cache DIR [--workers N]: decode a collection once into shards."""
+"""fusioninn prepare --data BRATS_DIR|dicom:A:B --cache DIR [--workers N]: decode a collection once into shards."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from ._common import add_slice_arguments
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import positive_int
 
-    p.add_argument("--data", required=True, help="a BraTS folder (subject folders at any depth) or a prepared folder")
+    p.add_argument("--data", required=True,
+                   help="a BraTS folder (subject folders at any depth), or dicom:DIR_A:DIR_B / "
+                        "dicom:STUDY:SERIES_A:SERIES_B (two co-registered DICOM series: one subject, --slices all)")
     p.add_argument("--cache", required=True, metavar="DIR",
                    help="the prepared folder to write (manifest.json + shards/); pass it as --data to train, "
                         "evaluate and benchmark")
@@ -39,23 +41,37 @@ def run(args: argparse.Namespace) -> int:
     if args.min_brain_fraction is not None and not 0 <= args.min_brain_fraction <= 1:
         raise UserInputError(f"--min-brain-fraction must be between 0 and 1, got {args.min_brain_fraction}")
     src = Path(args.data).expanduser()
+    dicom = args.data.startswith("dicom:")
     if args.data.startswith(("phantom:", "pairs:")) or args.data.lower().endswith((".h5", ".hdf5")):
-        raise UserInputError(f"prepare decodes BraTS folders; {args.data!r} is read directly by train, evaluate "
-                             "and benchmark")
-    if not src.is_dir():
+        raise UserInputError(f"prepare decodes BraTS folders and DICOM series; {args.data!r} is read directly by "
+                             "train, evaluate and benchmark")
+    if dicom:
+        from ..data.dicom import parse_dicom_spec
+
+        for folder in dict.fromkeys(parse_dicom_spec(args.data)[::2]):
+            if not folder.is_dir():
+                raise UserInputError("no such folder (a dicom: spec names DICOM series folders)", folder)
+        if args.slices == "tumour":
+            raise UserInputError("--slices tumour needs a segmentation, which DICOM series do not carry; a dicom: "
+                                 "spec is prepared with --slices all (its default)")
+        if args.min_tumour_pixels is not None:
+            raise UserInputError("--min-tumour-pixels has no effect on a dicom: spec (no segmentation; all slices "
+                                 "with --min-brain-fraction brain are kept)")
+    elif not src.is_dir():
         raise UserInputError("no such folder (expected a BraTS folder of subject folders)", src)
-    if is_prepared(src):
+    elif is_prepared(src):
         raise UserInputError("is already a prepared folder; pass it as --data to train, evaluate or benchmark", src)
     defaults = PrepareOptions()
     options = PrepareOptions(
         names=parse_pair(args.pair) if args.pair else defaults.names,
-        slices=args.slices or defaults.slices,
+        slices=args.slices or ("all" if dicom else defaults.slices),
         min_tumour_pixels=defaults.min_tumour_pixels if args.min_tumour_pixels is None else args.min_tumour_pixels,
         min_brain_fraction=defaults.min_brain_fraction if args.min_brain_fraction is None else args.min_brain_fraction,
         clip_negative=defaults.clip_negative if args.clip_negative is None else args.clip_negative,
     )
     t0 = time.perf_counter()
-    prepared = prepare(src, args.cache, options, workers=args.workers, strict=args.strict, progress=not args.quiet)
+    prepared = prepare(args.data if dicom else src, args.cache, options, workers=args.workers, strict=args.strict,
+                       progress=not args.quiet)
     seconds = time.perf_counter() - t0
     size = sum(int(s["bytes"]) for e in prepared.subjects for s in e["shards"].values())
     print(f"prepared {len(prepared.subjects)} subjects, {prepared.n_slices} slices ({options.describe()}) in "

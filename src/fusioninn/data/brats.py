@@ -247,6 +247,27 @@ def _safe(sid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", sid)[:80]
 
 
+def _subject_slices(folder: Path, options: dict, with_seg: bool | None,
+                    cache: Path | None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """One subject's selected slices (images, seg, slice index): from the cache when it holds them."""
+    names, slices = tuple(options["names"]), options["slices"]
+    need_seg = slices == "tumour" or bool(with_seg)
+    files = subject_files(folder, names, seg=need_seg)
+    if with_seg is None and not need_seg:  # read the segmentation when there is one
+        try:
+            files = subject_files(folder, names, seg=True)
+        except DataError:
+            pass
+    key = _cache_key(files, options) if cache is not None else ""
+    got = _cache_load(cache, folder.name, key) if cache is not None else None
+    if got is None:
+        got = _read_subject(folder, names, slices, options["min_tumour_pixels"], options["min_brain_fraction"],
+                            options["clip_negative"], files)
+        if cache is not None:
+            _cache_store(cache, folder.name, key, *got)
+    return got
+
+
 def read_brats(
     root: str | Path,
     names: Sequence[str] = ("t1ce", "flair"),
@@ -301,23 +322,7 @@ def read_brats(
     for folder in folders:
         sid = folder.name
         try:
-            need_seg = slices == "tumour" or bool(with_seg)
-            files = subject_files(folder, names, seg=need_seg)
-            if with_seg is None and not need_seg:  # read the segmentation when there is one
-                try:
-                    files = subject_files(folder, names, seg=True)
-                except DataError:
-                    pass
-            got = None
-            key = _cache_key(files, options) if cache is not None else ""
-            if cache is not None:
-                got = _cache_load(cache, sid, key)
-            if got is None:
-                got = _read_subject(folder, names, slices, min_tumour_pixels, min_brain_fraction,
-                                    clip_negative, files)
-                if cache is not None:
-                    _cache_store(cache, sid, key, *got)
-            parts.append((sid, *got))
+            parts.append((sid, *_subject_slices(folder, options, with_seg, cache)))
         except DataError as err:
             if not skip_bad:
                 raise

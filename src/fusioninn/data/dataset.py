@@ -506,8 +506,9 @@ def open_slices(
 
     Options left ``None`` take their defaults (``t1ce,flair``, ``tumour``, 50 px, 0.1, clipping), or, for a
     prepared folder, the folder's own; a prepared folder asked for other options raises :class:`DataError`.
-    With ``cache`` a BraTS folder is prepared there first (``workers`` decoding processes; ``strict``: an
-    unreadable subject is an error, otherwise skipped with a warning). ``cache_dir`` is the in-memory
+    With ``cache`` a BraTS folder (or a ``dicom:`` spec, with ``slices="all"``) is prepared there first
+    (``workers`` decoding processes; ``strict``: an unreadable subject is an error, otherwise skipped with a
+    warning). ``cache_dir`` is the in-memory
     reader's decode cache (:func:`fusioninn.data.brats.read_brats`).
     """
     from .prepared import PrepareOptions, is_prepared, open_prepared, prepare
@@ -529,12 +530,16 @@ def open_slices(
         prepared = open_prepared(path, workers=workers, strict=strict, progress=progress)
         _check_asked(asked, prepared.options.to_dict(), path)
         ds = ShardDataset(prepared)
-    elif cache is not None and path.is_dir() and not spec.startswith(("pairs:", "phantom:")):
+    elif cache is not None and (spec.startswith("dicom:") or path.is_dir() and not spec.startswith(("pairs:",
+                                                                                                     "phantom:"))):
+        if spec.startswith("dicom:") and slices is None:  # DICOM series carry no segmentation
+            resolved["slices"] = "all"
         options = PrepareOptions(names=names, slices=resolved["slices"],  # type: ignore[arg-type]
                                  min_tumour_pixels=int(resolved["min_tumour_pixels"]),
                                  min_brain_fraction=float(resolved["min_brain_fraction"]),
                                  clip_negative=bool(resolved["clip_negative"]))
-        ds = ShardDataset(prepare(path, cache, options, workers=workers, strict=strict, progress=progress))
+        ds = ShardDataset(prepare(spec if spec.startswith("dicom:") else path, cache, options, workers=workers,
+                                  strict=strict, progress=progress))
     elif m and int(m.group(1)) * len(names) * size[0] * size[1] * 4 > in_memory_bytes:
         ds = PhantomDataset(int(m.group(1)), int(m.group(2) or 0), size, names, spec)  # type: ignore[arg-type]
     elif spec.lower().endswith((".h5", ".hdf5")) and path.is_file() and path.stat().st_size > in_memory_bytes:

@@ -21,8 +21,10 @@ series (one classic MR Image Storage object per slice, explicit VR little endian
 Instance UIDs, ``ImageType`` DERIVED\\SECONDARY, a ``SeriesDescription`` and ``DerivationDescription``,
 patient, study and frame-of-reference attributes copied from the input (and nothing else of it: no private
 tags), ``ReferencedSeriesSequence`` and a per-slice ``SourceImageSequence`` naming the source images,
-the input's per-slice geometry, and unsigned 16-bit pixels with a rescale slope and intercept chosen so
-that the values survive to 1/65535 of their range. The folder appears whole or not at all
+the input's per-slice geometry, and unsigned 16-bit pixels with a rescale slope and intercept per slice
+chosen so that each slice's values survive to 1/65535 of that slice's range (a near-empty slice keeps its
+precision; one rescale for the whole series would leave it a few storage steps). The folder appears whole
+or not at all
 (:func:`fusioninn.atomic.atomic_dir`).
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +52,7 @@ __all__ = [
     "read_dicom_series",
     "write_derived_series",
     "describe_series",
+    "safe_name",
 ]
 
 # Secondary capture image storage and its multi-frame variants: not cross-sectional images
@@ -140,6 +144,15 @@ class SeriesSummary:
 def describe_series(number: str, description: str, uid: str) -> str:
     parts = [f"#{number}" if number else "", f"'{description}'" if description else "", uid]
     return " ".join(p for p in parts if p)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_name(text: str, limit: int = 64) -> str:
+    """``text`` as a file-name part: runs of characters outside ``A-Za-z0-9._+-`` become one ``_``, no
+    leading or trailing ``._-``, at most ``limit`` characters ("" when nothing is left)."""
+    return _UNSAFE.sub("_", text).strip("._-")[:limit].rstrip("._-")
 
 
 def _require_pydicom():
@@ -573,14 +586,15 @@ def _ds_number(x: float) -> str:
     raise ValueError(x)
 
 
-def _quantisation(data: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept), both exactly representable as DS text, mapping [min, max] onto 0..65535."""
+def _quantisation(data: np.ndarray, constant_slope: float = 1.0) -> tuple[float, float]:
+    """(slope, intercept), both exactly representable as DS text, mapping [min, max] onto 0..65535
+    (``constant_slope`` when all values are equal)."""
     lo, hi = float(data.min()), float(data.max())
     intercept = float(_ds_number(lo))
     if intercept > lo:  # the written intercept must not lie above the minimum
         intercept = float(_ds_number(lo - abs(lo) * 1e-9 - 1e-12))
     span = hi - intercept
-    slope = span / _UINT16_MAX if span > 0 else 1.0
+    slope = span / _UINT16_MAX if span > 0 else constant_slope
     text = _ds_number(slope)
     if float(text) * _UINT16_MAX < span:  # rounding down would clip the maximum
         text = _ds_number(slope * (1 + 1e-8))
@@ -642,8 +656,16 @@ def write_derived_series(
     n = back.shape[2]
     if n != len(src.slices):
         raise DataError(f"{n} slices for a series of {len(src.slices)}", folder)
-    slope, intercept = _quantisation(back)
-    stored = np.clip(np.rint((back.astype(np.float64) - intercept) / slope), 0, _UINT16_MAX).astype("<u2")
+    # one rescale per slice (RescaleSlope/Intercept are per-image attributes of MR Image Storage): every slice
+    # keeps 1/65535 of its own range, where one rescale per series leaves a near-empty slice a few steps
+    # (a constant slice takes the series' slope, so that no slice says "integers, slope 1": readers such as
+    # ITK's series reader pick the pixel type from the first file)
+    series_slope = _quantisation(back)[0]
+    rescale = [_quantisation(back[:, :, k], series_slope) for k in range(n)]
+    stored = np.empty(back.shape, dtype="<u2")
+    for k, (slope, intercept) in enumerate(rescale):
+        plane = np.rint((back[:, :, k].astype(np.float64) - intercept) / slope)
+        stored[:, :, k] = np.clip(plane, 0, _UINT16_MAX)
 
     series_uid = series_uid or generate_uid()
     date, time = _code_now()
@@ -682,18 +704,21 @@ def write_derived_series(
     base.PhotometricInterpretation = "MONOCHROME2"
     base.Rows, base.Columns = src.slices[0].rows, src.slices[0].columns
     base.BitsAllocated, base.BitsStored, base.HighBit, base.PixelRepresentation = 16, 16, 15, 0
-    base.RescaleSlope, base.RescaleIntercept = _ds_number(slope), _ds_number(intercept)
     base.RescaleType = "US"
     lo, hi = float(back.min()), float(back.max())
     base.WindowCenter = _ds_number((lo + hi) / 2)
     base.WindowWidth = _ds_number(max(hi - lo, 1e-6))
     base.SpacingBetweenSlices = _ds_number(src.slice_spacing)
-    base.ReferencedSeriesSequence, other_studies = _series_references(sources, src.study_uid)
-    if other_studies:
-        base.StudiesContainingOtherReferencedInstancesSequence = other_studies
+    same_study, other_studies = _series_references(sources, src.study_uid)
+    # every slice repeats these references to all source images: encoded once, copied as raw bytes (encoding
+    # them again for each file took most of the writing time of a 155-slice series)
+    base[0x00081115] = _encoded_sequence(0x00081115, same_study, base)  # ReferencedSeriesSequence
+    if other_studies:  # StudiesContainingOtherReferencedInstancesSequence
+        base[0x00081200] = _encoded_sequence(0x00081200, other_studies, base)
     base.BurnedInAnnotation = "NO"
 
     folder = Path(folder)
+    encodings = _encodings(base)
     with atomic_dir(folder) as tmp:
         for k, s in enumerate(src.slices):
             ds = Dataset()
@@ -701,6 +726,7 @@ def write_derived_series(
             uid = generate_uid()
             ds.SOPInstanceUID = uid
             ds.InstanceNumber = k + 1
+            ds.RescaleSlope, ds.RescaleIntercept = _ds_number(rescale[k][0]), _ds_number(rescale[k][1])
             ds.ImagePositionPatient = [_ds_number(v) for v in s.position]
             ds.ImageOrientationPatient = [_ds_number(v) for v in s.orientation]
             ds.PixelSpacing = [_ds_number(v) for v in s.spacing]
@@ -710,13 +736,38 @@ def write_derived_series(
                                                     if getattr(v, "dicom", None) is not None
                                                     and len(v.dicom.slices) == n])
             ds.PixelData = np.ascontiguousarray(stored[:, :, k].T).tobytes()
+            ds["PixelData"].VR = "OW"  # 16-bit pixels; said here, as no VR correction runs (below)
             meta = FileMetaDataset()
             meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
             meta.MediaStorageSOPInstanceUID = uid
             meta.TransferSyntaxUID = ExplicitVRLittleEndian
             ds.file_meta = meta
+            # already in the encoding it is written in: pydicom then writes the raw sequences as they are
+            ds.set_original_encoding(False, True, encodings)
             ds.save_as(tmp / f"IM{k + 1:05d}.dcm", enforce_file_format=True)
     return folder
+
+
+def _encoded_sequence(tag: int, items, context):
+    """A sequence element encoded once (explicit VR little endian, as the series is written), as a raw element
+    that pydicom writes into every file as it is and reads back like any sequence."""
+    from pydicom.dataelem import DataElement, RawDataElement
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_sequence
+    from pydicom.tag import Tag
+
+    buf = DicomBytesIO()
+    buf.is_little_endian, buf.is_implicit_VR = True, False
+    write_sequence(buf, DataElement(tag, "SQ", items), _encodings(context))
+    value = buf.getvalue()
+    return RawDataElement(Tag(tag), "SQ", len(value), value, 0, False, True)
+
+
+def _encodings(ds) -> list[str]:
+    """The Python codecs of a dataset's SpecificCharacterSet (pydicom's default without one)."""
+    from pydicom.charset import convert_encodings, default_encoding
+
+    return list(convert_encodings(ds.get("SpecificCharacterSet") or default_encoding))
 
 
 def _software_version() -> str:
@@ -811,3 +862,38 @@ def read_dicom_pairs(spec: str, min_brain_fraction: float = 0.1, clip_negative: 
         images[:, c] = minmax_normalise(st[keep], clip_negative=clip_negative)[0]
     subject = va.dicom.extra.get("patient_id") or va.dicom.study_uid or folder_a.name
     return images, keep.astype(np.int32), subject, (va, vb)
+
+
+def canonical_dicom_spec(spec: str) -> str:
+    """A ``dicom:`` spec with absolute, resolved folders (what a prepared folder records as its source)."""
+    folder_a, sel_a, folder_b, sel_b = parse_dicom_spec(spec)
+    a, b = (str(Path(f).expanduser().resolve()) for f in (folder_a, folder_b))
+    if ":" in a or ":" in b:
+        raise DataError("a folder of a dicom: spec must not contain ':'", spec)
+    if sel_a is None:
+        return f"dicom:{a}:{b}"
+    return f"dicom:{a}:{sel_a}:{sel_b}"
+
+
+def dicom_spec_sources(spec: str) -> tuple[str, list[Path], list[Path]]:
+    """``(subject id, folders, files)`` of the two series a ``dicom:`` spec names, from the headers alone
+    (no pixel data): what ``prepare`` records to see later whether the series changed. The subject id is
+    the one :func:`read_dicom_pairs` gives (PatientID, else StudyInstanceUID, else the first folder's name).
+    """
+    folder_a, sel_a, folder_b, sel_b = parse_dicom_spec(spec)
+    chosen = []
+    scans: dict[Path, tuple] = {}
+    for folder, sel in ((folder_a, sel_a), (folder_b, sel_b)):
+        if not folder.is_dir():
+            raise DataError("no such folder (a dicom: spec names DICOM series folders)", folder)
+        if folder not in scans:
+            scans[folder] = _scan(folder)
+        groups, stats = scans[folder]
+        uid = _select(folder, groups, stats, sel)
+        chosen.append((uid, groups[uid]))
+    if chosen[0][0] == chosen[1][0]:
+        raise DataError(f"both halves of the spec select the same series ({chosen[0][0]})", spec)
+    first = chosen[0][1][0][1]
+    subject = _str(first, "PatientID") or _str(first, "StudyInstanceUID") or folder_a.name
+    files = sorted({p for _, items in chosen for p, _ in items})
+    return subject, [folder_a, folder_b], files

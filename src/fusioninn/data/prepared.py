@@ -7,6 +7,11 @@ was read, ``shards/<id>-<key>.seg.npy`` (uint8 (n, H, W)). ``manifest.json`` rec
 options, every subject's source files (size, modification time), its slice count and axial indices, and
 the SHA-256 of each shard; subjects that could not be read are listed with the reason.
 
+The source may also be a ``dicom:`` spec (two co-registered DICOM series, :mod:`fusioninn.data.dicom`):
+one subject, every slice with brain (``slices="all"``; a DICOM series carries no segmentation), the very
+slices ``evaluate --data dicom:...`` reads; the manifest records the spec with absolute folders and every
+file of both series.
+
 - Resumable: the manifest is rewritten (atomically) as subjects finish, so a killed ``prepare`` continues
   with the subjects not yet done.
 - A subject whose source files changed (size or modification time) is decoded again.
@@ -173,12 +178,19 @@ def _decode_subject(folder: str, files: dict[str, str], options: dict[str, Any],
 
     opts = PrepareOptions.from_dict(options)
     try:
-        images, seg, index = _read_subject(Path(folder), opts.names, opts.slices, opts.min_tumour_pixels,
-                                           opts.min_brain_fraction, opts.clip_negative,
-                                           {k: Path(v) for k, v in files.items()})
+        if folder.startswith("dicom:"):  # one subject: the two series of the spec
+            from .dicom import read_dicom_pairs
+
+            images, index, subject, _ = read_dicom_pairs(folder, opts.min_brain_fraction, opts.clip_negative)
+            seg, name = None, subject
+        else:
+            images, seg, index = _read_subject(Path(folder), opts.names, opts.slices, opts.min_tumour_pixels,
+                                               opts.min_brain_fraction, opts.clip_negative,
+                                               {k: Path(v) for k, v in files.items()})
+            name = Path(folder).name
     except DataError as err:
         return {"error": str(err)}
-    base = Path(shard_dir) / f"{_safe(Path(folder).name)}-{key}"
+    base = Path(shard_dir) / f"{_safe(name)}-{key}"
     # seg first: the images shard is what the manifest entry points to first
     shards = {}
     if seg is not None:
@@ -271,6 +283,8 @@ def prepare(
     ``log`` line each (default: stderr) and listed in the manifest, or, with ``strict``, raise
     :class:`DataError` (subjects finished so far stay prepared for the next run).
 
+    ``source`` may be a ``dicom:`` spec instead (one subject, ``options.slices`` must be ``"all"``).
+
     Raises:
         DataError: no subject folders, a folder prepared from another source or with other options, no
             slice left at all, subjects of different slice sizes, or (``strict``) an unreadable subject.
@@ -281,32 +295,61 @@ def prepare(
     options = options or PrepareOptions()
     if workers < 1:
         raise DataError(f"workers must be >= 1, got {workers}")
-    src = Path(source).expanduser().resolve()
-    folders = find_subject_folders(src)
+    dicom = str(source).startswith("dicom:")
+    src: Path | str
+    if dicom:
+        from .dicom import canonical_dicom_spec
+
+        if options.slices != "all":
+            raise DataError("DICOM series carry no segmentation: prepare a dicom: spec with slices 'all' "
+                            "(--slices all, the default for it)", str(source))
+        src = canonical_dicom_spec(str(source))
+        folders: list[Path] = []
+    else:
+        src = Path(source).expanduser().resolve()
+        folders = find_subject_folders(src)
     cache = Path(cache).expanduser()
     run = _PrepareRun(src, cache, options, strict, log or _stderr_line)
-    old = run.check_target()
-    run.plan_subjects(folders)  # unreadable file sets are found here, before anything is written
-    out = ensure_writable_dir(cache)
+    run.old = run.check_target()
+    if dicom:
+        run.plan_dicom()
+    else:
+        run.plan_subjects(folders)  # unreadable file sets are found here, before anything is written
+    if dicom and not cache.exists():  # one subject: a failed decode leaves nothing behind
+        try:
+            return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, 1)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(cache, ignore_errors=True)
+            raise
+    return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, len(folders) or 1)
+
+
+def _prepare_into(run: _PrepareRun, out: Path, src: Path | str, workers: int, progress: bool,
+                  n_folders: int) -> Prepared:
+    from ..atomic import ensure_writable_dir
+
     # one prepare per folder at a time (e.g. every rank of a torchrun job opening it): the others wait,
     # then find the work done
+    old = run.old
     with _folder_lock(out):
         if is_prepared(out):
             old = read_manifest(out)
-            if Path(old["source"]) != src or old["options"] != run.opts:
+            if str(old["source"]) != str(src) or old["options"] != run.opts:
                 raise DataError("was prepared meanwhile from another source or with other options", out)
         shard_dir = ensure_writable_dir(out / _SHARD_DIR)
         run.reuse(old)
         run.decode_missing(shard_dir, workers, progress)
         _remove_unreferenced(shard_dir, run.done.values())
-        run.check_result(len(folders))
+        run.check_result(n_folders)
         return Prepared(out, read_manifest(out))
 
 
 class _PrepareRun:
     """The state of one :func:`prepare`: the plan, the subjects done and skipped, the manifest on disk."""
 
-    def __init__(self, src: Path, cache: Path, options: PrepareOptions, strict: bool, say) -> None:
+    def __init__(self, src: Path | str, cache: Path, options: PrepareOptions, strict: bool, say) -> None:
         self.src, self.cache, self.options, self.strict, self.say = src, cache, options, strict, say
         self.opts = options.to_dict()
         self.plan: list[tuple[Path, str, dict[str, Path], dict[str, Any], str]] = []
@@ -314,13 +357,14 @@ class _PrepareRun:
         self.done: dict[str, dict[str, Any]] = {}
         self.pending: set[str] = set()
         self.last_save = 0.0
+        self.old: dict[str, Any] | None = None  # the manifest found in the folder before this run
 
     def check_target(self) -> dict[str, Any] | None:
         cache, src = self.cache, self.src
         old = None
         if is_prepared(cache):
             old = read_manifest(cache)
-            if Path(old["source"]) != src or old["options"] != self.opts:
+            if str(old["source"]) != str(src) or old["options"] != self.opts:
                 was = PrepareOptions.from_dict(old["options"]).describe()
                 raise DataError(f"was prepared from {old['source']} ({was}); asked for {src} "
                                 f"({self.options.describe()}): use another --cache folder", cache)
@@ -328,9 +372,19 @@ class _PrepareRun:
                                     for p in cache.iterdir()):  # (a prepare killed before its first manifest: ours)
             raise DataError("is not empty and holds no prepared collection (manifest.json); use an empty or new "
                             "folder", cache)
-        if cache.resolve() == src or src in cache.resolve().parents:
-            raise DataError("the prepared folder must not lie inside the source collection", cache)
+        for folder in _source_folders(src):
+            if cache.resolve() == folder or folder in cache.resolve().parents:
+                raise DataError("the prepared folder must not lie inside the source collection", cache)
         return old
+
+    def plan_dicom(self) -> None:
+        """The one subject of a ``dicom:`` spec: both series' files, read from the headers."""
+        from .dicom import dicom_spec_sources
+
+        sid, _, files = dicom_spec_sources(str(self.src))
+        records = {f"{k:05d}": _file_record(p, Path(str(self.src))) for k, p in enumerate(files)}  # absolute
+        self.plan.append((Path(str(self.src)), sid, {}, {"folder": str(self.src), "files": records},
+                          _subject_key(records, self.opts)))
 
     def plan_subjects(self, folders: list[Path]) -> None:
         from .brats import subject_files
@@ -393,6 +447,8 @@ class _PrepareRun:
         self.pending.discard(sid)
         if "error" not in result:
             self.done[sid] = {"id": sid, **rec, "key": key, **result}
+        elif str(self.src).startswith("dicom:"):  # the one subject of a dicom: spec: its error is the error
+            raise DataError(result["error"])
         elif self.strict:
             self.save(force=True)
             raise DataError(f"{result['error']} (prepare --strict stops here; the {len(self.done)} subjects done "
@@ -409,8 +465,9 @@ class _PrepareRun:
                    disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
         def job(item):
-            folder, _, files, _, key = item
-            return str(folder), {k: str(v) for k, v in files.items()}, self.opts, str(shard_dir), key
+            folder, _, files, rec, key = item
+            where = rec["folder"] if str(rec["folder"]).startswith("dicom:") else str(folder)
+            return where, {k: str(v) for k, v in files.items()}, self.opts, str(shard_dir), key
 
         try:
             if workers == 1 or len(todo) <= 1:
@@ -459,6 +516,19 @@ class _PrepareRun:
                      f"(listed in {self.cache / MANIFEST_NAME})")
 
 
+def _source_folders(source: Path | str) -> list[Path]:
+    """The folders a prepared collection was decoded from: the BraTS root, or both folders of a dicom: spec."""
+    if str(source).startswith("dicom:"):
+        from .dicom import parse_dicom_spec
+
+        try:
+            folder_a, _, folder_b, _ = parse_dicom_spec(str(source))
+        except DataError:
+            return [Path(str(source))]
+        return [folder_a.resolve(), folder_b.resolve()]
+    return [Path(source)]
+
+
 @contextlib.contextmanager
 def _folder_lock(folder: Path):
     import fcntl
@@ -497,7 +567,7 @@ def open_prepared(
     folder = Path(folder).expanduser()
     manifest = read_manifest(folder)
     options = PrepareOptions.from_dict(manifest["options"])
-    if Path(manifest["source"]).is_dir():
+    if all(f.is_dir() for f in _source_folders(manifest["source"])):
         return prepare(manifest["source"], folder, options, workers=workers, strict=strict, progress=progress,
                        log=log)
     bad = [e["id"] for e, ok in zip(manifest["subjects"], _entries_ok(folder, manifest["subjects"]), strict=True)
