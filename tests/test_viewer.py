@@ -140,6 +140,35 @@ def test_view_bad_input(tmp_path, capsys, args, fragment, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_blank_slices_are_fused_once_and_not_decomposed(tmp_path):
+    # slices black in both sources are one network input: their fused image is computed once, and back in
+    # the sources' units (range 0) their decomposition is the constant and its std 0, whatever the samples
+    import fusioninn
+
+    x = phantom_slices(4, seed=7, size=(24, 20))
+    a = np.rint(np.transpose(x.images[:, 0], (2, 1, 0)) * 900).astype(np.int16)
+    b = np.rint(np.transpose(x.images[:, 1], (2, 1, 0)) * 400).astype(np.int16)
+    a[..., 0] = b[..., 0] = 0  # slice 0 blank in both
+    a[..., 3] = b[..., 3] = 0  # and slice 3
+    b[..., 2] = 0  # slice 2 blank in one source only: decomposed as usual
+    paths = []
+    for name, data in (("t1ce", a), ("flair", b)):
+        nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / f"{name}.nii.gz")
+        paths.append(tmp_path / f"{name}.nii.gz")
+    case = build_case(*paths, samples=3, contributions=False)
+    model = fusioninn.load_pretrained()
+    sa, sb = case.arrays["source-1"], case.arrays["source-2"]
+    na = np.stack([(s - s.min()) / (s.max() - s.min()) if s.max() > s.min() else 0 * s for s in sa])
+    nb = np.stack([(s - s.min()) / (s.max() - s.min()) if s.max() > s.min() else 0 * s for s in sb])
+    fused, _ = model.fuse(na.astype(np.float32), nb.astype(np.float32))
+    assert np.abs(case.arrays["fused"] - fused).max() <= 1e-6
+    for z in (0, 3):
+        for name in ("decomposed-1", "decomposed-2", "uncertainty-1", "uncertainty-2"):
+            assert np.all(case.arrays[name][z] == 0), (z, name)
+    for z in (1, 2):
+        assert case.arrays["uncertainty-1"][z].max() > 0  # really decomposed
+
+
 def test_panel_bits():
     assert panel_bits("source-1") == 16 and panel_bits("fused") == 11 and panel_bits("share-1") == 9
     assert panel_bits("uncertainty-2", 14) == 14 and panel_bits("source-2", 8) == 16

@@ -171,7 +171,7 @@ def build_case(
             fused = _fused_from_latent(fusion_model, Path(latent), pa, pb, "volume" if volume else "image")
             notes.append(f"Fused image from the saved latent {Path(latent).name}.")
         else:
-            fused, _ = fusion_model.fuse(pa, pb, batch_size=batch_slices)
+            fused = _fuse_once_per_input(fusion_model, pa, pb, batch_slices)
     else:
         if latent is not None:
             raise UserInputError("--latent belongs to FusionINN; it cannot be used with --method " + name)
@@ -272,19 +272,47 @@ def _read_sources(path_a: Path, path_b: Path, seg, volume: bool, series=None) ->
             "index_map": IMAGE_INDEX_MAP, "units": "stored pixel values", "stems": (_stem(path_a), _stem(path_b))}
 
 
+def _blank(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """Slices that are 0 in both normalised sources (constant in the input): one and the same network input."""
+    return ~(pa.any(axis=(1, 2)) | pb.any(axis=(1, 2)))
+
+
+def _fuse_once_per_input(model, pa: np.ndarray, pb: np.ndarray, batch: int) -> np.ndarray:
+    """FusionINN's fused slices, the blank slices (identical inputs, so identical fused images) fused once."""
+    blank = _blank(pa, pb)
+    rows = np.flatnonzero(~blank)
+    if blank.any():
+        rows = np.sort(np.append(rows, np.flatnonzero(blank)[0]))
+    part, _ = model.fuse(pa[rows], pb[rows], batch_size=batch)
+    fused = np.empty(pa.shape, np.float32)
+    fused[rows] = part
+    if blank.any():
+        fused[blank] = part[np.searchsorted(rows, np.flatnonzero(blank)[0])]
+    return fused
+
+
 def _decomposition(model, fused, samples: int, seed: int, batch: int, size, src: dict):
     """Mean of ``samples`` decompositions from the fused image alone and their per-pixel std, both back in
-    the sources' units (std ``None`` for one sample)."""
+    the sources' units (std ``None`` for one sample). Slices constant in both sources are not decomposed:
+    back in their units (range 0) every decomposition of them is that constant and its std 0."""
     from ..data.pairs import unpad
 
-    dec = model.decompose(fused, samples=samples, seed=seed, batch_size=batch)
+    rows = np.flatnonzero(~_blank(src["na"], src["nb"]))  # per slice: padding does not change it
     spans = [(hi - lo).astype(np.float32)[:, None, None] for lo, hi in zip(src["lo"], src["hi"], strict=True)]
     offsets = [lo.astype(np.float32)[:, None, None] for lo in src["lo"]]
-    d1 = unpad(dec.x1, size) * spans[0] + offsets[0]
-    d2 = unpad(dec.x2, size) * spans[1] + offsets[1]
-    if dec.std is None:
+    shape = (len(fused), *np.shape(fused)[1:])
+    x1, x2 = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    std = np.zeros((shape[0], 2, *shape[1:]), np.float32) if samples > 1 else None
+    if len(rows):
+        dec = model.decompose(np.asarray(fused)[rows], samples=samples, seed=seed, batch_size=batch)
+        x1[rows], x2[rows] = dec.x1, dec.x2
+        if std is not None:
+            std[rows] = dec.std
+    d1 = unpad(x1, size) * spans[0] + offsets[0]
+    d2 = unpad(x2, size) * spans[1] + offsets[1]
+    if std is None:
         return d1, d2, None, None
-    return d1, d2, unpad(dec.std[:, 0], size) * spans[0], unpad(dec.std[:, 1], size) * spans[1]
+    return d1, d2, unpad(std[:, 0], size) * spans[0], unpad(std[:, 1], size) * spans[1]
 
 
 def _stem(path: Path) -> str:
