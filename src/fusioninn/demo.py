@@ -177,8 +177,8 @@ def _case_lines(c: dict) -> list[str]:
         "fused image alone, their uncertainty, the share of T1ce in every fused value, the tumour outline, and "
         "a readout of every value under the cursor.",
         "",
-        f"Contribution maps (integrated gradients, {c['steps']} Gauss–Legendre steps, completeness max "
-        f"|fused − baseline − c₁ − c₂| = {c['completeness_max_abs']:.1e}): `case/contributions/` "
+        f"Contribution maps (integrated gradients, {c['steps']} Gauss–Legendre steps with the secant rule, "
+        f"completeness max |fused − baseline − c₁ − c₂| = {c['completeness_max_abs']:.1e}): `case/contributions/` "
         f"({c['seconds_per_slice']:.1f} s per slice). Mean T1ce share: brain {c['mean_share_t1ce']:.3f}; "
         f"enhancing tumour {fmt['enhancing_tumour']}, necrosis {fmt['necrosis']}, oedema {fmt['oedema']}, "
         f"normal brain {fmt['normal_brain']}.",
