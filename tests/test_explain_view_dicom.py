@@ -134,7 +134,7 @@ def test_view_command_with_series_selection(tmp_path, case, perturbed_model_path
     study, out = str(case / "study"), tmp_path / "case.html"
     assert main(["view", study, study, "--series", "T1 post", "--series", "7", "-o", str(out), "--samples", "2",
                  "--steps", "2", "--model", perturbed_model_path]) == 0, capsys.readouterr().err
-    page = out.read_text()
+    page = out.read_bytes().decode("latin-1")  # a windows-1252 page with a binary block (viewer)
     assert "study_T1_post" in page and "study_FLAIR" in page and "rescaled DICOM values" in page
 
 

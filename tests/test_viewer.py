@@ -18,7 +18,18 @@ from PIL import Image
 from fusioninn.cli import main as _main
 from fusioninn.data.phantom import phantom_slices
 from fusioninn.data.volume import axial_slices, read_volume
-from fusioninn.viewer import PANELS, READOUT, build_case, index_map_for, panel_bits, quantise_slice, write_viewer
+from fusioninn.viewer import (
+    PANELS,
+    READOUT,
+    build_case,
+    decode_slice,
+    escape_bytes,
+    index_map_for,
+    panel_bits,
+    quantise_slice,
+    unescape_bytes,
+    write_viewer,
+)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTEFACTS = Path(os.environ.get("FUSIONINN_TEST_ARTEFACTS", Path(__file__).resolve().parents[1] / "test-artefacts"))
@@ -68,20 +79,32 @@ def test_index_map_gives_the_file_voxel(tmp_path, codes):
 
 
 def test_quantised_slices_round_trip_to_display_precision():
-    v = np.random.default_rng(0).normal(size=(20, 30)).astype(np.float32)
-    import base64
-    import zlib
-
-    for bits in (11, 16):
-        q = quantise_slice(v, bits)
-        raw = np.frombuffer(zlib.decompress(base64.b64decode(q["data"])), np.uint8)
-        codes = raw[: v.size].astype(np.int64) | (raw[v.size:].astype(np.int64) << 8)
-        back = q["lo"] + codes * q["step"]
-        assert q["step"] == pytest.approx((v.max() - v.min()) / (2**bits - 1))
-        assert np.abs(back - v.ravel()).max() <= q["step"] / 2 + 1e-9
-    ints = np.arange(12.0).reshape(3, 4) * 37
-    assert quantise_slice(ints)["step"] == 1.0  # integer sources are stored exactly
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(20, 30)).astype(np.float32)
+    smooth = np.add.outer(np.linspace(0, 3, 20), np.linspace(0, 2, 30)).astype(np.float32) ** 2
+    filters = set()
+    for v in (noise, smooth):
+        for bits in (11, 16):
+            q = quantise_slice(v, bits)
+            filters.add(q["filter"])
+            back = decode_slice(q, v.shape)
+            assert q["step"] == pytest.approx((v.max() - v.min()) / (2**bits - 1))
+            assert np.abs(back - v).max() <= q["step"] / 2 + 1e-9
+    assert filters == {0, 1}  # noise is stored as codes, the smooth slice as prediction residuals
+    ints = rng.integers(0, 4000, size=(17, 23)).astype(np.float64)
+    ints[:, :5] = 0  # background
+    q = quantise_slice(ints)
+    assert q["step"] == 1.0 and np.array_equal(decode_slice(q, ints.shape), ints)  # integer sources: exact
+    big = rng.integers(0, 65536, size=(9, 11)).astype(np.float64)  # residuals wrap modulo 2**16
+    assert np.array_equal(decode_slice(quantise_slice(big), big.shape), big)
     assert quantise_slice(np.full((3, 3), 2.5)) == {"lo": 2.5, "step": 0.0}
+
+
+def test_escaped_bytes_survive_a_script_element():
+    data = bytes(range(256)) * 3 + b"</script><!--\r\n\x00\x1b"
+    escaped = escape_bytes(data)
+    assert not set(escaped) & {0x00, 0x0D, 0x3C}  # nothing the HTML parser rewrites or that ends the element
+    assert unescape_bytes(escaped) == data
 
 
 def test_view_command_writes_one_self_contained_page(tmp_path, capsys):
@@ -89,7 +112,7 @@ def test_view_command_writes_one_self_contained_page(tmp_path, capsys):
     out = tmp_path / "case.html"
     rc = main(["view", paths[0], paths[1], "-o", str(out), "--seg", paths[2], "--samples", "2", "--steps", "2"])
     assert rc == 0, capsys.readouterr().err
-    page = out.read_text()
+    page = out.read_bytes().decode("latin-1")  # windows-1252 markup around a binary block
     assert re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page) is None  # nothing fetched from anywhere
     assert "<script src" not in page and "<link" not in page
     assert len(re.findall(r'<input [^>]*type="range" data-role="slice"', page)) == 1

@@ -39,6 +39,7 @@ __all__ = [
     "check_output_folder",
     "ensure_writable_dir",
     "guard_outputs",
+    "note_created",
     "note_input",
     "output_group",
     "same_file",
@@ -151,6 +152,14 @@ def note_input(path: str | Path | None) -> None:
         return
     p = Path(path)
     group.inputs.append((_resolved(p), _identity(p)))
+
+
+def note_created(path: str | Path) -> None:
+    """Record a file the running command created outside :func:`atomic_path` (e.g. a lock file): it belongs
+    to the running :func:`output_group` and is removed again if the command fails."""
+    group = _GROUP.get()
+    if group is not None:
+        group.append(Path(path))
 
 
 def guard_outputs(

@@ -144,9 +144,12 @@ class _quiet_warnings:
             import os
 
             own = os.sep + "fusioninn" + os.sep
+            said = set()  # once each: train reads each --data spec twice (its train and validation side)
             for rec in self.records:
-                if own in str(rec.filename) and issubclass(rec.category, UserWarning):
-                    print(f"fusioninn: warning: {_one_line(rec.message)}", file=sys.stderr)
+                line = f"fusioninn: warning: {_one_line(rec.message)}"
+                if own in str(rec.filename) and issubclass(rec.category, UserWarning) and line not in said:
+                    said.add(line)
+                    print(line, file=sys.stderr)
         return out
 
 

@@ -266,7 +266,7 @@ def slice_contributions(
         fused[idle], base[idle] = e.fused[0], e.baseline[0]
     steps_used = None if isinstance(thing, str) else int(steps)
     return Contributions(first=c1, second=c2, baseline=base, fused=fused, share_first=share, method=method_name,
-                         steps=steps_used, computed=busy)
+                         steps=steps_used, computed=busy, rule=None if isinstance(thing, str) else "secant")
 
 
 def progress_bar(desc: str, enabled: bool):
@@ -375,7 +375,8 @@ def explain_files(
         "format": "fusioninn-explain-1",
         "method": name,
         "steps": c.steps,
-        "quadrature": "Gauss-Legendre on [0, 1]" if c.steps else "exact rule weights (no quadrature)",
+        "quadrature": "Gauss-Legendre on [0, 1], ReLUs and clamps split at their switching points (secant rule, "
+                      "docs/interpretability.md)" if c.steps else "exact rule weights (no quadrature)",
         "baseline": "black (zero) images",
         "inputs": [path_a.name, path_b.name],
         **({"series": [v.dicom.label if v.dicom is not None else None for v in (va, vb)]}

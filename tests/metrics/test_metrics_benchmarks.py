@@ -24,4 +24,8 @@ def test_catalogue_speed_script_writes_json(tmp_path, monkeypatch, capsys):
     assert set(data["keys"]) == set(registry.catalogue())
     assert set(data["groups"]) == {"paper", "vifb", "all"}
     assert data["budgets"]["vifb"]["budget_ms"] == 100.0 and data["budgets"]["all"]["budget_ms"] == 400.0
-    assert "budget vifb (13 keys)" in capsys.readouterr().out
+    alone = sum(data["keys"][k]["cpu_median_ms"] for k in registry.group_keys("all"))
+    assert data["budgets"]["all"]["keys_alone_cpu_median_ms"] == alone  # the side-by-side column
+    assert data["machine"]["allocator"].startswith("tuned")
+    printed = capsys.readouterr().out
+    assert "budget vifb (13 keys)" in printed and "its keys one by one" in printed

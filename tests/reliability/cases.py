@@ -1671,4 +1671,78 @@ def _dicom_interpretability_cases() -> list[Case]:
     return cases
 
 
-CASES: list[Case] = _cases() + _dicom_cases() + _interpretability_cases() + _dicom_interpretability_cases()
+# --------------------------------------------------------------------------------------------------
+# dicom-studies:ROOT:SERIES_A:SERIES_B (issue 16): a collection, one subject per study
+def _studies(c: Ctx, *, p2_flair: bool = True, p1_repeat: bool = False, p1_flair_shape=_DCM_SHAPE,
+             p2_drop=()) -> str:
+    """ROOT/site/P1 and ROOT/site/P2, each a study of a T1ce (#5) and a FLAIR (#7) series."""
+    for k, sid in enumerate(("P1", "P2")):
+        uid = {"study_uid": f"1.2.826.0.1.3680043.8.498.11{k}", "for_uid": f"1.2.826.0.1.3680043.8.498.12{k}",
+               "patient_id": sid}
+        _series(c, f"root/site/{sid}/t1ce", 1 + k, number=5, description="T1 post",
+                drop=p2_drop if sid == "P2" else (), **uid)
+        if sid == "P1" or p2_flair:
+            _series(c, f"root/site/{sid}/flair", 7 + k, number=7, description="FLAIR",
+                    shape=p1_flair_shape if sid == "P1" else _DCM_SHAPE, **uid)
+        if sid == "P1" and p1_repeat:
+            _series(c, f"root/site/{sid}/t1ce-repeat", 3, number=5, description="T1 post repeat", **uid)
+    return c.s("root")
+
+
+def _dicom_studies_cases() -> list[Case]:
+    C = Case
+    cases: list[Case] = []
+    add = cases.append
+
+    def prep(c: Ctx, spec: str, *extra: str) -> list[str]:
+        return ["prepare", "--data", spec, "--cache", c.s("prep"), "--quiet", *extra]
+
+    add(C("eval-dicom-studies-spec", "evaluate", "dicom-studies: spec without the second series",
+          lambda c: (_evaluate(c, f"dicom-studies:{_studies(c)}:5", "--methods", "average"), None),
+          ("bad dicom-studies spec",)))
+    add(C("eval-dicom-studies-no-root", "evaluate", "dicom-studies: spec whose root does not exist",
+          lambda c: (_evaluate(c, f"dicom-studies:{c.s('nope')}:5:7", "--methods", "average"), c.s("nope")),
+          ("no such folder",)))
+    add(C("eval-dicom-studies-ambiguous", "evaluate", "a study where series selector 5 matches two series",
+          lambda c: (_evaluate(c, f"dicom-studies:{_studies(c, p1_repeat=True)}:5:7", "--methods", "average"),
+                     c.s("root/site/P1")), ("subject P1", "matches 2 series")))
+    add(C("eval-dicom-studies-missing", "evaluate", "a study without the FLAIR series",
+          lambda c: (_evaluate(c, f"dicom-studies:{_studies(c, p2_flair=False)}:5:FLAIR", "--methods", "average"),
+                     c.s("root/site/P2")), ("subject P2", "matches none")))
+    add(C("eval-dicom-studies-unknown", "evaluate", "a series selector that matches in no study",
+          lambda c: (_evaluate(c, f"dicom-studies:{_studies(c)}:5:FLAIRX", "--methods", "average", "--skip-bad"),
+                     c.s("root")), ("matches no series in any of the 2 studies",)))
+    add(C("eval-dicom-studies-grids", "evaluate", "a study whose two series lie on different grids",
+          lambda c: (_evaluate(c, f"dicom-studies:{_studies(c, p1_flair_shape=(16, 16, 8))}:5:7", "--methods",
+                               "average"), c.s("root/site/P1/t1ce")),
+          ("subject P1", "16x16x6 voxels", "16x16x8 voxels", "does not resample")))
+    add(C("eval-dicom-studies-nothing-usable", "evaluate", "--skip-bad and no study holding both series",
+          lambda c: (_evaluate(c, f"dicom-studies:{_studies(c, p2_flair=False, p1_repeat=True)}:5:7", "--methods",
+                               "average", "--skip-bad"), c.s("root")), ("no usable subject among 2",)))
+    add(C("prepare-dicom-studies-nothing-usable", "prepare", "a collection in which every study is broken",
+          lambda c: (prep(c, f"dicom-studies:{_studies(c, p2_flair=False, p1_flair_shape=(16, 16, 8))}:5:7"),
+                     c.s("root")), ("no usable subject among 2",)))
+    add(C("prepare-dicom-studies-strict", "prepare", "--strict and a study with missing slices",
+          lambda c: (prep(c, f"dicom-studies:{_studies(c, p2_drop=[2, 3])}:5:7", "--strict"),
+                     c.s("root/site/P2/t1ce")), ("subject P2", "missing slices")))
+    add(C("prepare-dicom-studies-tumour", "prepare", "a dicom-studies: spec with --slices tumour",
+          lambda c: (prep(c, f"dicom-studies:{_studies(c)}:5:7", "--slices", "tumour"), None),
+          ("needs a segmentation",)))
+    add(C("prepare-dicom-studies", "prepare", "a dicom-studies: collection of two studies (must work)",
+          lambda c: (prep(c, f"dicom-studies:{_studies(c)}:T1 post:7"), None), code=0,
+          check=_check_prepared_subjects("P1", "P2")))
+    return cases
+
+
+def _check_prepared_subjects(*ids: str) -> Callable[[Ctx], None]:
+    def check(c: Ctx) -> None:
+        import json
+
+        manifest = json.loads((c.p("prep") / "manifest.json").read_text())
+        assert [s["id"] for s in manifest["subjects"]] == list(ids), manifest["subjects"]
+
+    return check
+
+
+CASES: list[Case] = (_cases() + _dicom_cases() + _interpretability_cases() + _dicom_interpretability_cases()
+                     + _dicom_studies_cases())

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fusioninn (default), a rule (average, maximum, pca, laplacian, dwt, guided) or a CNN "
                         "baseline (deepfuse, funfusean, halfunet, unet, unetpp, unet3p)")
     p.add_argument("--steps", type=positive_int, default=32,
-                   help="Gauss-Legendre points on the path (networks; default 32)")
+                   help="Gauss-Legendre points on the path (networks, secant rule; default 32)")
     p.add_argument("--seg", metavar="FILE", help="BraTS segmentation (labels 0/1/2/4): mean shares per label")
     p.add_argument("--batch-slices", type=positive_int, default=4, help="slices per batch for volumes (memory bound)")
     add_model_arguments(p)

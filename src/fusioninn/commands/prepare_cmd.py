@@ -1,4 +1,5 @@
-"""fusioninn prepare --data BRATS_DIR|dicom:A:B --cache DIR [--workers N]: decode a collection once into shards."""
+"""fusioninn prepare --data BRATS_DIR|dicom:A:B|dicom-studies:ROOT:A:B --cache DIR [--workers N]: decode a
+collection once into shards."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", required=True,
                    help="a BraTS folder (subject folders at any depth), or dicom:DIR_A:DIR_B / "
-                        "dicom:STUDY:SERIES_A:SERIES_B (two co-registered DICOM series: one subject, --slices all)")
+                        "dicom:STUDY:SERIES_A:SERIES_B (two co-registered DICOM series: one subject, --slices all), "
+                        "or dicom-studies:ROOT:SERIES_A:SERIES_B (one subject per DICOM study under ROOT)")
     p.add_argument("--cache", required=True, metavar="DIR",
                    help="the prepared folder to write (manifest.json + shards/); pass it as --data to train, "
                         "evaluate and benchmark")
@@ -41,21 +43,27 @@ def run(args: argparse.Namespace) -> int:
     if args.min_brain_fraction is not None and not 0 <= args.min_brain_fraction <= 1:
         raise UserInputError(f"--min-brain-fraction must be between 0 and 1, got {args.min_brain_fraction}")
     src = Path(args.data).expanduser()
-    dicom = args.data.startswith("dicom:")
+    studies = args.data.startswith("dicom-studies:")
+    dicom = args.data.startswith("dicom:") or studies
     if args.data.startswith(("phantom:", "pairs:")) or args.data.lower().endswith((".h5", ".hdf5")):
         raise UserInputError(f"prepare decodes BraTS folders and DICOM series; {args.data!r} is read directly by "
                              "train, evaluate and benchmark")
     if dicom:
-        from ..data.dicom import parse_dicom_spec
+        from ..data.dicom import parse_dicom_spec, parse_studies_spec
 
-        for folder in dict.fromkeys(parse_dicom_spec(args.data)[::2]):
+        if studies:
+            root = parse_studies_spec(args.data)[0]
+            if not root.is_dir():
+                raise UserInputError("no such folder (a dicom-studies: spec names a folder of DICOM studies)", root)
+        for folder in () if studies else dict.fromkeys(parse_dicom_spec(args.data)[::2]):
             if not folder.is_dir():
                 raise UserInputError("no such folder (a dicom: spec names DICOM series folders)", folder)
+        kind = "dicom-studies:" if studies else "dicom:"
         if args.slices == "tumour":
-            raise UserInputError("--slices tumour needs a segmentation, which DICOM series do not carry; a dicom: "
+            raise UserInputError(f"--slices tumour needs a segmentation, which DICOM series do not carry; a {kind} "
                                  "spec is prepared with --slices all (its default)")
         if args.min_tumour_pixels is not None:
-            raise UserInputError("--min-tumour-pixels has no effect on a dicom: spec (no segmentation; all slices "
+            raise UserInputError(f"--min-tumour-pixels has no effect on a {kind} spec (no segmentation; all slices "
                                  "with --min-brain-fraction brain are kept)")
     elif not src.is_dir():
         raise UserInputError("no such folder (expected a BraTS folder of subject folders)", src)

@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="fusioninn", help="fusion method of the fused and share panels")
     p.add_argument("--seg", metavar="FILE", help="segmentation (BraTS labels) drawn as an outline")
     p.add_argument("--steps", type=positive_int, default=8,
-                   help="Gauss-Legendre steps of the share panel (default 8; completeness is printed)")
+                   help="Gauss-Legendre steps (secant rule) of the share panel (default 8; completeness is printed)")
     p.add_argument("--no-contributions", action="store_true", help="skip the share panel (much faster)")
     p.add_argument("--bits", type=int, default=None,
                    help="bits per stored value of every computed panel, 8-16 (default: 11 fused, 10 decomposed, 9 "

@@ -506,7 +506,8 @@ def open_slices(
 
     Options left ``None`` take their defaults (``t1ce,flair``, ``tumour``, 50 px, 0.1, clipping), or, for a
     prepared folder, the folder's own; a prepared folder asked for other options raises :class:`DataError`.
-    With ``cache`` a BraTS folder (or a ``dicom:`` spec, with ``slices="all"``) is prepared there first
+    With ``cache`` a BraTS folder (or a ``dicom:`` / ``dicom-studies:`` spec, with ``slices="all"``) is
+    prepared there first
     (``workers`` decoding processes; ``strict``: an unreadable subject is an error, otherwise skipped with a
     warning). ``cache_dir`` is the in-memory
     reader's decode cache (:func:`fusioninn.data.brats.read_brats`).
@@ -526,19 +527,19 @@ def open_slices(
     path = Path(spec).expanduser()
     ds: SliceDataset
     m = _PHANTOM_RE.match(spec)
+    dicom = spec.startswith(("dicom:", "dicom-studies:"))
     if is_prepared(path):
         prepared = open_prepared(path, workers=workers, strict=strict, progress=progress)
         _check_asked(asked, prepared.options.to_dict(), path)
         ds = ShardDataset(prepared)
-    elif cache is not None and (spec.startswith("dicom:") or path.is_dir() and not spec.startswith(("pairs:",
-                                                                                                     "phantom:"))):
-        if spec.startswith("dicom:") and slices is None:  # DICOM series carry no segmentation
+    elif cache is not None and (dicom or path.is_dir() and not spec.startswith(("pairs:", "phantom:"))):
+        if dicom and slices is None:  # DICOM series carry no segmentation
             resolved["slices"] = "all"
         options = PrepareOptions(names=names, slices=resolved["slices"],  # type: ignore[arg-type]
                                  min_tumour_pixels=int(resolved["min_tumour_pixels"]),
                                  min_brain_fraction=float(resolved["min_brain_fraction"]),
                                  clip_negative=bool(resolved["clip_negative"]))
-        ds = ShardDataset(prepare(spec if spec.startswith("dicom:") else path, cache, options, workers=workers,
+        ds = ShardDataset(prepare(spec if dicom else path, cache, options, workers=workers,
                                   strict=strict, progress=progress))
     elif m and int(m.group(1)) * len(names) * size[0] * size[1] * 4 > in_memory_bytes:
         ds = PhantomDataset(int(m.group(1)), int(m.group(2) or 0), size, names, spec)  # type: ignore[arg-type]

@@ -204,34 +204,44 @@ class _ScanStats:
         return ", ".join(parts)
 
 
-def _scan(folder: Path) -> tuple[dict[str, list], _ScanStats]:
-    """Headers of every DICOM image under ``folder``, grouped by SeriesInstanceUID (pixel data deferred)."""
-    pydicom = _require_pydicom()
-    groups: dict[str, list] = {}
+def _scan(folder: Path, unreadable: list | None = None) -> tuple[dict[str, list], _ScanStats]:
+    """Headers of every DICOM image under ``folder``, grouped by SeriesInstanceUID (pixel data deferred).
+
+    A file with a damaged header raises, or, with an ``unreadable`` list, is appended to it as a
+    :class:`DataError` (a collection skips the study it lies in)."""
+    paths = []
     stats = _ScanStats()
     for root, dirs, names in os.walk(folder):
         dirs.sort()
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # our own .tmp-* folders, hidden folders
-        for name in sorted(names):
-            path = Path(root) / name
-            if name.startswith("."):
-                continue
-            stats.files += 1
-            if not _has_dicm_preamble(path):
-                stats.not_dicom += 1
-                continue
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    ds = pydicom.dcmread(path, defer_size="64 KB")
-            except Exception as err:  # pydicom raises many kinds on a damaged header
-                raise DataError(f"not a readable DICOM file ({type(err).__name__}: {err})", path) from None
-            if _str(ds, "SOPClassUID") == _DICOMDIR or "PixelData" not in ds and "FloatPixelData" not in ds \
-                    and "DoubleFloatPixelData" not in ds:
-                stats.without_image.append(path)  # DICOMDIR, structured reports, presentation states
-                continue
-            groups.setdefault(_str(ds, "SeriesInstanceUID") or "(no SeriesInstanceUID)", []).append((path, ds))
-    return groups, stats
+        paths.extend(Path(root) / name for name in sorted(names) if not name.startswith("."))
+    return _read_headers(paths, stats, unreadable), stats
+
+
+def _read_headers(paths: Sequence[Path], stats: _ScanStats, unreadable: list | None = None) -> dict[str, list]:
+    pydicom = _require_pydicom()
+    groups: dict[str, list] = {}
+    for path in paths:
+        stats.files += 1
+        if not _has_dicm_preamble(path):
+            stats.not_dicom += 1
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, defer_size="64 KB")
+        except Exception as err:  # pydicom raises many kinds on a damaged header
+            bad = DataError(f"not a readable DICOM file ({type(err).__name__}: {err})", path)
+            if unreadable is None:
+                raise bad from None
+            unreadable.append(bad)
+            continue
+        if _str(ds, "SOPClassUID") == _DICOMDIR or "PixelData" not in ds and "FloatPixelData" not in ds \
+                and "DoubleFloatPixelData" not in ds:
+            stats.without_image.append(path)  # DICOMDIR, structured reports, presentation states
+            continue
+        groups.setdefault(_str(ds, "SeriesInstanceUID") or "(no SeriesInstanceUID)", []).append((path, ds))
+    return groups
 
 
 def _summaries(groups: dict[str, list]) -> list[SeriesSummary]:
@@ -264,7 +274,8 @@ def _listing(series: Sequence[SeriesSummary]) -> str:
     return "; ".join(f"{describe_series(s.number, s.description, s.uid)} ({s.images} images)" for s in series)
 
 
-def _select(folder: Path, groups: dict[str, list], stats: _ScanStats, selector: str | None) -> str:
+def _select(folder: Path, groups: dict[str, list], stats: _ScanStats, selector: str | None,
+            option: str = "--series") -> str:
     if not groups:
         raise DataError(f"no DICOM image series here ({stats.text()}); expected a folder of one DICOM series "
                         "or a NIfTI file", folder)
@@ -281,9 +292,9 @@ def _select(folder: Path, groups: dict[str, list], stats: _ScanStats, selector: 
         if len(hits) == 1:
             return hits[0].uid
         if len(hits) > 1:
-            raise DataError(f"--series {selector!r} matches {len(hits)} series; give the UID: {_listing(hits)}",
+            raise DataError(f"{option} {selector!r} matches {len(hits)} series; give the UID: {_listing(hits)}",
                             folder)
-    raise DataError(f"--series {selector!r} matches none of the series here: {_listing(series)}", folder)
+    raise DataError(f"{option} {selector!r} matches none of the series here: {_listing(series)}", folder)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -510,12 +521,7 @@ def read_dicom_series(folder: str | Path, series: str | None = None):
     Raises:
         DataError: everything listed in the module docstring, naming the folder or file.
     """
-    import nibabel as nib
-    from nibabel.orientations import apply_orientation, inv_ornt_aff
-
     from ..atomic import note_input
-    from ._memory import check_memory
-    from .volume import Volume, _to_ras_transform
 
     folder = Path(folder)
     if not folder.exists():
@@ -525,7 +531,45 @@ def read_dicom_series(folder: str | Path, series: str | None = None):
     note_input(folder)  # no output of the running command may replace it
     groups, stats = _scan(folder)
     uid = _select(folder, groups, stats, series)
-    items = groups[uid]
+    return _series_volume(folder, uid, groups[uid])
+
+
+def read_series_files(files: Sequence[str | Path], folder: str | Path | None = None):
+    """Read the DICOM series made of exactly ``files`` (found by an earlier scan, e.g. of a collection):
+    the :class:`~fusioninn.data.volume.Volume` :func:`read_dicom_series` gives, without searching a folder.
+
+    ``folder`` names the series in messages (default: the files' common folder).
+
+    Raises:
+        DataError: as :func:`read_dicom_series`; also when the files are no longer one image series.
+    """
+    from ..atomic import note_input
+
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise DataError("no files given for a DICOM series", folder)
+    where = Path(folder) if folder is not None else Path(os.path.commonpath([str(p.parent) for p in paths]))
+    for p in paths:
+        if not p.is_file():
+            raise DataError("DICOM file gone since the collection was scanned", p)
+    note_input(where)  # as read_dicom_series: no output of the running command may replace it
+    stats = _ScanStats()
+    groups = _read_headers(paths, stats)
+    if len(groups) != 1 or sum(len(v) for v in groups.values()) != len(paths):
+        raise DataError(f"these {len(paths)} files are no longer one DICOM image series ({stats.text()}, "
+                        f"{len(groups)} series)", where)
+    uid, items = next(iter(groups.items()))
+    return _series_volume(where, uid, items)
+
+
+def _series_volume(folder: Path, uid: str, items: list):
+    """The volume of one series from its (path, header) items."""
+    import nibabel as nib
+    from nibabel.orientations import apply_orientation, inv_ornt_aff
+
+    from ._memory import check_memory
+    from .volume import Volume, _to_ras_transform
+
     slices: list[DicomSlice] = []
     by_path = {}
     for path, ds in items:
@@ -842,7 +886,7 @@ def read_dicom_pairs(spec: str, min_brain_fraction: float = 0.1, clip_negative: 
 
     Returns ``(images (N, 2, H, W) float32, slice_index (N,) int32, subject_id, (volume A, volume B))``.
     """
-    from .volume import axial_slices, check_same_grid, minmax_normalise, read_volume
+    from .volume import check_same_grid, read_volume
 
     folder_a, sel_a, folder_b, sel_b = parse_dicom_spec(spec)
     for folder in (folder_a, folder_b):
@@ -852,16 +896,24 @@ def read_dicom_pairs(spec: str, min_brain_fraction: float = 0.1, clip_negative: 
     if va.dicom.series_uid == vb.dicom.series_uid:
         raise DataError(f"both halves of the spec select the same series ({va.dicom.label})", spec)
     check_same_grid(va, vb)
+    images, keep = _pair_slices(va, vb, min_brain_fraction, clip_negative, spec)
+    subject = va.dicom.extra.get("patient_id") or va.dicom.study_uid or folder_a.name
+    return images, keep, subject, (va, vb)
+
+
+def _pair_slices(va, vb, min_brain_fraction: float, clip_negative: bool, where) -> tuple[np.ndarray, np.ndarray]:
+    """The normalised axial slice pairs with enough brain of two volumes on one grid, and their indices."""
+    from .volume import axial_slices, minmax_normalise
+
     stacks = [axial_slices(v.data) for v in (va, vb)]
     brain = (stacks[0] > 0) | (stacks[1] > 0)
     keep = np.flatnonzero(brain.mean(axis=(1, 2)) >= min_brain_fraction)
     if keep.size == 0:
-        raise DataError(f"no slice with >= {min_brain_fraction:g} brain fraction", spec)
+        raise DataError(f"no slice with >= {min_brain_fraction:g} brain fraction", where)
     images = np.empty((keep.size, 2, *stacks[0].shape[1:]), dtype=np.float32)
     for c, st in enumerate(stacks):
         images[:, c] = minmax_normalise(st[keep], clip_negative=clip_negative)[0]
-    subject = va.dicom.extra.get("patient_id") or va.dicom.study_uid or folder_a.name
-    return images, keep.astype(np.int32), subject, (va, vb)
+    return images, keep.astype(np.int32)
 
 
 def canonical_dicom_spec(spec: str) -> str:
@@ -897,3 +949,206 @@ def dicom_spec_sources(spec: str) -> tuple[str, list[Path], list[Path]]:
     subject = _str(first, "PatientID") or _str(first, "StudyInstanceUID") or folder_a.name
     files = sorted({p for _, items in chosen for p, _ in items})
     return subject, [folder_a, folder_b], files
+
+
+# --------------------------------------------------------------------------------------------------
+# the data spec form dicom-studies:ROOT:SERIES_A:SERIES_B: a collection, one subject per study
+STUDIES_PREFIX = "dicom-studies:"
+
+
+def is_studies_spec(spec) -> bool:
+    return str(spec).startswith(STUDIES_PREFIX)
+
+
+def parse_studies_spec(spec: str) -> tuple[Path, str, str]:
+    """``dicom-studies:ROOT:SERIES_A:SERIES_B`` -> (root, selector A, selector B)."""
+    parts = str(spec)[len(STUDIES_PREFIX):].split(":")
+    if len(parts) != 3 or not all(p.strip() for p in parts):
+        raise DataError(f"bad dicom-studies spec {spec!r}; use dicom-studies:ROOT:SERIES_A:SERIES_B (ROOT holds "
+                        "one study per subject; each series by UID, number or description; no ':' in any part)")
+    return Path(parts[0]).expanduser(), parts[1].strip(), parts[2].strip()
+
+
+def canonical_studies_spec(spec: str) -> str:
+    """A ``dicom-studies:`` spec with its root absolute and resolved (what a prepared folder records)."""
+    root, sel_a, sel_b = parse_studies_spec(spec)
+    root_text = str(root.resolve())
+    if ":" in root_text:
+        raise DataError("the root of a dicom-studies: spec must not contain ':'", spec)
+    return f"{STUDIES_PREFIX}{root_text}:{sel_a}:{sel_b}"
+
+
+@dataclass
+class StudyPair:
+    """One subject of a collection: the files of its two selected series (from one scan of the root)."""
+
+    subject: str
+    folder: Path  # the study's folder (the common folder of its files)
+    study_uid: str
+    files_a: list[Path]
+    files_b: list[Path]
+
+
+@dataclass
+class StudyCollection:
+    """What :func:`find_study_pairs` found under a root: usable subjects and the studies it could not use."""
+
+    root: Path
+    pairs: list[StudyPair]
+    problems: list[tuple[str, str]]  # (subject, one-line reason)
+    studies: int
+
+    @property
+    def subjects(self) -> list[str]:
+        return [p.subject for p in self.pairs]
+
+
+def _study_label(patient: str, study_uid: str, folder: Path) -> str:
+    return patient or folder.name or study_uid
+
+
+def find_study_pairs(spec: str) -> StudyCollection:
+    """The studies under the root of a ``dicom-studies:`` spec and, in each, the files of the two series the
+    selectors pick (one scan of the root: headers only, no pixel data).
+
+    Subjects are studies (StudyInstanceUID), wherever their files lie under the root. A subject is named by its
+    PatientID (``<PatientID>_<StudyDate or StudyID>`` when a patient has several studies, then ``_2``, ...).
+    A study in which a selector matches no series or several, or whose two selectors pick one series, or that
+    holds a file with a damaged header, is a problem (skipped or refused by the caller), named by subject.
+
+    Raises:
+        DataError: a bad spec, a root that is not a folder or holds no DICOM image series, or a selector that
+            matches a series in no study at all (a typing error, not a damaged subject).
+    """
+    root, sel_a, sel_b = parse_studies_spec(spec)
+    if not root.is_dir():
+        raise DataError("no such folder (a dicom-studies: spec names a folder of DICOM studies)", root)
+    unreadable: list[DataError] = []
+    groups, stats = _scan(root, unreadable)
+    if not groups:
+        raise DataError(f"no DICOM image series here ({stats.text()}); expected a folder of DICOM studies", root)
+    studies: dict[str, dict[str, list]] = {}
+    for uid, items in groups.items():
+        studies.setdefault(_str(items[0][1], "StudyInstanceUID") or "(no StudyInstanceUID)", {})[uid] = items
+    infos = []
+    for study_uid, series in studies.items():
+        ds0 = next(iter(series.values()))[0][1]
+        files = [p for items in series.values() for p, _ in items]
+        folder = Path(os.path.commonpath([str(p.parent) for p in files]))
+        infos.append((folder, study_uid, _str(ds0, "PatientID"), ds0, series))
+    infos.sort(key=lambda t: (str(t[0]), t[1]))
+    names = _subject_names(infos)
+    pairs, problems = [], []
+    found = {sel_a: False, sel_b: False}
+    for (folder, study_uid, _, _, series), sid in zip(infos, names, strict=True):
+        broken = [e for e in unreadable if folder in Path(e.path or "").parents]
+        chosen, reason = [], None
+        for sel in (sel_a, sel_b):
+            try:
+                chosen.append(_select(folder, series, stats, sel, option="series"))
+                found[sel] = True
+            except DataError as err:
+                if "matches none" not in str(err):
+                    found[sel] = True
+                reason = reason or str(err)
+        if reason is None and chosen[0] == chosen[1]:
+            reason = f"{folder}: both selectors pick the same series ({describe_series(*_id3(series[chosen[0]]))})"
+        if reason is None and broken:
+            reason = str(broken[0])
+        if reason is not None:
+            problems.append((sid, reason))
+            continue
+        pairs.append(StudyPair(sid, folder, study_uid, [p for p, _ in series[chosen[0]]],
+                               [p for p, _ in series[chosen[1]]]))
+    for sel, hit in found.items():
+        if not hit:
+            first = infos[0]
+            raise DataError(f"series {sel!r} matches no series in any of the {len(infos)} studies (e.g. subject "
+                            f"{names[0]}: {_listing(_summaries(first[4]))})", root)
+    loose = [e for e in unreadable if not any(i[0] in Path(e.path or "").parents for i in infos)]
+    problems.extend(("(no study)", str(e)) for e in loose)
+    return StudyCollection(root, pairs, problems, len(infos))
+
+
+def _id3(items: list) -> tuple[str, str, str]:
+    ds = items[0][1]
+    return _str(ds, "SeriesNumber"), _str(ds, "SeriesDescription"), _str(ds, "SeriesInstanceUID")
+
+
+def _subject_names(infos: list) -> list[str]:
+    """PatientID per study; a patient's several studies told apart by StudyDate (or StudyID), then a count."""
+    base = [_study_label(pid, uid, folder) for folder, uid, pid, _, _ in infos]
+    out = []
+    for (_, _, _, ds, _), name in zip(infos, base, strict=True):
+        if base.count(name) > 1:
+            tag = _str(ds, "StudyDate") or _str(ds, "StudyID")
+            name = f"{name}_{tag}" if tag else name
+        out.append(name)
+    seen: dict[str, int] = {}
+    unique = []
+    for name in out:
+        seen[name] = seen.get(name, 0) + 1
+        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return unique
+
+
+def read_study_pair(pair: StudyPair, min_brain_fraction: float = 0.1,
+                    clip_negative: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The slice pairs of one subject of a collection (as :func:`read_dicom_pairs`), from its file lists.
+
+    Raises:
+        DataError: the series cannot be read, lie on different grids (naming both), or have no brain slice;
+            the message starts with ``subject <id>:``.
+    """
+    from .volume import check_same_grid
+
+    try:
+        va = read_series_files(pair.files_a)
+        vb = read_series_files(pair.files_b)
+        check_same_grid(va, vb)
+        return _pair_slices(va, vb, min_brain_fraction, clip_negative, pair.folder)
+    except DataError as err:
+        raise DataError(f"subject {pair.subject}: {err}") from None
+
+
+def read_dicom_collection(spec: str, min_brain_fraction: float = 0.1, clip_negative: bool = True,
+                          skip_bad: bool = False, say=None):
+    """Every subject of a ``dicom-studies:`` spec read into memory (see :func:`find_study_pairs`).
+
+    A subject that cannot be used raises :class:`DataError`, or with ``skip_bad`` is left out with one
+    ``say`` line (default: a Python warning, which the CLI prints as one ``warning:`` line).
+
+    Returns ``(images (N, 2, H, W), slice_index (N,), subject_ids (N), subjects read, skipped (id, reason))``.
+    """
+    coll = find_study_pairs(spec)
+
+    def skip(sid: str, reason: str) -> None:
+        if not skip_bad:
+            raise DataError(reason if reason.startswith("subject ") else f"subject {sid}: {reason}")
+        skipped.append((sid, reason))
+        text = f"skipping subject {sid}: {reason.removeprefix(f'subject {sid}: ')}"
+        if say is None:
+            warnings.warn(text, stacklevel=3)
+        else:
+            say(text)
+
+    skipped: list[tuple[str, str]] = []
+    for sid, reason in coll.problems:
+        skip(sid, reason)
+    parts = []
+    for pair in coll.pairs:
+        try:
+            parts.append((pair.subject, *read_study_pair(pair, min_brain_fraction, clip_negative)))
+        except DataError as err:
+            skip(pair.subject, str(err))
+    if not parts:
+        reasons = "; ".join(f"{s}: {r}" for s, r in skipped[:3])
+        raise DataError(f"no usable subject among {coll.studies} DICOM studies ({reasons})", coll.root)
+    sizes = {p[1].shape[2:] for p in parts}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{p[0]} {p[1].shape[2]}x{p[1].shape[3]}" for p in parts[:6])
+        raise DataError(f"subjects have different slice sizes ({listed}); read them separately", coll.root)
+    images = np.concatenate([p[1] for p in parts])
+    index = np.concatenate([p[2] for p in parts]).astype(np.int32)
+    ids = [p[0] for p in parts for _ in range(len(p[2]))]
+    return images, index, ids, [p[0] for p in parts], skipped

@@ -10,7 +10,9 @@ the SHA-256 of each shard; subjects that could not be read are listed with the r
 The source may also be a ``dicom:`` spec (two co-registered DICOM series, :mod:`fusioninn.data.dicom`):
 one subject, every slice with brain (``slices="all"``; a DICOM series carries no segmentation), the very
 slices ``evaluate --data dicom:...`` reads; the manifest records the spec with absolute folders and every
-file of both series.
+file of both series. A ``dicom-studies:`` spec (one subject per DICOM study under a root) is a collection
+like a BraTS folder: the root is scanned once, each subject's manifest entry records every file of its two
+series, and a subject that cannot be used is skipped (or, ``strict``, refused) like a BraTS subject.
 
 - Resumable: the manifest is rewritten (atomically) as subjects finish, so a killed ``prepare`` continues
   with the subjects not yet done.
@@ -172,13 +174,24 @@ def _save_shard(path: Path, array: np.ndarray) -> dict[str, Any]:
 
 
 def _decode_subject(folder: str, files: dict[str, str], options: dict[str, Any], shard_dir: str,
-                    key: str) -> dict[str, Any]:
-    """Decode one subject and write its shards; returns the manifest entry (or ``{"error": ...}``)."""
+                    key: str, study_subject: str | None = None) -> dict[str, Any]:
+    """Decode one subject and write its shards; returns the manifest entry (or ``{"error": ...}``).
+
+    ``study_subject``: the subject id of one study of a ``dicom-studies:`` collection, whose ``files`` are
+    keyed ``a.<n>`` (series A) and ``b.<n>`` (series B)."""
     from .brats import _read_subject, _safe
 
     opts = PrepareOptions.from_dict(options)
     try:
-        if folder.startswith("dicom:"):  # one subject: the two series of the spec
+        if study_subject is not None:  # one study of a collection: its two series from their file lists
+            from .dicom import StudyPair, read_study_pair
+
+            pair = StudyPair(study_subject, Path(folder), "",
+                             [Path(v) for k, v in sorted(files.items()) if k.startswith("a.")],
+                             [Path(v) for k, v in sorted(files.items()) if k.startswith("b.")])
+            images, index = read_study_pair(pair, opts.min_brain_fraction, opts.clip_negative)
+            seg, name = None, study_subject
+        elif folder.startswith("dicom:"):  # one subject: the two series of the spec
             from .dicom import read_dicom_pairs
 
             images, index, subject, _ = read_dicom_pairs(folder, opts.min_brain_fraction, opts.clip_negative)
@@ -283,7 +296,8 @@ def prepare(
     ``log`` line each (default: stderr) and listed in the manifest, or, with ``strict``, raise
     :class:`DataError` (subjects finished so far stay prepared for the next run).
 
-    ``source`` may be a ``dicom:`` spec instead (one subject, ``options.slices`` must be ``"all"``).
+    ``source`` may be a ``dicom:`` spec instead (one subject, ``options.slices`` must be ``"all"``), or a
+    ``dicom-studies:`` spec (a collection, one subject per study; ``"all"`` too).
 
     Raises:
         DataError: no subject folders, a folder prepared from another source or with other options, no
@@ -296,15 +310,21 @@ def prepare(
     if workers < 1:
         raise DataError(f"workers must be >= 1, got {workers}")
     dicom = str(source).startswith("dicom:")
+    studies = str(source).startswith("dicom-studies:")
     src: Path | str
+    folders: list[Path] = []
+    if (dicom or studies) and options.slices != "all":
+        kind = "dicom:" if dicom else "dicom-studies:"
+        raise DataError(f"DICOM series carry no segmentation: prepare a {kind} spec with slices 'all' "
+                        "(--slices all, the default for it)", str(source))
     if dicom:
         from .dicom import canonical_dicom_spec
 
-        if options.slices != "all":
-            raise DataError("DICOM series carry no segmentation: prepare a dicom: spec with slices 'all' "
-                            "(--slices all, the default for it)", str(source))
         src = canonical_dicom_spec(str(source))
-        folders: list[Path] = []
+    elif studies:
+        from .dicom import canonical_studies_spec
+
+        src = canonical_studies_spec(str(source))
     else:
         src = Path(source).expanduser().resolve()
         folders = find_subject_folders(src)
@@ -313,8 +333,11 @@ def prepare(
     run.old = run.check_target()
     if dicom:
         run.plan_dicom()
+    elif studies:
+        run.plan_studies()  # one scan of the root; studies without the two series are found here
     else:
         run.plan_subjects(folders)  # unreadable file sets are found here, before anything is written
+    n_subjects = run.n_studies if studies else len(folders) or 1
     if dicom and not cache.exists():  # one subject: a failed decode leaves nothing behind
         try:
             return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, 1)
@@ -323,7 +346,16 @@ def prepare(
 
             shutil.rmtree(cache, ignore_errors=True)
             raise
-    return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, len(folders) or 1)
+    if studies and not cache.exists():  # a collection where nothing was usable leaves nothing behind
+        try:
+            return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, n_subjects)
+        except BaseException:
+            if not run.done:  # nothing decoded: nothing to resume either
+                import shutil
+
+                shutil.rmtree(cache, ignore_errors=True)
+            raise
+    return _prepare_into(run, ensure_writable_dir(cache), src, workers, progress, n_subjects)
 
 
 def _prepare_into(run: _PrepareRun, out: Path, src: Path | str, workers: int, progress: bool,
@@ -358,6 +390,9 @@ class _PrepareRun:
         self.pending: set[str] = set()
         self.last_save = 0.0
         self.old: dict[str, Any] | None = None  # the manifest found in the folder before this run
+        self.n_studies = 0  # studies found under the root of a dicom-studies: spec
+        # dicom-studies: skip lines wait for the end, so that a collection with nothing usable says one line
+        self.deferred: list[str] | None = [] if str(src).startswith("dicom-studies:") else None
 
     def check_target(self) -> dict[str, Any] | None:
         cache, src = self.cache, self.src
@@ -385,6 +420,29 @@ class _PrepareRun:
         records = {f"{k:05d}": _file_record(p, Path(str(self.src))) for k, p in enumerate(files)}  # absolute
         self.plan.append((Path(str(self.src)), sid, {}, {"folder": str(self.src), "files": records},
                           _subject_key(records, self.opts)))
+
+    def plan_studies(self) -> None:
+        """The subjects of a ``dicom-studies:`` spec: one scan of the root, each study's two series' files."""
+        from .dicom import find_study_pairs
+
+        coll = find_study_pairs(str(self.src))
+        self.n_studies = coll.studies
+        for sid, reason in coll.problems:
+            self._skip_or_raise(sid, reason)
+        for pair in coll.pairs:
+            files = {f"a.{k:05d}": p for k, p in enumerate(pair.files_a)}
+            files.update({f"b.{k:05d}": p for k, p in enumerate(pair.files_b)})
+            records = {k: _file_record(p, coll.root.resolve()) for k, p in files.items()}
+            rel = str(pair.folder.resolve().relative_to(coll.root.resolve())) if pair.folder != coll.root else "."
+            self.plan.append((pair.folder, pair.subject, files, {"folder": rel, "files": records},
+                              _subject_key(records, self.opts)))
+
+    def _skip_or_raise(self, sid: str, reason: str) -> None:
+        if not reason.startswith("subject "):
+            reason = f"subject {sid}: {reason}"
+        if self.strict:
+            raise DataError(reason)
+        self.skip(sid, reason)
 
     def plan_subjects(self, folders: list[Path]) -> None:
         from .brats import subject_files
@@ -414,7 +472,11 @@ class _PrepareRun:
 
     def skip(self, sid: str, reason: str) -> None:
         self.skipped.append({"id": sid, "reason": reason})
-        self.say(f"warning: skipping subject {sid}: {reason}")
+        line = f"warning: skipping subject {sid}: {reason}"
+        if self.deferred is not None:
+            self.deferred.append(line.replace(f": subject {sid}: ", ": ", 1))
+        else:
+            self.say(line)
 
     def reuse(self, old: dict[str, Any] | None) -> None:
         """Keep the subjects of an earlier run whose sources are unchanged and whose shards pass their checksum."""
@@ -464,10 +526,13 @@ class _PrepareRun:
         bar = tqdm(total=len(self.plan), initial=len(self.plan) - len(todo), unit="subject", desc="prepare",
                    disable=not progress, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
+        studies = self.deferred is not None
+
         def job(item):
-            folder, _, files, rec, key = item
+            folder, sid, files, rec, key = item
             where = rec["folder"] if str(rec["folder"]).startswith("dicom:") else str(folder)
-            return where, {k: str(v) for k, v in files.items()}, self.opts, str(shard_dir), key
+            return (where, {k: str(v) for k, v in files.items()}, self.opts, str(shard_dir), key,
+                    sid if studies else None)
 
         try:
             if workers == 1 or len(todo) <= 1:
@@ -505,12 +570,17 @@ class _PrepareRun:
         self.save(force=True)
         done = list(self.done.values())
         if not done:
+            if self.deferred is not None:
+                reasons = "; ".join(s["reason"] for s in self.skipped[:3])
+                raise DataError(f"no usable subject among {n_folders} DICOM studies ({reasons})", self.src)
             reasons = "; ".join(f"{s['id']}: {s['reason']}" for s in self.skipped[:5])
             raise DataError(f"no slices selected from {n_folders} subject(s)" + (f" ({reasons})" if reasons else ""),
                             self.src)
         if len({tuple(e["shape"]) for e in done}) > 1:
             listed = ", ".join(f"{e['id']} {e['shape'][1]}x{e['shape'][2]}" for e in done[:6])
             raise DataError(f"subjects have different slice sizes ({listed}); prepare them separately", self.src)
+        for line in self.deferred or ():
+            self.say(line)
         if self.skipped:
             self.say(f"warning: prepared {len(done)} of {n_folders} subjects; skipped {len(self.skipped)} "
                      f"(listed in {self.cache / MANIFEST_NAME})")
@@ -518,6 +588,13 @@ class _PrepareRun:
 
 def _source_folders(source: Path | str) -> list[Path]:
     """The folders a prepared collection was decoded from: the BraTS root, or both folders of a dicom: spec."""
+    if str(source).startswith("dicom-studies:"):
+        from .dicom import parse_studies_spec
+
+        try:
+            return [parse_studies_spec(str(source))[0].resolve()]
+        except DataError:
+            return [Path(str(source))]
     if str(source).startswith("dicom:"):
         from .dicom import parse_dicom_spec
 
@@ -533,8 +610,14 @@ def _source_folders(source: Path | str) -> list[Path]:
 def _folder_lock(folder: Path):
     import fcntl
 
+    from ..atomic import note_created
+
     # an empty file that only carries the lock: nothing is ever written to it
-    fd = os.open(folder / ".prepare.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock = folder / ".prepare.lock"
+    created = not lock.exists()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    if created:  # a failed command removes it with the rest of what it created (and then the folder)
+        note_created(lock)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

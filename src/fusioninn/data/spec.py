@@ -7,7 +7,9 @@ Accepted forms (see docs/data.md for examples):
 - ``FILE.h5`` / ``FILE.hdf5`` — the original FusionINN HDF5 layout or our export;
 - ``pairs:DIR_A:DIR_B`` — two folders of 2-D images matched by file name;
 - ``dicom:DIR_A:DIR_B`` or ``dicom:STUDY:SERIES_A:SERIES_B`` — two co-registered DICOM series (every slice
-  with brain; :func:`fusioninn.data.dicom.read_dicom_pairs`).
+  with brain; :func:`fusioninn.data.dicom.read_dicom_pairs`);
+- ``dicom-studies:ROOT:SERIES_A:SERIES_B`` — a collection: one subject per DICOM study under ROOT, the two
+  series picked in each (:func:`fusioninn.data.dicom.read_dicom_collection`).
 
 :func:`load_pairs` returns a :class:`PairSet`: float32 (N, 2, H, W) in [0, 1] plus the subject of every
 slice, so that the train/validation split is made per subject (no subject on both sides).
@@ -29,7 +31,8 @@ __all__ = ["PairSet", "load_pairs", "split_subjects", "parse_pair", "SPEC_FORMS"
 SPEC_FORMS = (
     "phantom:N[:SEED] (synthetic slices), a BraTS folder (subject folders with <id>_t1ce.nii.gz ... or "
     "<id>-t1c.nii.gz ...), FILE.h5 (original FusionINN HDF5 or our export), pairs:DIR_A:DIR_B (image folders "
-    "matched by file name), dicom:DIR_A:DIR_B or dicom:STUDY:SERIES_A:SERIES_B (two DICOM series)"
+    "matched by file name), dicom:DIR_A:DIR_B or dicom:STUDY:SERIES_A:SERIES_B (two DICOM series), "
+    "dicom-studies:ROOT:SERIES_A:SERIES_B (one subject per DICOM study under ROOT)"
 )
 
 
@@ -167,6 +170,8 @@ def load_pairs(
         ps = _load_folder_pairs(spec, multiple, pad_mode)
     elif spec.startswith("dicom:"):
         ps = _load_dicom_pairs(spec, names, min_brain_fraction, clip_negative)
+    elif spec.startswith("dicom-studies:"):
+        ps = _load_dicom_studies(spec, names, min_brain_fraction, clip_negative, skip_bad)
     elif spec.lower().endswith((".h5", ".hdf5")):
         ps = _load_h5(spec, names, clip_negative)
     elif Path(spec).is_dir():
@@ -209,6 +214,16 @@ def _load_dicom_pairs(spec: str, names: tuple[str, str], min_brain_fraction: flo
     images, index, subject, _ = read_dicom_pairs(spec, min_brain_fraction, clip_negative)
     return PairSet(images=images, subject_ids=[subject] * len(index), slice_index=index, seg=None, names=names,
                    source=spec, meta={"selection": "brain fraction (DICOM series have no segmentation)"})
+
+
+def _load_dicom_studies(spec: str, names: tuple[str, str], min_brain_fraction: float, clip_negative: bool,
+                        skip_bad: bool) -> PairSet:
+    from .dicom import read_dicom_collection
+
+    images, index, ids, read, skipped = read_dicom_collection(spec, min_brain_fraction, clip_negative, skip_bad)
+    return PairSet(images=images, subject_ids=ids, slice_index=index, seg=None, names=names, source=spec,
+                   meta={"selection": "brain fraction (DICOM series have no segmentation)", "skipped": skipped,
+                         "subjects_read": read})
 
 
 def _load_h5(spec: str, names: tuple[str, str], clip_negative: bool) -> PairSet:

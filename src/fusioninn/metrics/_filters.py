@@ -17,8 +17,9 @@ import numpy as np
 from scipy import ndimage
 
 from ..filters import SOBEL_X, SOBEL_Y, gaussian_1d
+from ._matlab import memo_arrays
 
-__all__ = ["fspecial_gaussian", "centre_filter", "valid_filter", "SOBEL_X", "SOBEL_Y"]
+__all__ = ["fspecial_gaussian", "centre_filter", "valid_filter", "ssim_from_moments", "SOBEL_X", "SOBEL_Y"]
 
 
 def fspecial_gaussian(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -92,21 +93,32 @@ def ssim_map_255(
 
     ``x`` and ``y`` may be stacks (N, H, W) of image pairs.
     """
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
     mu_x, mu_y, var_x, var_y, cov = local_moments(x, y, reference)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ssim_from_moments(mu_x, mu_y, var_x, var_y, cov, c1, c2), var_x, var_y
+
+
+def ssim_from_moments(
+    mu_x: np.ndarray, mu_y: np.ndarray, var_x: np.ndarray, var_y: np.ndarray, cov: np.ndarray, c1: float, c2: float
+) -> np.ndarray:
+    """The SSIM map (2 mu_x mu_y + C1)(2 cov + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2)).
+
+    NumPy, in the toolboxes' order of operations (the metrics' fixtures depend on it); the torch
+    :func:`fusioninn.filters.ssim_from_moments` of the losses groups the terms differently.
+    """
     num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
-    den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
-    return num / den, var_x, var_y
+    return num / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
 
 
+@memo_arrays()
 def fusion_ssim_maps(
     a: np.ndarray, b: np.ndarray, f: np.ndarray, reference: bool, data_range: float = 255.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """SSIM maps of (a, f) and (b, f) and the local variances of a and b, from 8 filtered maps.
 
     The same numbers as two :func:`ssim_map_255` calls (SSIM is symmetric in its arguments), but the
-    moments of ``f`` are filtered once.
+    moments of ``f`` are filtered once. Within one ``compute`` call the maps are shared (``ssim@vifb``,
+    ``ssim@liu``, ``qs@liu``, ``q_p`` use the same ones); callers must not modify them.
     """
     size, sigma = 11, 1.5
     if reference:
@@ -120,9 +132,6 @@ def fusion_ssim_maps(
     var_a, var_b, var_f = m[3] - mu_a * mu_a, m[4] - mu_b * mu_b, m[5] - mu_f * mu_f
     c1 = (0.01 * data_range) ** 2
     c2 = (0.03 * data_range) ** 2
-    maps = []
-    for mu_s, var_s, e_sf in ((mu_a, var_a, m[6]), (mu_b, var_b, m[7])):
-        cov = e_sf - mu_s * mu_f
-        num = (2.0 * mu_s * mu_f + c1) * (2.0 * cov + c2)
-        maps.append(num / ((mu_s * mu_s + mu_f * mu_f + c1) * (var_s + var_f + c2)))
-    return maps[0], maps[1], var_a, var_b
+    map_af = ssim_from_moments(mu_a, mu_f, var_a, var_f, m[6] - mu_a * mu_f, c1, c2)
+    map_bf = ssim_from_moments(mu_b, mu_f, var_b, var_f, m[7] - mu_b * mu_f, c1, c2)
+    return map_af, map_bf, var_a, var_b

@@ -97,7 +97,11 @@ def compute(
         "float": tuple(v for v, _ in raw),  # type: ignore[dict-item]
         "8bit": tuple(v if is8 else np.floor(v + 0.5) for v, is8 in raw),  # type: ignore[dict-item]
     }
+    grey = all(v.ndim == 2 for v, _ in raw)
     out: dict[str, float] = {}
+    # Aliases (e.g. qcb@vifb, qcb@mefb, qcb@liu) are one function under different colour rules: on the
+    # same inputs and rule they are one evaluation.
+    scores: dict[tuple, float] = {}
     with memo_scope():  # keys that share an intermediate (e.g. qp@liu and qp@mefb) compute it once
         for key in keys:
             spec = registry.get(key)
@@ -106,8 +110,11 @@ def compute(
                 function = REFERENCE_FUNCTIONS[key]
             rule = spec.colour if colour == "source" else colour
             integer = spec.inputs == "8bit" or all_8bit
-            try:
-                out[key] = float(apply_rule(function, rule, *views[spec.inputs], integer=integer))
-            except UserInputError as err:
-                raise UserInputError(f"{key}: {err}") from None
+            same = (function, spec.inputs, integer, None if grey else rule)
+            if same not in scores:
+                try:
+                    scores[same] = float(apply_rule(function, rule, *views[spec.inputs], integer=integer))
+                except UserInputError as err:
+                    raise UserInputError(f"{key}: {err}") from None
+            out[key] = scores[same]
     return out

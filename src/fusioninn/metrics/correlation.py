@@ -29,9 +29,13 @@ _TANG = "Linfeng-Tang/Evaluation-for-Image-Fusion:Evaluation/"
 def corr2(x: np.ndarray, y: np.ndarray) -> float:
     """MATLAB's ``corr2``: Pearson correlation of two same-sized arrays; 0 if either is constant."""
     xc = x - x.mean()
-    yc = y - y.mean()
+    return _centred_ratio(xc, xc, y - y.mean())
+
+
+def _centred_ratio(num_x: np.ndarray, xc: np.ndarray, yc: np.ndarray) -> float:
+    """sum(num_x yc) / sqrt(sum(xc^2) sum(yc^2)), 0 if the denominator is 0 (``num_x = xc``: corr2)."""
     den = np.sqrt((xc * xc).sum() * (yc * yc).sum())
-    return float((xc * yc).sum() / den) if den > 0 else 0.0
+    return float((num_x * yc).sum() / den) if den > 0 else 0.0
 
 
 def scd(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
@@ -42,13 +46,8 @@ def scd(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
 def cc(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     """``CC_evaluation.m``: (r_AF + r_BF) / 2, with the code's mean(A) in r_BF's numerator."""
     fc = f - f.mean()
-    ff = (fc * fc).sum()
-    ac = a - a.mean()
-    bc = b - b.mean()
-    den_a = np.sqrt((ac * ac).sum() * ff)
-    den_b = np.sqrt((bc * bc).sum() * ff)
-    r_af = float((ac * fc).sum() / den_a) if den_a > 0 else 0.0
-    r_bf = float(((b - a.mean()) * fc).sum() / den_b) if den_b > 0 else 0.0
+    r_af = corr2(a, f)
+    r_bf = _centred_ratio(b - a.mean(), b - b.mean(), fc)
     return (r_af + r_bf) / 2.0
 
 

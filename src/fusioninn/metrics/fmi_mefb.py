@@ -25,9 +25,12 @@ feature) use the exact-arithmetic 0 and compare raw windows for both sources.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from scipy import ndimage
 
+from ._matlab import memo_arrays
 from .q_fmi import q_fmi
 from .registry import MetricSpec
 
@@ -50,8 +53,13 @@ def sobel_edges(x: np.ndarray) -> np.ndarray:
     return horizontal | vertical
 
 
+@memo_arrays(maxsize=6)
+def _edge_map(x: np.ndarray) -> np.ndarray:
+    return sobel_edges(x).astype(np.uint8)
+
+
 def _edge_maps(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> list[np.ndarray]:
-    return [sobel_edges(x).astype(np.uint8) for x in (a, b, f)]
+    return [_edge_map(x) for x in (a, b, f)]
 
 
 def fmi_mefb(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
@@ -87,46 +95,37 @@ _ROUNDOFF = (
     "the second source's equality shortcut compares against the already rescaled fused window."
 )
 
+# Every FMI variant: the same papers, 8-bit inputs, higher is better.
+_fmi_key = partial(MetricSpec, formula=_FORMULA, inputs="8bit", higher_is_better=True)
+
 VARIANTS: tuple[MetricSpec, ...] = (
-    MetricSpec(
+    _fmi_key(
         key="fmi@mefb",
         function=fmi_mefb,
-        formula=_FORMULA,
         reference="xingchenzhang/MEFB:metrics/metricsFMI.m",
-        inputs="8bit",
         colour="mean",
-        higher_is_better=True,
         note="Edge feature (MEFB calls fmi.m with its default 'edge'), Sobel edges as Octave's edge(); " + _ROUNDOFF,
     ),
-    MetricSpec(
+    _fmi_key(
         key="fmi_edge@haghighat2014",
         function=fmi_edge_exact,
-        formula=_FORMULA,
         reference="none (corrected fmi@mefb)",
-        inputs="8bit",
         colour="grey",
-        higher_is_better=True,
         note="Edge-feature FMI with constant-window terms read in exact arithmetic (0) and raw windows in "
         "both equality shortcuts.",
     ),
-    MetricSpec(
+    _fmi_key(
         key="fmi@fusioninn",
         function=fmi_fusioninn,
-        formula=_FORMULA,
         reference="nish03/FusionINN:FusionMetrics/fmi.m (feature 'none')",
-        inputs="8bit",
         colour="grey",
-        higher_is_better=True,
         note="The FusionINN paper's Q_FMI (= q_fmi reference): pixel feature. " + _ROUNDOFF,
     ),
-    MetricSpec(
+    _fmi_key(
         key="fmi@haghighat2014",
         function=fmi_pixel_exact,
-        formula=_FORMULA,
         reference="none (corrected fmi@fusioninn, = q_fmi full)",
-        inputs="8bit",
         colour="grey",
-        higher_is_better=True,
         note="Pixel-feature FMI, constant-window terms in exact arithmetic (0), raw windows in both "
         "equality shortcuts.",
     ),

@@ -74,10 +74,11 @@ def mef_ssim_single(seq: np.ndarray, fused: np.ndarray, k: float = 0.03) -> floa
     var_f = g_ff - g_f * g_f
     var_r = 0.0
     cov_rf = 0.0
+    g_pairs = {(i, j): gaussian_valid(window, seq[i] * seq[j]) for i in range(kk) for j in range(i, kk)}
     for i in range(kk):
         cov_rf = cov_rf + coef[i] * (gaussian_valid(window, seq[i] * fused) - g_x[i] * g_f)
         for j in range(kk):
-            g_ij = gaussian_valid(window, seq[i] * seq[j])
+            g_ij = g_pairs[min(i, j), max(i, j)]  # x_i x_j = x_j x_i: filtered once
             var_r = var_r + coef[i] * coef[j] * (g_ij - g_x[i] * g_x[j])
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(norm2 > 0, max_ed / np.sqrt(norm2), 1.0)

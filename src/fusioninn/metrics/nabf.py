@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ._matlab import memo_arrays
 from .registry import MetricSpec
 
 __all__ = ["nabf_kumar", "nabf_tang", "VARIANTS"]
@@ -34,10 +35,12 @@ _TD, _WT_MIN, _LG = 2.0, 0.001, 1.5
 _NRG, _KG, _SG, _NRA, _KA, _SA = 0.9999, 19.0, 0.5, 0.9995, 22.0, 0.5
 
 
-def _edges(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@memo_arrays(maxsize=6)
+def _edges(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel strength and angle of one image (shared by nabf@kumar and nabf@tang within a compute call)."""
     # per_extn_im_fn mirrors without repeating the edge pixel: scipy's "mirror" mode
-    gv = ndimage.correlate(stack, _V[None], mode="mirror")
-    gh = ndimage.correlate(stack, _H[None], mode="mirror")
+    gv = ndimage.correlate(image, _V, mode="mirror")
+    gh = ndimage.correlate(image, _H, mode="mirror")
     g = np.sqrt(gh * gh + gv * gv)
     flat = (gv == 0) & (gh == 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -57,7 +60,8 @@ def _edge_preservation(g_s, a_s, g_f, a_f):
 
 def nabf_kumar(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> float:
     """Kumar's modified N^AB/F of ``f`` with respect to sources ``a`` and ``b`` (0..255 values)."""
-    g, alpha = _edges(np.stack([a, b, f]))
+    (g_a, alpha_a), (g_b, alpha_b), (g_f, alpha_f) = _edges(a), _edges(b), _edges(f)
+    g, alpha = (g_a, g_b, g_f), (alpha_a, alpha_b, alpha_f)
     q_af = _edge_preservation(g[0], alpha[0], g[2], alpha[2])
     q_bf = _edge_preservation(g[1], alpha[1], g[2], alpha[2])
     w_a = np.where(g[0] >= _TD, g[0] ** _LG, _WT_MIN)

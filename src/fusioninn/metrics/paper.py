@@ -9,6 +9,8 @@ phase-congruency metric).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .q_fmi import q_fmi
@@ -18,7 +20,7 @@ from .q_ssim import q_ssim
 from .q_xy import q_xy
 from .registry import MetricSpec
 
-__all__ = ["REFERENCE_FUNCTIONS", "VARIANTS"]
+__all__ = ["REFERENCE_FUNCTIONS", "SAME_AS", "VARIANTS"]
 
 _TOOLBOX = "nish03/FusionINN:FusionMetrics/"  # the Liu toolbox files as the FusionINN evaluation ran them
 
@@ -39,16 +41,46 @@ def _on_8bit(fn, protocol: str):
     return metric
 
 
+_FUNCTIONS = {"q_ssim": q_ssim, "q_fmi": q_fmi, "q_ncie": q_ncie, "q_xy": q_xy, "q_p": q_p}
+
 #: The ``reference`` protocol of each key (8-bit inputs).
-REFERENCE_FUNCTIONS = {
-    "q_ssim": _on_8bit(q_ssim, "reference"),
-    "q_fmi": _on_8bit(q_fmi, "reference"),
-    "q_ncie": _on_8bit(q_ncie, "reference"),
-    "q_xy": _on_8bit(q_xy, "reference"),
-    "q_p": _on_8bit(q_p, "reference"),
+REFERENCE_FUNCTIONS = {key: _on_8bit(fn, "reference") for key, fn in _FUNCTIONS.items()}
+
+#: Which catalogue variant each of the paper's five names is, as (``full`` protocol, ``reference``
+#: protocol); None where no other key computes it (Q_XY's and Q_P's ``full`` readings are our own:
+#: the 2000 paper's weighting over the interior, Piella's Q with flat windows' lambda thresholded).
+#: Equal on 8-bit images (tests/metrics/test_shared_intermediates.py).
+SAME_AS: dict[str, tuple[str | None, str]] = {
+    "q_ssim": ("ssim@liu", "ssim@fusioninn"),
+    "q_fmi": ("fmi@haghighat2014", "fmi@fusioninn"),
+    "q_ncie": ("qncie@fusioninn", "qncie@fusioninn"),
+    "q_xy": (None, "qabf@fusioninn"),
+    "q_p": (None, "piella@fusioninn"),
 }
 
-VARIANTS: tuple[MetricSpec, ...] = (
+
+def _same_as(key: str) -> str:
+    full, reference = SAME_AS[key]
+    if full is None:
+        return f" protocol='reference' = {reference}; the full reading is no other key's."
+    return f" Same as {full}; protocol='reference' = {reference}."
+
+
+def _toolbox_key(key: str, file: str, formula: str, note: str) -> MetricSpec:
+    """A key whose ``full`` protocol runs on the 8-bit grey images, matched to the toolbox file ``file``."""
+    return MetricSpec(
+        key=key,
+        function=_on_8bit(_FUNCTIONS[key], "full"),
+        formula=formula,
+        reference=_TOOLBOX + file,
+        inputs="8bit",
+        colour="grey",
+        higher_is_better=True,
+        note=note,
+    )
+
+
+_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         key="q_ssim",
         function=_ssim_full,
@@ -60,49 +92,35 @@ VARIANTS: tuple[MetricSpec, ...] = (
         note="The published Q_SSIM: pytorch-msssim SSIM (11x11 Gaussian, sigma 1.5, data range 1, valid "
         "windows) on the float images. protocol='reference': the Liu toolbox ssim_index.m, centre only.",
     ),
-    MetricSpec(
-        key="q_fmi",
-        function=_on_8bit(q_fmi, "full"),
+    _toolbox_key(
+        "q_fmi",
+        "fmi.m",
         formula="Haghighat, Aghagolzadeh & Seyedarabi 2011, doi:10.1016/j.compeleceng.2011.07.012; "
         "windowed: Haghighat & Razian 2014, doi:10.1109/ICAICT.2014.7036000",
-        reference=_TOOLBOX + "fmi.m",
-        inputs="8bit",
-        colour="grey",
-        higher_is_better=True,
         note="Pixel feature, 3x3 windows; constant windows read in exact arithmetic (0) and the "
         "second-source shortcut on raw windows. protocol='reference' reproduces fmi.m's round-off reading.",
     ),
-    MetricSpec(
-        key="q_ncie",
-        function=_on_8bit(q_ncie, "full"),
+    _toolbox_key(
+        "q_ncie",
+        "metricWang.m",
         formula="Wang, Shen & Jin 2008, doi:10.1016/B978-0-12-372529-5.00017-2",
-        reference=_TOOLBOX + "metricWang.m",
-        inputs="8bit",
-        colour="grey",
-        higher_is_better=True,
         note="Both protocols equal metricWang.m (whole image).",
     ),
-    MetricSpec(
-        key="q_xy",
-        function=_on_8bit(q_xy, "full"),
+    _toolbox_key(
+        "q_xy",
+        "metricXydeas.m",
         formula="Xydeas & Petrovic 2000, doi:10.1049/el:20000267",
-        reference=_TOOLBOX + "metricXydeas.m",
-        inputs="8bit",
-        colour="grey",
-        higher_is_better=True,
         note="full: the 2000 paper's weighted sum and constants over the interior, orientation modulo pi "
         "(close to qabf@vifb, which differs at the zero-padded border and in orientation folding). "
         "protocol='reference': metricXydeas.m as run (toolbox constants, 3x3 centre only).",
     ),
-    MetricSpec(
-        key="q_p",
-        function=_on_8bit(q_p, "full"),
+    _toolbox_key(
+        "q_p",
+        "metricPeilla.m",
         formula="Piella & Heijmans 2003, doi:10.1109/ICIP.2003.1247209 (sw = 1, SSIM maps as Q0)",
-        reference=_TOOLBOX + "metricPeilla.m",
-        inputs="8bit",
-        colour="grey",
-        higher_is_better=True,
         note="Piella's Q, not MEFB's qp (Zhao's phase congruency). full: every valid window; "
         "protocol='reference': metricPeilla.m as run (centre windows only).",
     ),
 )
+
+VARIANTS: tuple[MetricSpec, ...] = tuple(replace(spec, note=spec.note + _same_as(spec.key)) for spec in _SPECS)

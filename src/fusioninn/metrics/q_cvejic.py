@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._filters import fspecial_gaussian
-from ._matlab import gaussian_valid, mean_finite, memo_arrays
+from ._filters import fspecial_gaussian, ssim_from_moments
+from ._matlab import gaussian_valid_moments, mean_finite, memo_arrays
 from .registry import MetricSpec
 
 __all__ = ["qc_liu", "qc_mefb", "qc_cvejic2005", "VARIANTS"]
@@ -33,11 +33,8 @@ _WINDOW = fspecial_gaussian(7, 1.5)
 
 
 def _ssim_cov(x: np.ndarray, y: np.ndarray, c1: float, c2: float) -> tuple[np.ndarray, np.ndarray]:
-    m = gaussian_valid(_WINDOW, np.stack([x, y, x * x, y * y, x * y]))
-    mu_x, mu_y = m[0], m[1]
-    var_x, var_y, cov = m[2] - mu_x * mu_x, m[3] - mu_y * mu_y, m[4] - mu_x * mu_y
-    num = (2.0 * mu_x * mu_y + c1) * (2.0 * cov + c2)
-    return num / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)), cov
+    mu_x, mu_y, var_x, var_y, cov = gaussian_valid_moments(_WINDOW, x, y)
+    return ssim_from_moments(mu_x, mu_y, var_x, var_y, cov, c1, c2), cov
 
 
 @memo_arrays()

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import MIN_SIDE, check_protocol, triplet
+from ._matlab import memo_arrays
 
 __all__ = ["q_fmi"]
 
@@ -136,33 +137,63 @@ def _nfmi_terms(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.divide(2.0 * mi, h_sum, out=np.zeros(m), where=(mi != 0) & (h_sum > 0))
 
 
+@memo_arrays(maxsize=8)
+def _window_pair(src: np.ndarray, fus: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
+    """What every FMI variant shares for one (source, fused) pair of 8-bit images.
+
+    Returns, on the valid window grid: the normalised-MI term of each window pair that differs and is
+    non-constant on both sides (NaN elsewhere), the raw-equality flags, and the constant-window flags of
+    source and fused. ``q_fmi``'s protocols, ``fmi@fusioninn``, ``fmi@haghighat2014`` (and the edge-map
+    pair of ``fmi@mefb`` / ``fmi_edge@haghighat2014``) only differ in how they read these, so within one
+    ``compute`` call the costly terms are computed once per pair.
+    """
+    s, f = _shifted(src, window), _shifted(fus, window)
+    lo, hi = s.min(axis=0), s.max(axis=0)
+    f_lo, f_hi = f.min(axis=0), f.max(axis=0)
+    equal = (s == f).all(axis=0)
+    src_const, fus_const = hi == lo, f_hi == f_lo
+    todo = ~equal & ~src_const & ~fus_const
+    terms = np.full(equal.shape, np.nan)
+    if todo.any():
+        terms[todo] = _nfmi_windows(s[:, todo], f[:, todo], lo[todo], hi[todo], f_lo[todo], f_hi[todo])
+    for array in (terms, equal, src_const, fus_const):
+        array.setflags(write=False)
+    return terms, equal, src_const, fus_const
+
+
+def _nfmi_windows(s: np.ndarray, f: np.ndarray, lo, hi, f_lo, f_hi) -> np.ndarray:
+    """Terms of selected (w*w, M) source and fused window columns, non-constant on both sides."""
+    p = _pdf_rows(s, lo, hi - lo)
+    q = _pdf_rows(f, f_lo, f_hi - f_lo)
+    # Chunks small enough for the temporaries to stay in cache (about 2x faster than one pass).
+    return np.concatenate([_nfmi_terms(p[i : i + _CHUNK], q[i : i + _CHUNK]) for i in range(0, len(p), _CHUNK)])
+
+
 def _source_terms(
-    src: np.ndarray, fus_cmp: np.ndarray, fus: np.ndarray, constant_windows: str
+    src: np.ndarray, fus: np.ndarray, window: int, constant_windows: str, equal: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-window terms for one source (window grid shape) and the equality-shortcut flags.
 
-    ``src``, ``fus``: shifted stacks (w*w, h, w) of the source and fused image; ``fus_cmp``: what the
-    equality shortcut compares the source windows with.
+    ``src``, ``fus``: the 8-bit source and fused images. ``equal``: the equality shortcut's flags when
+    they are not the raw windows' (``fmi.m``'s second source); windows it leaves to compute that the
+    shared terms skipped (raw-equal windows) are computed here.
     """
-    term = np.zeros(src.shape[1:])
-    equal = (src == fus_cmp).all(axis=0)
+    shared, raw_equal, src_const, fus_const = _window_pair(src, fus, window)
+    if equal is None:
+        equal = raw_equal
+    term = np.zeros(raw_equal.shape)
     term[equal] = 1.0
-    lo, hi = src.min(axis=0), src.max(axis=0)
-    f_lo, f_hi = fus.min(axis=0), fus.max(axis=0)
-    src_const, fus_const = hi == lo, f_hi == f_lo
     # Two different constant windows: both distributions uniform, their covariance is 0 exactly and only
     # round-off decides; summed left to right (Octave) the term is ~1, exactly it is 0.
     if constant_windows == "roundoff":
         term[~equal & src_const & fus_const] = 1.0
     # One constant window against a varying one: correlation 0 (up to ~1e-16 round-off), term 0.
     todo = ~equal & ~src_const & ~fus_const
-    if todo.any():
-        p = _pdf_rows(src[:, todo], lo[todo], (hi - lo)[todo])
-        q = _pdf_rows(fus[:, todo], f_lo[todo], (f_hi - f_lo)[todo])
-        # Chunks small enough for the temporaries to stay in cache (about 2x faster than one pass).
-        term[todo] = np.concatenate(
-            [_nfmi_terms(p[i : i + _CHUNK], q[i : i + _CHUNK]) for i in range(0, len(p), _CHUNK)]
-        )
+    term[todo] = shared[todo]
+    missing = todo & raw_equal
+    if missing.any():
+        s, f = _shifted(src, window)[:, missing], _shifted(fus, window)[:, missing]
+        term[missing] = _nfmi_windows(s, f, s.min(axis=0), s.max(axis=0), f.min(axis=0), f.max(axis=0))
     return term, equal
 
 
@@ -201,15 +232,14 @@ def q_fmi(
     if not isinstance(window, int) or window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd integer >= 3, got {window!r}")
     qa, qb, qf = triplet(a, b, fused, "8bit", min_side=max(MIN_SIDE, window))
-    sa, sb, sf = _shifted(qa, window), _shifted(qb, window), _shifted(qf, window)
-    term_a, equal_a = _source_terms(sa, sf, sf, constant_windows)
+    term_a, equal_a = _source_terms(qa, qf, window, constant_windows)
+    equal_b = None
     if reference:
         # fmi.m overwrites its fused window by the rescaled one (constant -> ones) unless the first
         # source's equality shortcut fired, and the second source is compared with that.
+        sf = _shifted(qf, window)
         f_lo, f_span = sf.min(axis=0), np.ptp(sf, axis=0)
         rescaled = np.divide(sf - f_lo, f_span, out=np.ones_like(sf), where=f_span != 0)
-        sf_cmp = np.where(equal_a, sf, rescaled)
-    else:
-        sf_cmp = sf
-    term_b, _ = _source_terms(sb, sf_cmp, sf, constant_windows)
+        equal_b = (_shifted(qb, window) == np.where(equal_a, sf, rescaled)).all(axis=0)
+    term_b, _ = _source_terms(qb, qf, window, constant_windows, equal_b)
     return float(((term_a + term_b) / 2.0).mean())

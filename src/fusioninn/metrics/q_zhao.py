@@ -54,6 +54,7 @@ def _filters(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, float]:
     sum_aiaj = sum(
         (spatial[:, i] * spatial[:, j]).sum(axis=(-2, -1)) for i in range(_NSCALE - 1) for j in range(i + 1, _NSCALE)
     )
+    filters = filters.astype(np.complex128)  # complex x complex is faster than NumPy's mixed product
     filters.setflags(write=False)
     return filters, em_n, 2 * sum_an2 + 4 * sum_aiaj
 
@@ -104,18 +105,20 @@ def phase_congruency(im: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     covx2 = np.zeros((rows, cols))
     covy2 = np.zeros((rows, cols))
     covxy = np.zeros((rows, cols))
+    spectrum = np.empty(filters.shape[1:], dtype=np.complex128)
     for o in range(_NORIENT):
         angl = o * np.pi / _NORIENT
-        eo = sp_fft.ifft2(image_fft[None] * filters[o])
+        eo = sp_fft.ifft2(np.multiply(image_fft, filters[o], out=spectrum), overwrite_x=True)
         e, od = eo.real, eo.imag
         an = np.abs(eo)
         sum_an = an.sum(0)
-        sum_e = e.sum(0)
-        sum_o = od.sum(0)
+        sum_eo = eo.sum(0)
+        sum_e, sum_o = sum_eo.real, sum_eo.imag
         max_an = an.max(0)
         x_energy = np.sqrt(sum_e * sum_e + sum_o * sum_o) + _EPS
         mean_e, mean_o = sum_e / x_energy, sum_o / x_energy
-        energy = (e * mean_e + od * mean_o - np.abs(e * mean_o - od * mean_e)).sum(0)
+        # sum over scales of (e mean_e + o mean_o - |e mean_o - o mean_e|): the first part is linear.
+        energy = sum_e * mean_e + sum_o * mean_o - np.abs(e * mean_o - od * mean_e).sum(0)
         # Noise threshold from the smallest scale's median response (Rayleigh model), as the toolbox.
         noise_power = -float(np.median(an[0] ** 2)) / np.log(0.5) / em_n[o]
         tau = np.sqrt(noise_power * noise_factor[o] / 2)

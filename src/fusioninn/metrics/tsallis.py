@@ -16,6 +16,8 @@ formula as published, marginals the right way round. All work on ``normalize1``-
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ._matlab import joint_histogram, normalize1
@@ -72,45 +74,40 @@ _BUG = (
     "Reproduces tsallis.m's swapped marginals (p(i,j) divided by p_Y(i)p_X(j)); the published formula is te@cvejic2006."
 )
 
+# Every Tsallis variant: float inputs (normalize1 rounds them to 0..255), higher is better.
+_te_key = partial(MetricSpec, inputs="float", higher_is_better=True)
+
 VARIANTS: tuple[MetricSpec, ...] = (
-    MetricSpec(
+    _te_key(
         key="te@liu",
         function=te_liu,
         formula=_CVEJIC,
         reference="zhengliu6699/imageFusionMetrics:metricMI.m (sw=2) + tsallis.m",
-        inputs="float",
         colour="grey",
-        higher_is_better=True,
         note="q = 1.85 on normalize1-d images. " + _BUG,
     ),
-    MetricSpec(
+    _te_key(
         key="te@mefb",
         function=te_liu,
         formula=_CVEJIC,
         reference="xingchenzhang/MEFB:metrics/metricsTE.m",
-        inputs="float",
         colour="mean",
-        higher_is_better=True,
         note="Alias of te@liu (MEFB copied metricMI.m sw=2 and tsallis.m), averaged over colour channels. " + _BUG,
     ),
-    MetricSpec(
+    _te_key(
         key="te@cvejic2006",
         function=te_cvejic,
         formula=_CVEJIC,
         reference="none (corrected te@liu: marginals the right way round)",
-        inputs="float",
         colour="grey",
-        higher_is_better=True,
         note="The published Tsallis MI sum, q = 1.85, on normalize1-d images.",
     ),
-    MetricSpec(
+    _te_key(
         key="te_nava@liu",
         function=te_nava,
         formula=_NAVA,
         reference="zhengliu6699/imageFusionMetrics:metricMI.m (sw=3) + tsallis.m",
-        inputs="float",
         colour="grey",
-        higher_is_better=True,
         note="(I_q(A;F)+I_q(B;F))/(H(A)^q+H(B)^q+I_q(A;B)), q = 0.43137; tsallis.m's swapped marginals "
         "reproduced. The Liu toolbox's fusionAssess.m labels this Q_TE.",
     ),

@@ -28,20 +28,28 @@ _C = 1e-7
 _P = np.array([1.0, 0.0, 0.15, 1.0]) / 2.15
 
 
-def _scales(ref: np.ndarray, dist: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``ComVidVindG``: per scale (VID map, VIND map, gain map)."""
+def _windows() -> list[np.ndarray]:
+    return [fspecial_gaussian(2 ** (5 - scale) + 1, (2 ** (5 - scale) + 1) / 5) for scale in range(1, 5)]
+
+
+def _pyramid(x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per scale: the image (filtered and halved from scale 2 on), its local mean and E[x^2]."""
     out = []
-    for scale in range(1, 5):
-        n = 2 ** (4 - scale + 1) + 1
-        win = fspecial_gaussian(n, n / 5)
+    for scale, win in enumerate(_windows(), start=1):
         if scale > 1:
-            ref = gaussian_valid(win, ref)[::2, ::2]
-            dist = gaussian_valid(win, dist)[::2, ::2]
-        m = gaussian_valid(win, np.stack([ref, dist, ref * ref, dist * dist, ref * dist]))
-        mu1, mu2 = m[0], m[1]
-        s1 = m[2] - mu1 * mu1
-        s2 = m[3] - mu2 * mu2
-        s12 = m[4] - mu1 * mu2
+            x = gaussian_valid(win, x)[::2, ::2]
+        m = gaussian_valid(win, np.stack([x, x * x]))
+        out.append((x, m[0], m[1]))
+    return out
+
+
+def _scales(ref: list, dist: list) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``ComVidVindG`` of two :func:`_pyramid` results: per scale (VID map, VIND map, gain map)."""
+    out = []
+    for win, (x, mu1, e11), (y, mu2, e22) in zip(_windows(), ref, dist, strict=True):
+        s1 = e11 - mu1 * mu1
+        s2 = e22 - mu2 * mu2
+        s12 = gaussian_valid(win, x * y) - mu1 * mu2
         s1[s1 < 0] = 0
         s2[s2 < 0] = 0
         g = s12 / (s1 + 1e-10)
@@ -65,7 +73,8 @@ def _scales(ref: np.ndarray, dist: np.ndarray) -> list[tuple[np.ndarray, np.ndar
 
 def viff(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     """MEFB's VIF (Han et al.'s VIFF) of (a, b, fused), grey 0..255."""
-    s_a, s_b = _scales(a, fused), _scales(b, fused)
+    pyr_f = _pyramid(fused)  # the fused image's half of the moments serves both sources
+    s_a, s_b = _scales(_pyramid(a), pyr_f), _scales(_pyramid(b), pyr_f)
     total = 0.0
     for p, (vid1, vind1, g1), (vid2, vind2, g2) in zip(_P, s_a, s_b, strict=True):
         take_a = g1 < g2

@@ -48,6 +48,8 @@ __all__ = [
     "gauss_legendre",
     "share_map",
     "integrated_gradients",
+    "Kinks",
+    "QUADRATURE_RULES",
     "fusioninn_contributions",
     "network_contributions",
     "rule_contributions",
@@ -83,6 +85,8 @@ class Contributions:
     method: str
     steps: int | None
     computed: np.ndarray | None = None
+    #: the quadrature rule of the integrated gradients ("secant", "gauss-legendre"; None for the exact rules)
+    rule: str | None = None
 
     @property
     def residual(self) -> np.ndarray:
@@ -127,23 +131,154 @@ def share_map(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+#: quadrature rules of :func:`integrated_gradients`
+QUADRATURE_RULES = ("secant", "gauss-legendre")
+
+
+class Kinks:
+    """The piecewise-linear units of a network (ReLU, leaky ReLU, a clamp), seen by the ``secant`` rule.
+
+    A network's ``fused_fn(points, kinks)`` sends the input of each such unit through :meth:`relu`,
+    :meth:`leaky_relu` or :meth:`clamp`. Outside a ``secant`` pass (``mode`` None) these are the plain
+    operations. In ``"record"`` mode they also keep their inputs (the pre-activations at the cell edges);
+    in ``"replay"`` mode (inside the JVP at the cell's node) they return the plain value but carry the
+    tangent with the *secant slope* of the unit over the cell, ``(act(h_end) − act(h_start)) / (h_end −
+    h_start)``: the fraction of the cell on which the unit is active, i.e. the path split at the unit's
+    switching point (exact where the pre-activation is linear across the cell).
+    """
+
+    def __init__(self) -> None:
+        self.mode: str | None = None
+        self.records: list[tuple[torch.Tensor, Callable]] = []
+        self.slopes: list[torch.Tensor] = []
+        self._next = 0
+
+    def _unit(self, h: torch.Tensor, act: Callable, slope_at: Callable) -> torch.Tensor:
+        """``act(h)``; ``slope_at(h)`` is its derivative at h (used where a cell is degenerate). ``h`` must
+        not be modified afterwards (record mode keeps it)."""
+        if self.mode == "record":
+            self.records.append((h.detach(), act, slope_at))
+            return act(h)
+        if self.mode == "replay":
+            slope = self.slopes[self._next]
+            self._next += 1
+            # primal: act(h) at the node; tangent: the cell's secant slope times the tangent of h. The
+            # batch is (tangents x cells): the slopes of the P cells broadcast over the tangents.
+            value = act(h.detach())
+            moving = h - h.detach()  # primal 0, tangent: that of h
+            tangent = (moving.view(-1, *slope.shape) * slope).view_as(h)
+            return value + tangent
+        return act(h)
+
+    def relu(self, h: torch.Tensor) -> torch.Tensor:
+        return self._unit(h, torch.relu, lambda v: (v > 0).to(v.dtype))
+
+    def leaky_relu(self, h: torch.Tensor, negative_slope: float) -> torch.Tensor:
+        return self._unit(h, lambda v: torch.nn.functional.leaky_relu(v, negative_slope),
+                          lambda v: torch.where(v > 0, 1.0, negative_slope).to(v.dtype))
+
+    def clamp(self, h: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+        return self._unit(h, lambda v: v.clamp(lo, hi), lambda v: ((v > lo) & (v < hi)).to(v.dtype))
+
+    def secant_slopes(self) -> None:
+        """Turn the records at P + 1 cell edges into the slopes of the P cells, ready to replay. Where a
+        pre-activation does not move across a cell (no secant), the slope is the derivative at its start."""
+        slopes = []
+        for h, act, slope_at in self.records:
+            h0, h1 = h[:-1], h[1:]
+            dh = h1 - h0
+            still = dh.abs() <= 1e-6 * (h0.abs() + h1.abs()) + 1e-30
+            slope = (act(h1) - act(h0)).div_(dh.masked_fill_(still, 1.0))
+            slopes.append(torch.where(still, slope_at(h0), slope))
+        self.records, self.slopes, self._next = [], slopes, 0
+
+
+def _secant_batched(fused_fn, kinks: Kinks, base, delta, tangent, nodes, edges, weights, out, cells: int) -> None:
+    """The secant rule for one image, ``cells`` cells per call: a plain pass at their P + 1 edges, then one
+    JVP of both tangents at the P nodes (batch: tangent-major). Needs networks whose units keep the
+    sample as their leading batch index (FusionINN)."""
+    from torch.func import jvp
+
+    for start in range(0, len(nodes), cells):
+        ks = np.arange(start, min(start + cells, len(nodes)))
+        at = torch.as_tensor(edges[ks[0] : ks[-1] + 2], dtype=base.dtype, device=base.device)
+        kinks.mode = "record"
+        try:
+            fused_fn(base + at.view(-1, 1, 1, 1) * delta, kinks)
+        finally:
+            kinks.mode = None
+        kinks.secant_slopes()
+        alpha = torch.as_tensor(nodes[ks], dtype=base.dtype, device=base.device).repeat(2).view(-1, 1, 1, 1)
+        kinks.mode = "replay"
+        try:
+            _, d = jvp(lambda p: fused_fn(p, kinks), (base + alpha * delta,),
+                       (tangent.repeat_interleave(len(ks), dim=0),))  # source 0 for every cell, then source 1
+        finally:
+            kinks.mode, kinks.slopes = None, []
+        d = d.to(torch.float64).view(2, len(ks), *d.shape[1:])
+        out += (weights[ks].view(-1, 1, 1) * d).sum(1)
+
+
+def _secant_single(fused_fn, kinks: Kinks, base, delta, tangent, nodes, edges, weights, out) -> None:
+    """The secant rule for one image, one point per call (any network, whatever it does with the batch):
+    a plain pass at each edge (kept for the next cell), then one JVP per tangent at the cell's node."""
+    from torch.func import jvp
+
+    def record(alpha: float) -> list:
+        kinks.mode = "record"
+        try:
+            fused_fn((base + alpha * delta)[None], kinks)
+        finally:
+            kinks.mode = None
+        taken, kinks.records = kinks.records, []
+        return taken
+
+    previous = record(float(edges[0]))
+    for k, alpha in enumerate(nodes):
+        following = record(float(edges[k + 1]))
+        kinks.records = [(torch.stack([h0, h1]), act, slope_at)
+                         for (h0, act, slope_at), (h1, _, _) in zip(previous, following, strict=True)]
+        kinks.secant_slopes()
+        slopes = kinks.slopes
+        for source in range(2):
+            kinks.mode, kinks.slopes, kinks._next = "replay", slopes, 0
+            try:
+                _, d = jvp(lambda p: fused_fn(p, kinks), ((base + float(alpha) * delta)[None],),
+                           (tangent[source][None],))
+            finally:
+                kinks.mode, kinks.slopes = None, []
+            out[source] += weights[k] * d[0].to(torch.float64)
+        previous = following
+
+
 def integrated_gradients(
-    fused_fn: Callable[[torch.Tensor], torch.Tensor],
+    fused_fn: Callable[..., torch.Tensor],
     x: torch.Tensor,
     baseline: torch.Tensor,
     steps: int = 32,
     batch_points: int = 8,
     power: float = 1.0,
+    rule: str = "gauss-legendre",
+    kinks: Kinks | None = None,
+    batched_units: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Integrated gradients of every fused pixel with respect to each of the two sources.
 
     Args:
         fused_fn: maps (M, 2, H, W) source pairs to (M, H, W) fused images; must be traceable by
-            forward-mode AD (plain differentiable tensor operations).
+            forward-mode AD (plain differentiable tensor operations). With ``kinks`` it is called as
+            ``fused_fn(points, kinks)`` and routes its piecewise-linear units through ``kinks``.
         x: (N, 2, H, W) inputs; ``baseline``: same shape.
-        steps: Gauss–Legendre points on the path.
+        steps: Gauss–Legendre points on the path (one JVP per point and source).
         batch_points: at most this many (point, image, source) evaluations per JVP call (memory bound).
         power: node clustering towards the baseline (see :func:`gauss_legendre`).
+        rule: ``"gauss-legendre"``: the plain rule; ``"secant"``: the same nodes and weights, each node
+            owning the cell of the path between the cumulative weights around it, with every unit of
+            ``kinks`` carrying its secant slope over that cell (see :class:`Kinks` and
+            docs/interpretability.md). Needs ``kinks``; costs one extra plain forward pass per cell edge.
+        batched_units: the network's units keep each sample as their leading batch index (FusionINN), so
+            the secant rule may batch cells; ``False``: one point per call (networks that rearrange the
+            batch, e.g. two-branch CNNs that stack both sources along it).
 
     Returns:
         ``(c1, c2)``, each (N, H, W): the contributions of source 1 and source 2.
@@ -152,14 +287,34 @@ def integrated_gradients(
 
     if x.shape != baseline.shape or x.ndim != 4 or x.shape[1] != 2:
         raise ValueError(f"x and baseline must both be (N, 2, H, W), got {tuple(x.shape)} and {tuple(baseline.shape)}")
+    if rule not in QUADRATURE_RULES:
+        raise UserInputError(f"unknown quadrature rule {rule!r}; rules: {', '.join(QUADRATURE_RULES)}")
     nodes, weights = gauss_legendre(steps, power)
     n = x.shape[0]
     delta = x - baseline
+    out = torch.zeros(2, n, *x.shape[2:], dtype=torch.float64, device=x.device)
+    if rule == "secant":
+        if kinks is None:
+            raise ValueError("the secant rule needs the network's Kinks")
+        # cell edges: the cumulative weights; Gauss nodes separate them (Chebyshev–Markov–Stieltjes)
+        edges = np.concatenate([[0.0], np.cumsum(weights)])
+        edges[-1] = 1.0
+        w_all = torch.as_tensor(weights, dtype=torch.float64, device=x.device)
+        with torch.no_grad():
+            for i in range(n):
+                tangent = torch.zeros(2, 2, *x.shape[2:], dtype=x.dtype, device=x.device)
+                tangent[0, 0], tangent[1, 1] = delta[i, 0], delta[i, 1]
+                if batched_units:
+                    _secant_batched(fused_fn, kinks, baseline[i], delta[i], tangent, nodes, edges, w_all, out[:, i],
+                                    max(1, int(batch_points) // 2))
+                else:
+                    _secant_single(fused_fn, kinks, baseline[i], delta[i], tangent, nodes, edges, w_all, out[:, i])
+        return out[0].to(x.dtype), out[1].to(x.dtype)
+    call = fused_fn if kinks is None else (lambda p: fused_fn(p, kinks))
     # one tangent per source: the source's difference image, zero in the other channel
     tangents = torch.zeros(2, *x.shape, dtype=x.dtype, device=x.device)
     tangents[0, :, 0] = delta[:, 0]
     tangents[1, :, 1] = delta[:, 1]
-    out = torch.zeros(2, n, *x.shape[2:], dtype=torch.float64, device=x.device)
     # (point, source, image) triples, flattened and cut into batches of whole images
     jobs = [(k, s, i) for k in range(len(nodes)) for s in range(2) for i in range(n)]
     per_call = max(1, int(batch_points))
@@ -171,7 +326,7 @@ def integrated_gradients(
             i_idx = torch.tensor([i for _, _, i in chunk], device=x.device)
             alpha = torch.as_tensor(nodes[k_idx.numpy()], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
             points = baseline[i_idx] + alpha * delta[i_idx]
-            _, directional = jvp(fused_fn, (points,), (tangents[s_idx, i_idx],))
+            _, directional = jvp(call, (points,), (tangents[s_idx, i_idx],))
             w = torch.as_tensor(weights[k_idx.numpy()], dtype=torch.float64, device=x.device).view(-1, 1, 1)
             out.index_put_((s_idx, i_idx), w * directional.to(torch.float64), accumulate=True)
     return out[0].to(x.dtype), out[1].to(x.dtype)
@@ -220,19 +375,25 @@ def _finish(method: str, steps, x: torch.Tensor, fused, base_fused, c1, c2) -> C
 # Networks
 
 
-def _network_ig(name: str, fused_fn, device, first, second, steps, baseline, batch_size, batch_points):
+def _network_ig(name: str, fused_fn, device, first, second, steps, baseline, batch_size, batch_points,
+                rule: str, batched_units: bool = True) -> Contributions:
+    """``fused_fn(points, kinks)``: the network's fused image, its piecewise-linear units through ``kinks``."""
     x, base = _as_pairs(first, second, baseline)
     parts = {k: [] for k in ("c1", "c2", "fused", "base")}
+    kinks = Kinks()
     with torch.no_grad():
         for start in range(0, x.shape[0], batch_size):
             xb, bb = x[start : start + batch_size].to(device), base[start : start + batch_size].to(device)
-            c1, c2 = integrated_gradients(fused_fn, xb, bb, steps=steps, batch_points=batch_points)
+            c1, c2 = integrated_gradients(fused_fn, xb, bb, steps=steps, batch_points=batch_points, rule=rule,
+                                          kinks=kinks, batched_units=batched_units)
             parts["c1"].append(c1.cpu())
             parts["c2"].append(c2.cpu())
-            parts["fused"].append(fused_fn(xb).cpu())
-            parts["base"].append(fused_fn(bb).cpu())
+            parts["fused"].append(fused_fn(xb, kinks).cpu())
+            parts["base"].append(fused_fn(bb, kinks).cpu())
     cat = {k: torch.cat(v) if v else torch.zeros(0, *x.shape[2:]) for k, v in parts.items()}
-    return _finish(name, int(steps), x, cat["fused"], cat["base"], cat["c1"], cat["c2"])
+    out = _finish(name, int(steps), x, cat["fused"], cat["base"], cat["c1"], cat["c2"])
+    out.rule = rule
+    return out
 
 
 def fusioninn_contributions(
@@ -243,6 +404,7 @@ def fusioninn_contributions(
     baseline=None,
     batch_size: int = 4,
     batch_points: int = 8,
+    rule: str = "secant",
 ) -> Contributions:
     """Integrated-gradients contribution maps of a FusionINN's fused image (see the module docstring).
 
@@ -250,29 +412,49 @@ def fusioninn_contributions(
         model: a FusionINN (its parameters are used as they are; eval mode is not required: it has no
             batch statistics).
         first, second: the two sources, (H, W) or (N, H, W) arrays/tensors in [0, 1]; H, W even.
-        steps: Gauss–Legendre points on the path (32: completeness ~1e-3 on real slices, see
-            docs/interpretability.md).
+        steps: Gauss–Legendre points on the path (see docs/interpretability.md for completeness against
+            steps on real slices).
         baseline: ``None`` (black images), ``(b_1, b_2)``, or an (N, 2, H, W) array.
         batch_size: images per batch; ``batch_points``: JVP evaluations per call.
+        rule: ``"secant"`` (default): Gauss–Legendre with the subnets' ReLUs and the output clamp split at
+            their switching points; ``"gauss-legendre"``: the plain rule (see :func:`integrated_gradients`).
     """
     import copy
     import dataclasses
 
+    import torch.nn.functional as F
+
     device = next(model.parameters()).device
     # Forward-mode AD needs plain differentiable operations: neither the native C kernels nor oneDNN's fused
-    # conv+ReLU have a JVP rule. A shallow copy shares the parameters and only gets its own options.
+    # conv+ReLU have a JVP rule. A shallow copy shares the parameters and gets its own options and its own
+    # subnet evaluation (conv3x3 -> ReLU -> conv3x3 [-> ReLU], the ReLUs through the Kinks).
     traced = copy.copy(model)
-    traced.options = dataclasses.replace(model.options, native=False, fused_conv=False, memory_saving=False)
+    traced.options = dataclasses.replace(model.options, native=False, fused_conv=False, memory_saving=False,
+                                         channels_last=False)
+    current = {"kinks": Kinks()}
+    out_relu = model.config.subnet_out_relu
 
-    def fused_fn(x: torch.Tensor) -> torch.Tensor:
+    def subnet(seq: nn.Module, cond: torch.Tensor) -> torch.Tensor:
+        kinks = current["kinks"]
+        h = kinks.relu(F.conv2d(cond, seq[0].weight, seq[0].bias, padding=1))
+        a = F.conv2d(h, seq[2].weight, seq[2].bias, padding=1)
+        return kinks.relu(a) if out_relu else a
+
+    traced._subnet = subnet
+    clamped = model.config.input_logit_eps > 0  # fused_image clamps to [0, 1] only then
+
+    def fused_fn(x: torch.Tensor, kinks: Kinks) -> torch.Tensor:
+        current["kinks"] = kinks
         y_raw, _ = traced(x)
-        return traced.fused_image(y_raw)[:, 0]
+        u = traced.fused_image_unclamped(y_raw)[:, 0]
+        return kinks.clamp(u, 0.0, 1.0) if clamped else u
 
     x, _ = _as_pairs(first, second, None)
     model._check_input(x)
     if not model.actnorm_initialised:
         raise RuntimeError("ActNorm is not initialised: load weights or run a forward pass first")
-    return _network_ig("fusioninn", fused_fn, device, first, second, steps, baseline, batch_size, batch_points)
+    return _network_ig("fusioninn", fused_fn, device, first, second, steps, baseline, batch_size, batch_points,
+                       rule)
 
 
 def network_contributions(
@@ -284,21 +466,48 @@ def network_contributions(
     name: str | None = None,
     batch_size: int = 4,
     batch_points: int = 8,
+    rule: str = "secant",
 ) -> Contributions:
     """Integrated-gradients contribution maps of any fusion network ``module((N, 2, H, W)) -> (N, 1, H, W)``
-    (the CNN baselines). The module is run in eval mode (batch norm with its running statistics)."""
+    (the CNN baselines). The module is run in eval mode (batch norm with its running statistics). With the
+    ``secant`` rule its ``nn.ReLU`` and ``nn.LeakyReLU`` modules are split at their switching points (max
+    pooling is not: it keeps the plain rule's error there)."""
     first_param = next(module.parameters(), None)
     device = first_param.device if first_param is not None else torch.device("cpu")
     was_training = module.training
     module.eval()
+    current = {"kinks": Kinks()}
+    stash: dict[nn.Module, torch.Tensor] = {}
 
-    def fused_fn(x: torch.Tensor) -> torch.Tensor:
+    def before(mod: nn.Module, inputs):
+        if current["kinks"].mode is not None:
+            stash[mod] = inputs[0].clone()  # in-place activations overwrite their input
+
+    def after(mod: nn.Module, inputs, output):
+        kinks = current["kinks"]
+        if kinks.mode is None:
+            return None
+        h = stash.pop(mod)
+        if isinstance(mod, nn.LeakyReLU):
+            return kinks.leaky_relu(h, mod.negative_slope)
+        return kinks.relu(h)
+
+    handles = []
+    for mod in module.modules():
+        if isinstance(mod, nn.ReLU | nn.LeakyReLU):
+            handles += [mod.register_forward_pre_hook(before), mod.register_forward_hook(after)]
+
+    def fused_fn(x: torch.Tensor, kinks: Kinks) -> torch.Tensor:
+        current["kinks"] = kinks
         return module(x)[:, 0]
 
     try:
+        # one point per call: some baselines stack both sources along the batch inside the network
         return _network_ig(name or type(module).__name__.lower(), fused_fn, device, first, second, steps, baseline,
-                           batch_size, batch_points)
+                           batch_size, batch_points, rule, batched_units=False)
     finally:
+        for handle in handles:
+            handle.remove()
         module.train(was_training)
 
 

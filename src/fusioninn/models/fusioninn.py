@@ -278,12 +278,17 @@ class FusionINN(nn.Module):
         """One affine half of a GLOW coupling (FrEIA's ``_coupling1``/``_coupling2``): the subnet of
         ``cond`` gives the soft-clamped log-scale s (first ``n`` channels) and the shift t; returns
         e^s x + t, or (x - t) e^-s for ``rev``."""
-        a = run_subnet(subnet, cond, self.config.subnet_out_relu, self.options)
+        a = self._subnet(subnet, cond)
         # A channels-last output sliced by channel leaves a 4-element inner dimension, which the
         # element-wise kernels run unvectorised (atan 4x slower); one NCHW copy makes every slice contiguous.
         a = a.contiguous() if self.options.contiguous_coupling else a
         s, t = clamp * (_ATAN_FACTOR * torch.atan(a[:, :n])), a[:, n:]
         return (x - t) * torch.exp(-s) if rev else torch.exp(s) * x + t
+
+    def _subnet(self, subnet: nn.Module, cond: torch.Tensor) -> torch.Tensor:
+        """A coupling subnet on ``cond``, on the backend ``options`` selects (an instance may replace this
+        method: the contribution maps route its ReLU through their own rule)."""
+        return run_subnet(subnet, cond, self.config.subnet_out_relu, self.options)
 
     def _coupling_pass(self, block: nn.Module, a: torch.Tensor, b: torch.Tensor, rev: bool) -> Pair:
         """GLOW coupling (Kingma & Dhariwal 2018; Dinh et al. 2017), forward: y1 = e^s2(x2) x1 + t2(x2),
@@ -365,8 +370,14 @@ class FusionINN(nn.Module):
     def fused_image(self, y_raw: torch.Tensor) -> torch.Tensor:
         """The displayed fused image in [0, 1] for a pre-sigmoid ``y_raw``."""
         eps = self.config.input_logit_eps
+        u = self.fused_image_unclamped(y_raw)
+        return u.clamp(0.0, 1.0) if eps else u
+
+    def fused_image_unclamped(self, y_raw: torch.Tensor) -> torch.Tensor:
+        """:meth:`fused_image` before its clamp to [0, 1] (which applies only when ``input_logit_eps`` > 0)."""
+        eps = self.config.input_logit_eps
         s = torch.sigmoid(y_raw)
-        return ((s - eps) / (1 - 2 * eps)).clamp(0.0, 1.0) if eps else s
+        return (s - eps) / (1 - 2 * eps) if eps else s
 
     def output_map(self, x_raw: torch.Tensor) -> torch.Tensor:
         """Map the reverse output to images in [0, 1], per ``config.output_sigmoid``."""
@@ -381,14 +392,17 @@ class FusionINN(nn.Module):
         """Learned (clinical) decomposition of a fused batch (N, 1, H, W) with latent ``z``."""
         return self.output_map(self.inverse(self.reverse_input(fused), z))
 
-    def contributions(self, first, second, steps: int = 32, baseline=None, batch_size: int = 4):
+    def contributions(self, first, second, steps: int = 32, baseline=None, batch_size: int = 4,
+                      rule: str = "secant"):
         """Per-source contribution maps of the fused image by integrated gradients (forward-mode AD,
-        Gauss–Legendre quadrature): ``fused ≈ baseline + first + second``. See
+        Gauss–Legendre quadrature, ReLUs split at their switching points unless ``rule="gauss-legendre"``):
+        ``fused ≈ baseline + first + second``. See
         :func:`fusioninn.models.contributions.fusioninn_contributions`; returns a
         :class:`~fusioninn.models.contributions.Contributions` of (N, H, W) float32 arrays."""
         from .contributions import fusioninn_contributions
 
-        return fusioninn_contributions(self, first, second, steps=steps, baseline=baseline, batch_size=batch_size)
+        return fusioninn_contributions(self, first, second, steps=steps, baseline=baseline, batch_size=batch_size,
+                                       rule=rule)
 
     def parameter_count(self) -> int:
         """Parameters as the published count: every tensor registered as a parameter (17,648)."""

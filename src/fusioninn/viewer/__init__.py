@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import DataError, UserInputError
 
 __all__ = ["CaseData", "PANELS", "READOUT", "PANEL_BITS", "panel_bits", "build_case", "write_viewer",
-           "quantise_slice", "index_map_for"]
+           "quantise_slice", "decode_slice", "escape_bytes", "unescape_bytes", "index_map_for"]
 
 #: data-panel names in page order
 PANELS = ("source-1", "source-2", "fused", "share-1", "decomposed-1", "decomposed-2", "uncertainty-1",
@@ -316,11 +316,60 @@ def _fused_from_latent(model, latent_path: Path, pa, pb, kind: str) -> np.ndarra
 # Writing the page
 
 
-def quantise_slice(values: np.ndarray, bits: int = 16) -> dict:
-    """One slice as ``{"lo", "step", "data"}``: value = lo + q * step with ``q`` an unsigned integer of at
-    most ``bits`` bits (step = (max − min) / (2**bits − 1)); integer-valued slices whose range fits 16 bits
-    are stored exactly (step 1). ``data``: the low bytes of all q, then the high bytes (byte planes
-    compress better), zlib-compressed, base64-encoded; omitted for a constant slice."""
+#: bytes the HTML parser would not hand back unchanged inside a <script> element: NUL (-> U+FFFD) and CR
+#: (newline normalisation), '<' (could end the element), and the escape byte itself. Each becomes the
+#: escape byte followed by the byte XOR 0x40 (none of which is special).
+_ESCAPE = 0x1B
+_SPECIAL = np.array([0x00, 0x0D, 0x3C, _ESCAPE], np.uint8)
+
+
+def escape_bytes(data: bytes) -> bytes:
+    """``data`` made safe to embed as the text of a windows-1252 page's <script> element (see _SPECIAL)."""
+    a = np.frombuffer(data, np.uint8)
+    special = np.isin(a, _SPECIAL)
+    out = np.empty(a.size + int(special.sum()), np.uint8)
+    pos = np.arange(a.size) + np.cumsum(special) - special
+    out[pos] = np.where(special, _ESCAPE, a)
+    out[pos[special] + 1] = a[special] ^ 0x40
+    return out.tobytes()
+
+
+def unescape_bytes(data: bytes) -> bytes:
+    """Inverse of :func:`escape_bytes` (the page does the same in JavaScript)."""
+    out, i = bytearray(), 0
+    while True:
+        j = data.find(bytes([_ESCAPE]), i)
+        if j < 0:
+            out += data[i:]
+            return bytes(out)
+        out += data[i:j]
+        out.append(data[j + 1] ^ 0x40)
+        i = j + 2
+
+
+def _med_residuals(q: np.ndarray) -> np.ndarray:
+    """Residuals of the median edge detector (LOCO-I / JPEG-LS) prediction from the left, upper and
+    upper-left neighbours (0 outside the image), zigzag-coded as uint16: smooth images compress better."""
+    q = q.astype(np.int32)
+    left, up, diag = np.zeros_like(q), np.zeros_like(q), np.zeros_like(q)
+    left[:, 1:], up[1:, :], diag[1:, 1:] = q[:, :-1], q[:-1, :], q[:-1, :-1]
+    hi, lo = np.maximum(left, up), np.minimum(left, up)
+    pred = np.where(diag >= hi, lo, np.where(diag <= lo, hi, left + up - diag))
+    r = (q - pred + 32768) % 65536 - 32768  # modulo 2**16, so that every residual fits 16 bits
+    return np.where(r >= 0, 2 * r, -2 * r - 1).astype("<u2")
+
+
+def _planes(codes: np.ndarray) -> bytes:
+    """Low bytes of all codes, then the high bytes (byte planes compress better)."""
+    return codes.astype("<u2").view(np.uint8).reshape(-1, 2).T.tobytes()
+
+
+def quantise_slice(values: np.ndarray, bits: int = 16, filter: int | None = None) -> dict:
+    """One slice as ``{"lo", "step", "filter", "data"}``: value = lo + q * step with ``q`` an unsigned
+    integer of at most ``bits`` bits (step = (max − min) / (2**bits − 1)); integer-valued slices whose range
+    fits 16 bits are stored exactly (step 1). ``data``: zlib-compressed byte planes of the codes
+    (``filter`` 0) or of their MED prediction residuals (``filter`` 1); ``filter=None`` takes whichever is
+    smaller. ``data`` is omitted for a constant slice. :func:`decode_slice` inverts it."""
     v = np.asarray(values, dtype=np.float64)
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
@@ -330,8 +379,53 @@ def quantise_slice(values: np.ndarray, bits: int = 16) -> dict:
     else:
         step = (hi - lo) / float(2 ** int(bits) - 1)
     q = np.rint((v - lo) / step).clip(0, 65535).astype("<u2")
-    planes = q.view(np.uint8).reshape(-1, 2).T.tobytes()
-    return {"lo": lo, "step": step, "data": base64.b64encode(zlib.compress(planes, 9)).decode("ascii")}
+    data = {}
+    for f in (0, 1) if filter is None else (int(filter),):
+        data[f] = zlib.compress(_planes(_med_residuals(q) if f else q), 6)
+    use = min(data, key=lambda f: len(data[f]))
+    return {"lo": lo, "step": step, "filter": use, "data": data[use]}
+
+
+def _panel_filter(a: np.ndarray, bits: int) -> int:
+    """The filter that stores panel ``a`` (Z, H, W) smaller, judged on a sample of its slices."""
+    sizes = [0, 0]
+    for z in np.unique(np.linspace(0, a.shape[0] - 1, min(a.shape[0], 8)).astype(int)):
+        q = quantise_slice(a[z], bits)
+        if "data" in q:
+            sizes[q["filter"]] += 1
+    return int(sizes[1] > sizes[0])
+
+
+def decode_slice(entry: dict, shape: tuple[int, int]) -> np.ndarray:
+    """The stored values of a :func:`quantise_slice` entry (what the page shows), float64 of ``shape``."""
+    if "data" not in entry:
+        return np.full(shape, entry["lo"])
+    raw = np.frombuffer(zlib.decompress(entry["data"]), np.uint8)
+    n = raw.size // 2
+    codes = (raw[:n].astype(np.int64) | (raw[n:].astype(np.int64) << 8)).reshape(shape)
+    if entry.get("filter") == 1:
+        signed = np.where(codes & 1, -((codes + 1) >> 1), codes >> 1)
+        q = np.zeros(shape, np.int64)
+        for r in range(shape[0]):  # the prediction needs the decoded neighbours: row by row, as the page does
+            for c in range(shape[1]):
+                left = q[r, c - 1] if c else 0
+                up = q[r - 1, c] if r else 0
+                diag = q[r - 1, c - 1] if r and c else 0
+                hi, lo = max(left, up), min(left, up)
+                pred = lo if diag >= hi else hi if diag <= lo else left + up - diag
+                q[r, c] = (signed[r, c] + pred) & 0xFFFF
+        codes = q
+    return entry["lo"] + codes * entry["step"]
+
+
+def _ascii_js(source: str) -> str:
+    """JavaScript source with every non-ASCII character written as a \\u escape (strings and comments only)."""
+    return "".join(c if ord(c) < 128 else f"\\u{ord(c):04x}" for c in source)
+
+
+def _cp1252(text: str) -> bytes:
+    """Markup as ASCII bytes, non-ASCII characters as character references (valid in windows-1252)."""
+    return text.encode("ascii", "xmlcharrefreplace")
 
 
 def _colormap(name: str) -> str:
@@ -393,7 +487,7 @@ def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BIT
     """
     if bits is not None and not 8 <= int(bits) <= 16:
         raise UserInputError(f"--bits must be between 8 and 16, got {bits}")
-    from ..atomic import atomic_write_text
+    from ..atomic import atomic_write_bytes
 
     t0 = time.perf_counter()
     z_count, h, w = case.arrays["source-1"].shape
@@ -423,21 +517,38 @@ def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BIT
         "uncertainty-1": {"window": "unc1", "colormap": "magma"},
         "uncertainty-2": {"window": "unc2", "colormap": "magma"},
     }
+    # Every compressed slice goes into one binary block (escaped, see escape_bytes); the JSON holds each
+    # slice's lo, step, filter and its offset "o" and length "n" in that block.
+    blob = bytearray()
+
+    def stored(data: bytes) -> dict:
+        chunk = escape_bytes(data)
+        where = {"o": len(blob), "n": len(chunk)}
+        blob.extend(chunk)
+        return where
+
     arrays = {}
     for name in READOUT:
         a = case.arrays.get(name)
         if a is None:
             continue
         depth = panel_bits(name, bits)
-        arrays[name] = {"slices": [quantise_slice(a[z], depth) for z in range(first, last + 1)]}
+        entries = []
+        chosen = _panel_filter(a[first : last + 1], depth)
+        for z in range(first, last + 1):
+            entry = quantise_slice(a[z], depth, chosen)
+            if "data" in entry:
+                entry.update(stored(entry.pop("data")))
+            entries.append(entry)
+        arrays[name] = {"slices": entries}
     seg = None
     if case.seg is not None:
-        seg = [base64.b64encode(zlib.compress(np.ascontiguousarray(case.seg[z], np.uint8).tobytes(), 6)).decode()
+        seg = [stored(zlib.compress(np.ascontiguousarray(case.seg[z], np.uint8).tobytes(), 6))
                if case.seg[z].any() else None for z in range(first, last + 1)]
     initial = first + int(np.argmax([np.count_nonzero(case.seg[z]) for z in range(first, last + 1)])) \
         if case.seg is not None and case.seg.any() else (first + last) // 2
     data = {
-        "format": "fusioninn-viewer-1", "height": h, "width": w, "first_slice": first, "last_slice": last,
+        "format": "fusioninn-viewer-2", "height": h, "width": w, "first_slice": first, "last_slice": last,
         "initial_slice": initial, "is_volume": case.is_volume, "panel_order": list(PANELS),
         "readout_order": [n for n in READOUT], "panels": panel_info, "windows": windows, "arrays": arrays,
         "has_seg": case.seg is not None, "seg": seg, "index_map": case.index_map, "source_names": list(case.names),
@@ -455,7 +566,7 @@ def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BIT
     panels_html = "\n".join(
         _panel_html(n, *titles[n], w, h, case.arrays.get(n) is not None, why[n], legend if n == "share-1" else None)
         for n in PANELS)
-    steps = f"{case.steps} Gauss–Legendre steps" if case.steps else "exact rule weights"
+    steps = f"{case.steps} Gauss–Legendre steps (secant rule)" if case.steps else "exact rule weights"
     contrib = (f"contributions by {steps}, completeness max |fused − baseline − c₁ − c₂| = "
                f"{case.completeness_max_abs:.2e}" if case.completeness_max_abs is not None else "no contributions")
     subtitle = (f"{a_name} + {b_name} · {'volume' if case.is_volume else '2-D image'} {w}×{h}"
@@ -465,7 +576,9 @@ def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BIT
         "Values are stored per slice (sources exactly; computed panels with 9-11 bits, step = slice range / "
         "(2^bits - 1)) and shown with 4 significant digits. Decomposed sources and uncertainty are in the "
         "sources' units; fused and contributions in fused-image units [0, 1]. Research tool: not for diagnosis."])
-    js = resources.files(__package__).joinpath("viewer.js").read_text(encoding="utf-8")
+    # The page is windows-1252, so that the binary block's bytes are its characters one to one: markup
+    # outside it is ASCII with character references, the script ASCII with \\u escapes.
+    js = _ascii_js(resources.files(__package__).joinpath("viewer.js").read_text(encoding="utf-8"))
     page = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     seg_key = ", <kbd>o</kbd> segmentation outline on/off (yellow: enhancing, red: necrosis, green: oedema)" \
@@ -477,8 +590,10 @@ def write_viewer(case: CaseData, out: str | Path, bits: int | None = DEFAULT_BIT
         "__PANELS__": panels_html, "__SEGKEY__": seg_key,
         "__NOTES__": html.escape(notes), "__JS__": js, "__CASE_JSON__": payload,
     }
+    parts = page.split("__CASE_BLOB__")  # the template's own placeholder, split before any name is inserted
     for key in ("__TITLE__", "__SUBTITLE__", "__MIN__", "__MAX__", "__VALUE__", "__ASPECT__", "__PANEL__", "__PANELS__",
                 "__SEGKEY__", "__NOTES__", "__JS__", "__CASE_JSON__"):  # the data last: never re-scanned
-        page = page.replace(key, replacements[key])
-    atomic_write_text(out, page)
+        parts = [part.replace(key, replacements[key]) for part in parts]
+    head, tail = parts
+    atomic_write_bytes(out, _cp1252(head) + bytes(blob) + _cp1252(tail))
     return {"bytes": Path(out).stat().st_size, "seconds_write": time.perf_counter() - t0}

@@ -1,5 +1,6 @@
-// fusioninn case viewer: every panel drawn from its embedded values (16-bit per slice, zlib), decoded
-// with the browser's own DecompressionStream. No network, no libraries.
+// fusioninn case viewer: every panel drawn from its embedded values (16-bit codes per slice, zlib, in one
+// binary block), decoded on demand, slice by slice, with the browser's own DecompressionStream. No network,
+// no libraries.
 "use strict";
 (function () {
   const CASE = JSON.parse(document.getElementById("case-data").textContent);
@@ -19,9 +20,41 @@
     return out;
   }
 
+  // The binary block: the page is windows-1252, so each character of the block is one byte; the bytes
+  // the HTML parser would change were escaped (0x1B, then the byte XOR 0x40).
+  const BLOB = document.getElementById("case-blob").textContent;
+  const BYTE_OF = new Uint8Array(65536);
+  {
+    const chars = new TextDecoder("windows-1252").decode(Uint8Array.from({ length: 256 }, (_, i) => i));
+    for (let b = 0; b < 256; b++) BYTE_OF[chars.charCodeAt(b)] = b;
+  }
+  function blobBytes(offset, length) {
+    const out = new Uint8Array(length);
+    let n = 0;
+    for (let i = offset, end = offset + length; i < end; i++) {
+      const b = BYTE_OF[BLOB.charCodeAt(i)];
+      out[n++] = b === 0x1B ? BYTE_OF[BLOB.charCodeAt(++i)] ^ 0x40 : b;
+    }
+    return out.subarray(0, n);
+  }
+
   async function inflate(bytes) {
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
     return new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+
+  // undo the MED (LOCO-I) prediction: residuals are zigzag-coded, the prediction uses decoded neighbours
+  function unpredict(codes) {
+    for (let r = 0, p = 0; r < H; r++) {
+      for (let c = 0; c < W; c++, p++) {
+        const z = codes[p], res = z & 1 ? -((z + 1) >> 1) : z >> 1;
+        const left = c ? codes[p - 1] : 0, up = r ? codes[p - W] : 0, diag = r && c ? codes[p - W - 1] : 0;
+        const hi = left > up ? left : up, lo = left > up ? up : left;
+        const pred = diag >= hi ? lo : diag <= lo ? hi : left + up - diag;
+        codes[p] = (res + pred) & 0xFFFF;
+      }
+    }
+    return codes;
   }
 
   // values of one panel at one slice: lo + q * step, q the stored little-endian uint16
@@ -33,9 +66,12 @@
     const s = entry.slices[z - CASE.first_slice];
     const out = new Float32Array(H * W);
     const n = H * W;
-    if (s.data) {
-      const raw = await inflate(b64bytes(s.data));  // low bytes of all codes, then the high bytes
-      for (let p = 0; p < n; p++) out[p] = s.lo + (raw[p] | (raw[n + p] << 8)) * s.step;
+    if (s.n !== undefined) {
+      const raw = await inflate(blobBytes(s.o, s.n));  // low bytes of all codes, then the high bytes
+      const codes = new Uint32Array(n);
+      for (let p = 0; p < n; p++) codes[p] = raw[p] | (raw[n + p] << 8);
+      if (s.filter === 1) unpredict(codes);
+      for (let p = 0; p < n; p++) out[p] = s.lo + codes[p] * s.step;
     } else {
       out.fill(s.lo);
     }
@@ -49,7 +85,7 @@
     const key = "seg/" + z;
     if (cache.has(key)) return cache.get(key);
     const s = CASE.seg[z - CASE.first_slice];
-    const out = s ? await inflate(b64bytes(s)) : new Uint8Array(H * W);
+    const out = s ? await inflate(blobBytes(s.o, s.n)) : new Uint8Array(H * W);
     cache.set(key, out);
     return out;
   }
@@ -238,5 +274,8 @@
 
   for (const [key, w] of Object.entries(CASE.windows)) state.windows[key] = { width: w[1] - w[0], level: (w[0] + w[1]) / 2 };
   slider.value = state.z;
-  render().then(() => { document.body.dataset.ready = "1"; });
+  render().then(() => {
+    performance.mark("first-slice-painted");  // what benchmarks/viewer_budget.py times the opening by
+    document.body.dataset.ready = "1";
+  });
 })();
