@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         w = written.get(label, {"bytes": page.stat().st_size})
         o = opened[page.name]
         row = {"page": label, "megabytes": w["bytes"] / 1e6, "write_wall_seconds": w.get("wall_seconds"),
-               "write_cpu_seconds": w.get("cpu_seconds"), "command": w.get("command"),
+               "write_cpu_seconds": w.get("cpu_seconds"), "command": w.get("command"), "printed": w.get("stdout"),
                "open_median_seconds": o["median_seconds"], "open_max_seconds": o["max_seconds"],
                "open_seconds": o["seconds"], "console_errors": o["console_errors"]}
         rows.append(row)

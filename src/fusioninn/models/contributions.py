@@ -10,9 +10,13 @@ The integrand is a directional derivative of the whole fused image along the i-t
 image, i.e. one Jacobian-vector product per path point and source: forward-mode AD
 (:func:`torch.func.jvp`) gives the maps of every output pixel at once, where reverse mode would need one
 pass per pixel. The path points of a quadrature batch and both source directions are stacked into one
-batch. The integral is taken with Gauss–Legendre quadrature on [0, 1]. By the fundamental theorem of
-calculus ``F(x) = F(b) + c_1 + c_2`` (*completeness*), up to the quadrature error, which
-:attr:`Contributions.completeness_max_abs` reports. The share map is
+batch. The integral is taken with Gauss–Legendre quadrature on [0, 1], by default with the *secant rule*
+for the network's piecewise-linear units (ReLUs, the output clamp): each node owns the cell of the path
+between the cumulative weights around it, and in its JVP every such unit carries its secant slope over
+the cell instead of its 0/1 derivative, which splits the path at the unit's switching point (see
+:class:`Kinks`; without it the integrand's jumps limit any fixed-node rule to first order). By the
+fundamental theorem of calculus ``F(x) = F(b) + c_1 + c_2`` (*completeness*), up to the quadrature error,
+which :attr:`Contributions.completeness_max_abs` reports. The share map is
 ``w_1 = |c_1| / (|c_1| + |c_2|)`` (0.5 where both are 0).
 
 The training-free rules are not smooth networks but *linear once their selections are fixed*: average
