@@ -462,7 +462,7 @@ def run_levers(batch: int = 8, repeats: int = 5, threads: int = 1, size: int = 2
         "fast path, all levers": (w["our_train"], w["our_infer"], state(True)),
         "fast path, default allocator": (w["our_train"], w["our_infer"], state(False)),
         "fast path, NCHW convolutions": (w["our_train"], w["our_infer"], state(True, channels_last=False)),
-        "fast path, FusionINNLoss (2 SSIM passes)": (fast_with_old_loss, None, state(True)),
+        "fast path, the loss from its parts (2 SSIM passes)": (fast_with_old_loss, None, state(True)),
         "fast path, no_grad not inference_mode": (None, fast_no_grad_infer, state(True)),
         "fast path, memory-saving backprop (default allocator)": (w["our_train"], None,
                                                                   state(False, memory_saving=True)),
