@@ -48,3 +48,14 @@ def test_bench_runs_outside_a_source_checkout(tmp_path):
     assert "fast path, all levers" in data["levers"]["variants"]
     bad = _run("bench", "--size", "15", cwd=tmp_path)
     assert bad.returncode == 2 and "--size" in bad.stderr
+
+
+def test_a_closed_stdout_pipe_ends_quietly():
+    """`fusioninn metrics --list | head -1`: the reader leaves early; no traceback, no 'internal error'."""
+    proc = subprocess.Popen([sys.executable, "-m", "fusioninn", "metrics", "--list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the command writes
+    _, err = proc.communicate(timeout=600)
+    err = err.decode()
+    assert proc.returncode == 141, err
+    assert err == ""

@@ -2,7 +2,7 @@
 heavy libraries inside ``run`` so that ``fusioninn --help`` stays instant.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 internal error
-(traceback only with ``--debug``).
+(traceback only with ``--debug``), 128 + N after stop signal N, 141 when the reader of stdout went away.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
@@ -85,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # one output group per command: a failure or a stop signal removes what the command created
         # and restores what it replaced (fusioninn.atomic); SIGTERM and SIGHUP are handled like Ctrl-C
         with stop_signals_raise(), _quiet_warnings(args.debug), output_group():
-            return int(args._module.run(args) or 0)
+            code = int(args._module.run(args) or 0)
+            sys.stdout.flush()  # a closed pipe fails here, handled below, not at interpreter exit
+            return code
     except UserInputError as err:
         if args.debug:
             raise
@@ -101,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"fusioninn {args.command}: error: out of memory", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader of stdout went away (``fusioninn metrics ... | head``): stop quietly like other
+        # command-line tools; stdout goes to /dev/null so that flushing it at exit cannot fail again
+        _silence_stdout()
+        return 128 + 13  # SIGPIPE
     except Exception as err:  # internal error: exit 1, traceback only on request
         if args.debug:
             raise
@@ -109,6 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout already closed or not a file descriptor
+        pass
 
 
 def _one_line(err: BaseException) -> str:
