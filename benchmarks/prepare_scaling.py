@@ -4,7 +4,9 @@ Run on a quiet machine (nothing else busy: the figure is a ratio of wall times):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/prepare_scaling.py --root /tmp/scale --repeats 3
 
 Each repeat runs, alternately, ``fusioninn prepare --workers 1`` and ``--workers 2`` (the shipped CLI, one
-process tree each, into a fresh folder) over full-grid (240 x 240 x 155) phantom subjects, and reads the
+process tree each, into a fresh folder) over 80 full-grid (240 x 240 x 155) phantom subjects (20 written by ``fusioninn phantom``, the rest
+hard-linked copies under new ids; enough that starting the worker pool, about half a second, is not the
+figure), and reads the
 subjects/s from prepare's own JSON line (its decoding loop, without interpreter start-up). In the same run a
 CPU probe times a pure-Python loop in one process, then the same work split over two processes: the best
 speed-up any two-process job can reach on this machine at that moment (a virtual machine's two vCPUs may
@@ -70,7 +72,7 @@ def run_prepare(src: Path, dest: Path, workers: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, help="scratch folder (the phantom collection is written once)")
-    ap.add_argument("--subjects", type=int, default=20, help="full-grid phantom subjects (default 20)")
+    ap.add_argument("--subjects", type=int, default=80, help="full-grid phantom subjects (default 80)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, default=OUT)
     args = ap.parse_args()

@@ -18,7 +18,7 @@ ROOT = Path(fusioninn.__file__).resolve().parent
 
 #: Lowest first; the same table as docs/architecture.md.
 LAYERS: list[set[str]] = [
-    {"<root>", "errors"},
+    {"<root>", "errors", "allocator"},
     {"validation", "inputs", "filters", "atomic", "device", "signals", "perturb"},
     {"models", "losses", "metrics", "data"},
     {"training"},

@@ -214,9 +214,14 @@ def _decode_subject(folder: str, files: dict[str, str], options: dict[str, Any],
 
 
 def _worker_init() -> None:
+    from ..allocator import tune_cpu_allocator
+
     # one thread per decoding process: N workers use N cores, not N x cores
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
+    # the same heap tuning as the command's own process (mallopt is per process, a spawned worker starts
+    # with glibc's defaults): decoding a subject reuses its large buffers instead of faulting in new pages
+    tune_cpu_allocator(True)
 
 
 # ----------------------------------------------------------------------------------------------------
