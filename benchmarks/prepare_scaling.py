@@ -4,13 +4,12 @@ Run on a quiet machine (nothing else busy: the figure is a ratio of wall times):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/prepare_scaling.py --root /tmp/scale --repeats 3
 
 Each repeat runs, alternately, ``fusioninn prepare --workers 1`` and ``--workers 2`` (the shipped CLI, one
-process tree each, into a fresh folder) over 80 full-grid (240 x 240 x 155) phantom subjects (20 written by ``fusioninn phantom``, the rest
-hard-linked copies under new ids; enough that starting the worker pool, about half a second, is not the
-figure), and reads the
-subjects/s from prepare's own JSON line (its decoding loop, without interpreter start-up). In the same run a
-CPU probe times a pure-Python loop in one process, then the same work split over two processes: the best
-speed-up any two-process job can reach on this machine at that moment (a virtual machine's two vCPUs may
-share a physical core, and a busy neighbour takes its share). Prints a table and writes
+process tree each, into a fresh folder) over 80 full-grid (240 x 240 x 155) phantom subjects (20 written
+by ``fusioninn phantom``, the rest hard-linked copies under new ids: enough that starting the worker pool,
+about half a second, is not the figure), and reads the subjects/s from prepare's own JSON line (its
+decoding loop, without interpreter start-up). In the same run a CPU probe times a pure-Python loop in one
+process, then the same work split over two processes: the speed-up a two-process job can reach on this
+machine at that moment (a virtual machine's second vCPU is not always free). Prints a table and writes
 benchmarks/results/prepare_scaling.json.
 """
 
