@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "data"))
+from scale_helpers import copies  # noqa: E402  (the tests' hard-linked collections, the same layout)
+
 OUT = ROOT / "benchmarks" / "results" / "data_scale.json"
 CLI = [sys.executable, "-m", "fusioninn.cli"]
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
@@ -153,15 +156,7 @@ def collection(root: Path, shape: tuple[int, int, int], n: int, base_cases: int 
     if out.is_dir() and len(list(out.iterdir())) == n:
         return out
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    subjects = sorted(p for p in base.iterdir() if p.is_dir())
-    for i in range(n):
-        src = subjects[i % len(subjects)]
-        sid = f"{src.name}-c{i // len(subjects):02d}"
-        (out / sid).mkdir()
-        for f in src.glob("*.nii*"):
-            os.link(f, out / sid / (sid + f.name[len(src.name):]))
-    return out
+    return copies(base, out, n)
 
 
 # ----------------------------------------------------------------------------------------------------

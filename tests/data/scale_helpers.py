@@ -1,5 +1,5 @@
 """Small phantom BraTS collections for the streaming tests: 4 subjects written once, larger ones as
-hard-linked copies under new subject ids (as benchmarks/data_scale.py builds its collections)."""
+hard-linked copies under new subject ids (benchmarks/data_scale.py builds its collections with these too)."""
 
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ def _read_subject(
     images = np.empty((keep.size, len(names), *stacks[0].shape[1:]), dtype=np.float32)
     for c, st in enumerate(stacks):
         images[:, c] = minmax_normalise(st[keep], clip_negative=clip_negative)[0]
-    return images, (np.ascontiguousarray(seg[keep]) if seg is not None else None), keep.astype(np.int32)
+    return images, (seg[keep] if seg is not None else None), keep.astype(np.int32)  # indexing copies, C order
 
 
 def _cache_key(files: dict[str, Path], options: dict) -> str:
