@@ -20,14 +20,15 @@ import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from headless_browser import CHROMEDRIVER, CHROMIUM, headless_chromium  # noqa: E402  (the browser tests' set-up)
+
 BUDGET = {"write_seconds_without_share": 30.0, "megabytes_with_share": 25.0, "open_seconds": 2.0}
 
 
@@ -49,19 +50,8 @@ def write_page(case: Path, out: Path, extra: list[str], threads: int) -> dict:
 
 
 def open_times(pages: list[Path], repeats: int) -> dict:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="fusioninn-bench-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                 "--window-size=1600,1000"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     out = {}
-    try:
+    with headless_chromium("fusioninn-bench-chromium-") as driver:
         for page in pages:
             marks = []
             for _ in range(repeats):
@@ -79,9 +69,6 @@ def open_times(pages: list[Path], repeats: int) -> dict:
                 if hasattr(driver, "get_log") else []
             out[page.name] = {"seconds": marks, "median_seconds": sorted(marks)[len(marks) // 2],
                               "max_seconds": max(marks), "console_errors": errors}
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
     return out
 
 
