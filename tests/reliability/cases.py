@@ -1196,6 +1196,14 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           lambda c: (_train(c, "phantom:8", "--crop", "15"), None), ("crop",)))
     add(C("train-w-negative", "train", "--w-gradient -1 (negative loss weight)",
           lambda c: (_train(c, "phantom:8", "--w-gradient", "-1"), None), ("--w-gradient", ">= 0")))
+    add(C("train-w-ms-gradient-negative", "train", "--w-ms-gradient -0.5 (negative loss weight)",
+          lambda c: (_train(c, "phantom:8", "--w-ms-gradient", "-0.5"), None), ("--w-ms-gradient", ">= 0")))
+    add(C("train-w-laplacian-detail-nan", "train", "--w-laplacian-detail nan",
+          lambda c: (_train(c, "phantom:8", "--w-laplacian-detail", "nan"), None),
+          ("--w-laplacian-detail", "finite")))
+    add(C("train-w-salience-intensity-inf", "train", "--w-salience-intensity inf",
+          lambda c: (_train(c, "phantom:8", "--w-salience-intensity", "inf"), None),
+          ("--w-salience-intensity", "finite")))
     add(C("train-init-garbage", "train", "--init a file that is not a checkpoint",
           lambda c: (_train(c, "phantom:8", "--init", _write(c, "w.safetensors", b"not weights")),
                      c.s("w.safetensors")),

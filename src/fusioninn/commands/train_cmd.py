@@ -38,8 +38,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=non_negative_float, help=f"loss weight (default {default})")
     p.add_argument("--w-gradient", type=non_negative_float,
                    help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
+    p.add_argument("--w-ms-gradient", type=non_negative_float,
+                   help="weight of the multi-scale (3-level pyramid) max-gradient term in the fusion loss "
+                        "(default 0 = published loss)")
+    p.add_argument("--w-laplacian-detail", type=non_negative_float,
+                   help="weight of the Laplacian-pyramid detail term (choose-max band-pass coefficients) in the "
+                        "fusion loss (default 0 = published loss)")
+    p.add_argument("--w-salience-intensity", type=non_negative_float,
+                   help="weight of the intensity term towards the local-energy-weighted mean of the sources in the "
+                        "fusion loss (default 0 = published loss)")
     p.add_argument("--variant", help="a named set of the options below (fusioninn.training.variants: edge, grid, "
-                                      "robust, robust-grid); explicit options win")
+                                      "robust, robust-grid, ms-edge, laplacian-detail, salience, sharp, "
+                                      "sharp-grid); explicit options win")
     p.add_argument("--w-grid", type=float,
                    help="weight of the grid-frequency penalty on the fused image (default 0 = published loss)")
     p.add_argument("--w-dec-r2", type=float,
@@ -122,7 +132,9 @@ def _run(args: argparse.Namespace) -> int:
     weights = LossWeights(**variant.get("loss", {}))
     for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
                         ("latent", args.w_latent), ("gradient", args.w_gradient), ("grid", args.w_grid),
-                        ("dec_r2", args.w_dec_r2)):
+                        ("dec_r2", args.w_dec_r2), ("ms_gradient", args.w_ms_gradient),
+                        ("laplacian_detail", args.w_laplacian_detail),
+                        ("salience_intensity", args.w_salience_intensity)):
         if value is not None:
             setattr(weights, attr, value)
     try:

@@ -8,6 +8,7 @@ default for both recipes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +76,10 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
         w = self.loss
-        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2"):
-            if not getattr(w, name) >= 0:  # also refuses NaN
-                raise ValueError(f"loss weight {name} must be >= 0, got {getattr(w, name)}")
+        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2", "ms_gradient", "laplacian_detail",
+                     "salience_intensity"):
+            if not (math.isfinite(getattr(w, name)) and getattr(w, name) >= 0):  # refuses NaN and inf too
+                raise ValueError(f"loss weight {name} must be a finite number >= 0, got {getattr(w, name)}")
         for name in ("forward", "source_1"):
             if not 0 <= getattr(w, name) <= 1:
                 raise ValueError(f"loss weight {name} must be between 0 and 1, got {getattr(w, name)}")
