@@ -8,12 +8,18 @@ weights 0.8, 0.2 and a = 0.5, 0.5) and the unweighted value of every optional te
 ms_gradient, laplacian_detail, salience_intensity): fresh FusionINN and UNet (what a run from scratch
 starts from), the shipped fusioninn-v1 weights (what the issue-#17 fine-tunes start from) and three
 training-free rules (what the terms' targets resemble). Writes benchmarks/results/edge_terms_scale.json.
+
+``--speed N``: also the cost of the three terms in a training step (forward, loss, backward of a batch of 8
+crops, FusionINN and UNet): off and on alternately N times each in one process, median process CPU time
+per step (CPU time, so that a loaded machine slows both sides alike).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import time
 from pathlib import Path
 
 import torch
@@ -52,12 +58,41 @@ def methods(x: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
+SHARP = {"ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0}
+
+
+def step_seconds(x: torch.Tensor, reps: int) -> dict[str, dict[str, float]]:
+    """Median CPU seconds of one training step with the three edge/detail terms off and on."""
+    from fusioninn.training.steps import step_for
+
+    out = {}
+    for name in ("fusioninn", "unet"):
+        torch.manual_seed(0)
+        model = build_model(name).train()
+        steps = {"off": step_for(model, LossWeights(), 1.0 / 255),
+                 "on": step_for(model, LossWeights(**SHARP), 1.0 / 255)}
+        times: dict[str, list[float]] = {"off": [], "on": []}
+        for rep in range(reps + 1):
+            for key, step in steps.items():
+                g = torch.Generator().manual_seed(rep)
+                t0 = time.process_time()
+                loss, _ = step.loss(x, len(x), 0, len(x), 1, 0, g)
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                if rep:  # the first round warms up the allocator and kernels
+                    times[key].append(time.process_time() - t0)
+        off, on = statistics.median(times["off"]), statistics.median(times["on"])
+        out[name] = {"off_s": off, "on_s": on, "ratio": on / off}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"
                                          / "brats-samples" / "TCGA-DU-7294"))
     p.add_argument("--slices", type=int, default=16)
     p.add_argument("--crop", type=int, default=120)
+    p.add_argument("--speed", type=int, default=0, metavar="N", help="also time N training steps off and on")
     args = p.parse_args()
     ds = open_slices(args.data)
     idx = torch.linspace(0, len(ds) - 1, min(args.slices, len(ds))).long().tolist()
@@ -75,6 +110,13 @@ def main() -> None:
         print(f"\n{label}: " + " | ".join(cols))
         for name, row in rows.items():
             print(f"  {name:18s} " + " ".join(f"{row[c]:9.4f}" for c in cols))
+    if args.speed:
+        torch.set_num_threads(1)
+        result["step_cpu_seconds"] = step_seconds(torch.stack(crops)[:8], args.speed)
+        print("\ntraining step (batch 8, 1 thread), median CPU s: model | terms off | on (" +
+              ", ".join(f"{k} {v:g}" for k, v in SHARP.items()) + ") | on / off")
+        for name, row in result["step_cpu_seconds"].items():
+            print(f"  {name:10s} {row['off_s']:.4f} {row['on_s']:.4f} {row['ratio']:.3f}")
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nwrote {OUT}")

@@ -33,13 +33,11 @@ def multiscale_gradient_loss(fused: torch.Tensor, sources: torch.Tensor, scales:
                          f"{tuple(fused.shape)} and {tuple(sources.shape)}")
     if scales < 1:
         raise ValueError(f"scales must be >= 1, got {scales}")
-    # fused and sources are pooled together: one conv per level instead of two
-    level = torch.cat([fused, sources], 1)
     losses = []
     for s in range(scales):
         if s:
-            if min(level.shape[2:]) < 6:  # the next level would be under 3 pixels
+            if min(fused.shape[2:]) < 6:  # the next level would be under 3 pixels
                 break
-            level = F.avg_pool2d(level, 2)
-        losses.append(max_gradient_loss(level[:, :1], level[:, 1:]))
+            fused, sources = F.avg_pool2d(fused, 2), F.avg_pool2d(sources, 2)
+        losses.append(max_gradient_loss(fused, sources))
     return torch.stack(losses).mean()
