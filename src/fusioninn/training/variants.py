@@ -24,4 +24,11 @@ VARIANTS: dict[str, dict] = {
     # both
     "robust-grid": {"loss": {"gradient": 1.0, "grid": 0.3}, "fused_perturb": "jpeg,blur,shift,noise",
                     "perturb_share": 0.5},
+    # capacity: twice the subnet widths (4x the parameters); two more full-resolution couplings; both
+    "wide": {"widths": (64, 128, 64)},
+    "deep": {"extra_couplings": 2},
+    "wide-deep": {"widths": (64, 128, 64), "extra_couplings": 2},
+    # a step-0 fused image that is the sources' average (in logit space), not a pixel interleave; fast
+    # recipe, training from scratch
+    "average-init": {"init_mixing": "average"},
 }
