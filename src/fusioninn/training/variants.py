@@ -42,4 +42,11 @@ VARIANTS: dict[str, dict] = {
     # ... and the grid penalty, so sharper edges do not come back as a pixel-grid pattern
     "sharp-grid": {"loss": {"gradient": 1.0, "ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0,
                             "grid": 0.3}},
+    # capacity: twice the subnet widths (4x the parameters); two more full-resolution couplings; both
+    "wide": {"widths": (64, 128, 64)},
+    "deep": {"extra_couplings": 2},
+    "wide-deep": {"widths": (64, 128, 64), "extra_couplings": 2},
+    # a step-0 fused image that is the sources' average (in logit space), not a pixel interleave; fast
+    # recipe, training from scratch
+    "average-init": {"init_mixing": "average"},
 }
