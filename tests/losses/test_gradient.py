@@ -72,3 +72,21 @@ def test_one_pass_loss_agrees_with_its_parts_with_the_gradient_term():
     ref = w.forward * (l_fus + w.latent * mmd_multiscale(z.reshape(2, -1), target)) + (1 - w.forward) * l_dec
     ours, _ = FusionINNLoss(w)(x, fused, z, dec, z_target=target)
     assert float(ours) == pytest.approx(float(ref), abs=1e-5)
+
+
+def test_sobel_equals_the_correlation_with_the_shared_kernels():
+    """The shifted-view Sobel is the 3x3 correlation with SOBEL_X / SOBEL_Y (what the metrics use)."""
+    import torch.nn.functional as F
+
+    from fusioninn.filters import SOBEL_X
+
+    x = torch.rand(3, 2, 13, 17, dtype=torch.float64)
+    kx = torch.from_numpy(SOBEL_X)
+    k = torch.stack([kx, kx.t()]).unsqueeze(1).repeat(2, 1, 1, 1)
+    g = F.conv2d(x, k, groups=2)
+    gx, gy = sobel_gradients(x)
+    torch.testing.assert_close(gx, g[:, 0::2], rtol=0, atol=1e-13)
+    torch.testing.assert_close(gy, g[:, 1::2], rtol=0, atol=1e-13)
+    x32 = x.float().requires_grad_(True)
+    sum(t.square().sum() for t in sobel_gradients(x32)).backward()
+    assert torch.isfinite(x32.grad).all()

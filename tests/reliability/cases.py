@@ -527,6 +527,19 @@ def _saved_with(c: Ctx, name: str, edit: Callable[[dict], None]) -> str:
     return c.s(name)
 
 
+def _other_capacity_weights(c: Ctx) -> str:
+    """FusionINN weights (fast recipe) with widths 8,16,8 and one extra coupling: not this run's network."""
+    import torch
+
+    from fusioninn.api import save_model
+    from fusioninn.models.fusioninn import FusionINN, FusionINNConfig
+
+    model = FusionINN(FusionINNConfig.fast(widths=(8, 16, 8), extra_couplings=1))
+    model.initialise_actnorm(torch.full((1, 2, 16, 16), 0.5))
+    save_model(model, c.p("wide.safetensors"))
+    return c.s("wide.safetensors")
+
+
 def _nan_first_weight(state: dict) -> None:
     key = sorted(k for k in state if state[k].is_floating_point() and state[k].numel())[0]
     state[key].view(-1)[0] = float("nan")
@@ -1194,8 +1207,36 @@ def _cases() -> list[Case]:  # noqa: C901 - a flat table
           ("unmatched",)))
     add(C("train-crop-odd", "train", "--crop 15 (odd)",
           lambda c: (_train(c, "phantom:8", "--crop", "15"), None), ("crop",)))
+    add(C("train-widths-two", "train", "--widths 32,64 (two widths, three expected)",
+          lambda c: (_train(c, "phantom:8", "--widths", "32,64"), None), ("--widths", "three integers")))
+    add(C("train-widths-zero", "train", "--widths 32,0,32",
+          lambda c: (_train(c, "phantom:8", "--widths", "32,0,32"), None), ("--widths",)))
+    add(C("train-widths-text", "train", "--widths wide",
+          lambda c: (_train(c, "phantom:8", "--widths", "wide"), None), ("--widths",)))
+    add(C("train-couplings-negative", "train", "--couplings -1",
+          lambda c: (_train(c, "phantom:8", "--couplings", "-1"), None), ("--couplings",)))
+    add(C("train-couplings-huge", "train", "--couplings 1000",
+          lambda c: (_train(c, "phantom:8", "--couplings", "1000"), None), ("--couplings", "0-16")))
+    add(C("train-init-mixing-unknown", "train", "--init-mixing blend",
+          lambda c: (_train(c, "phantom:8", "--init-mixing", "blend"), None), ("--init-mixing", "average")))
+    add(C("train-init-mixing-paper", "train", "--init-mixing average with --recipe paper",
+          lambda c: (_train(c, "phantom:8", "--init-mixing", "average", "--recipe", "paper"), None),
+          ("--init-mixing", "fast recipe")))
+    add(C("train-capacity-on-cnn", "train", "--couplings 2 with --model deepfuse",
+          lambda c: (_train(c, "phantom:8", "--couplings", "2", "--model", "deepfuse"), None), ("--couplings",)))
+    add(C("train-init-other-capacity", "train", "--init weights with other subnet widths and an extra coupling",
+          lambda c: (_train(c, "phantom:8", "--init", _other_capacity_weights(c)), c.s("wide.safetensors")),
+          ("--init", "widths")))
     add(C("train-w-negative", "train", "--w-gradient -1 (negative loss weight)",
           lambda c: (_train(c, "phantom:8", "--w-gradient", "-1"), None), ("--w-gradient", ">= 0")))
+    add(C("train-w-ms-gradient-negative", "train", "--w-ms-gradient -0.5 (negative loss weight)",
+          lambda c: (_train(c, "phantom:8", "--w-ms-gradient", "-0.5"), None), ("--w-ms-gradient", ">= 0")))
+    add(C("train-w-laplacian-detail-nan", "train", "--w-laplacian-detail nan",
+          lambda c: (_train(c, "phantom:8", "--w-laplacian-detail", "nan"), None),
+          ("--w-laplacian-detail", "finite")))
+    add(C("train-w-salience-intensity-inf", "train", "--w-salience-intensity inf",
+          lambda c: (_train(c, "phantom:8", "--w-salience-intensity", "inf"), None),
+          ("--w-salience-intensity", "finite")))
     add(C("train-init-garbage", "train", "--init a file that is not a checkpoint",
           lambda c: (_train(c, "phantom:8", "--init", _write(c, "w.safetensors", b"not weights")),
                      c.s("w.safetensors")),

@@ -2,7 +2,8 @@
 
 Versions (fusioninn, torch, FrEIA, Python), the device ``--device`` resolves to, threads, the allocator
 tuning, whether the native subnet kernels are compiled, loaded or disabled (and the reason), and the
-backend each coupling subnet of a FusionINN uses with its default options.
+backend each coupling subnet of a FusionINN uses with its default options; and a model's network
+(``--model``, default the shipped weights): subnet widths, extra couplings, initial mixing and parameters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ __all__ = ["add_arguments", "run", "collect"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="CPU threads (default: $OMP_NUM_THREADS or all cores)")
+    parser.add_argument("--model", help="weights whose network to describe (a checkpoint, or a shipped name such as "
+                                        "fusioninn-v1; default: the shipped weights)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
@@ -28,7 +31,23 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def collect(device: str = "auto", threads: int | None = None) -> dict:
+def describe_model(model) -> dict:
+    """A model's network as ``fusioninn info`` lists it: for a FusionINN its capacity and initialisation
+    fields and the parameters of each block (the published network: 17,648)."""
+    config = getattr(model, "config", None)
+    out: dict = {"parameters": int(model.parameter_count())}
+    if hasattr(model, "module_list"):
+        c = model.config
+        out.update({"widths": list(c.widths), "extra_couplings": c.extra_couplings, "init_mixing": c.init_mixing,
+                    "permutation_seeds": list(c.permutation_seeds),
+                    "parameters_per_block": {f"{idx} {type(mod).__name__}": sum(p.numel() for p in mod.parameters())
+                                             for idx, mod in enumerate(model.module_list)}})
+    elif isinstance(config, dict):
+        out["config"] = config
+    return out
+
+
+def collect(device: str = "auto", threads: int | None = None, model_path: str | None = None) -> dict:
     """Everything ``fusioninn info`` prints, as a dict."""
     import platform
 
@@ -63,11 +82,18 @@ def collect(device: str = "auto", threads: int | None = None) -> dict:
         "default_options": {k: getattr(options, k) for k in ("native", "channels_last", "fused_conv",
                                                              "contiguous_coupling", "memory_saving")},
         "subnet_backends": backends,
+        "model": {"weights": model_path or "shipped default", **describe_model(_load(model_path))},
     }
 
 
+def _load(model_path: str | None):
+    from ..api import load_model
+
+    return load_model(model_path)
+
+
 def run(args: argparse.Namespace) -> int:
-    info = collect(args.device, args.threads)
+    info = collect(args.device, args.threads, args.model)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -84,5 +110,13 @@ def run(args: argparse.Namespace) -> int:
     lines.append("default options: " + ", ".join(f"{k}={val}" for k, val in info["default_options"].items()))
     lines.append("subnet backends (training / inference):")
     lines += [f"  {name}: {b['training']} / {b['inference']}" for name, b in info["subnet_backends"].items()]
+    m = info["model"]
+    if "widths" in m:
+        lines.append(f"model {m['weights']}: FusionINN, widths {','.join(map(str, m['widths']))}, "
+                     f"{m['extra_couplings']} extra couplings, init mixing {m['init_mixing']}, "
+                     f"{m['parameters']:,} parameters")
+        lines += [f"  {name}: {n:,}" for name, n in m["parameters_per_block"].items() if n]
+    else:
+        lines.append(f"model {m['weights']}: {m['parameters']:,} parameters")
     print("\n".join(lines))
     return 0

@@ -38,8 +38,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=non_negative_float, help=f"loss weight (default {default})")
     p.add_argument("--w-gradient", type=non_negative_float,
                    help="weight of the max-gradient edge term in the fusion loss (default 0 = published loss)")
+    p.add_argument("--w-ms-gradient", type=non_negative_float,
+                   help="weight of the multi-scale (3-level pyramid) max-gradient term in the fusion loss "
+                        "(default 0 = published loss)")
+    p.add_argument("--w-laplacian-detail", type=non_negative_float,
+                   help="weight of the Laplacian-pyramid detail term (choose-max band-pass coefficients) in the "
+                        "fusion loss (default 0 = published loss)")
+    p.add_argument("--w-salience-intensity", type=non_negative_float,
+                   help="weight of the intensity term towards the local-energy-weighted mean of the sources in the "
+                        "fusion loss (default 0 = published loss)")
     p.add_argument("--variant", help="a named set of the options below (fusioninn.training.variants: edge, grid, "
-                                      "robust, robust-grid); explicit options win")
+                                      "robust, robust-grid, ms-edge, laplacian-detail, salience, sharp, "
+                                      "sharp-grid, wide, deep, wide-deep, average-init); explicit options win")
     p.add_argument("--w-grid", type=float,
                    help="weight of the grid-frequency penalty on the fused image (default 0 = published loss)")
     p.add_argument("--w-dec-r2", type=float,
@@ -50,6 +60,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "optionally with a strength range, e.g. jpeg:85-95,blur:0.4-0.8")
     p.add_argument("--perturb-share", type=float,
                    help="share of the training images that --fused-perturb perturbs (default 0.5)")
+    p.add_argument("--widths", type=_widths, metavar="A,B,C",
+                   help="FusionINN: hidden channels of the three coupling subnets (default 32,64,32 = published); "
+                        "extra couplings take C")
+    p.add_argument("--couplings", type=_couplings, metavar="N",
+                   help="FusionINN: N extra GLOW coupling blocks at full resolution after the third "
+                        f"(default 0 = published, at most {_MAX_COUPLINGS})")
+    p.add_argument("--init-mixing", choices=["interleave", "average"],
+                   help="FusionINN, fast recipe: the step-0 network: interleave (identity couplings, default) or "
+                        "average (fused image = the sources' average in logit space, no pixel interleave)")
     p.add_argument("--init", metavar="WEIGHTS",
                    help="start from these weights (a checkpoint or model .safetensors of the same architecture, "
                         "or the name of shipped weights such as fusioninn-v1)")
@@ -57,6 +76,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="FusionINN: recompute coupling activations in the backward pass (less memory, more compute; "
                         "keeps glibc's default allocator)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_MAX_COUPLINGS = 16  # = fusioninn.models.fusioninn.MAX_EXTRA_COUPLINGS (not imported: keeps --help light)
+_MAX_WIDTH = 1024  # a bound for typos; a 1024-wide subnet already needs ~100 MB per 240x240 image
+
+
+def _widths(text: str) -> tuple[int, int, int]:
+    """``--widths A,B,C``: three positive integers."""
+    parts = [t.strip() for t in text.split(",")]
+    try:
+        widths = tuple(int(t) for t in parts)
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or not all(1 <= w <= _MAX_WIDTH for w in widths):
+        raise argparse.ArgumentTypeError(f"takes three integers 1-{_MAX_WIDTH} separated by commas "
+                                         f"(e.g. 64,128,64), got {text!r}")
+    return widths  # type: ignore[return-value]
+
+
+def _couplings(text: str) -> int:
+    """``--couplings N``: 0 to the maximum."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= _MAX_COUPLINGS:
+        raise argparse.ArgumentTypeError(f"takes an integer 0-{_MAX_COUPLINGS}, got {text!r}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,6 +132,25 @@ def _variant(name: str | None) -> dict:
     if name not in VARIANTS:
         raise UserInputError(f"--variant: unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     return VARIANTS[name]
+
+
+def _architecture(args: argparse.Namespace, variant: dict) -> dict:
+    """FusionINN capacity and initial mixing (TrainConfig fields): explicit options win over the variant's."""
+    from ..errors import UserInputError
+
+    architecture = {}
+    for key, value in (("widths", args.widths), ("extra_couplings", args.couplings),
+                       ("init_mixing", args.init_mixing)):
+        value = variant.get(key) if value is None else value
+        if value is not None:
+            architecture[key] = value
+    if architecture and args.model != "fusioninn":
+        raise UserInputError(f"--widths, --couplings and --init-mixing are FusionINN options, not for --model "
+                             f"{args.model}")
+    if architecture.get("init_mixing") == "average" and args.recipe == "paper":
+        raise UserInputError("--init-mixing average needs the fast recipe: the paper recipe's couplings are not "
+                             "identity-initialised (their subnets end in a ReLU)")
+    return architecture
 
 
 def _resolve_init(args: argparse.Namespace) -> None:
@@ -119,10 +185,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.crop is not None:
         settings["crop"] = None if args.crop == 0 else args.crop
     variant = _variant(args.variant)
+    architecture = _architecture(args, variant)
     weights = LossWeights(**variant.get("loss", {}))
     for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
                         ("latent", args.w_latent), ("gradient", args.w_gradient), ("grid", args.w_grid),
-                        ("dec_r2", args.w_dec_r2)):
+                        ("dec_r2", args.w_dec_r2), ("ms_gradient", args.w_ms_gradient),
+                        ("laplacian_detail", args.w_laplacian_detail),
+                        ("salience_intensity", args.w_salience_intensity)):
         if value is not None:
             setattr(weights, attr, value)
     try:
@@ -135,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
             fused_perturb=args.fused_perturb if args.fused_perturb is not None else variant.get("fused_perturb"),
             perturb_share=args.perturb_share if args.perturb_share is not None else variant.get("perturb_share", 0.5),
             device=args.device,
-            threads=args.threads, loss=weights, **settings,
+            threads=args.threads, loss=weights, **architecture, **settings,
         )
     except ValueError as err:
         raise UserInputError(str(err)) from None

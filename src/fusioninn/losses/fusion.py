@@ -6,7 +6,10 @@
 
 with published weights w_ssim 0.8, w_l2 0.2, a = (0.5, 0.5), w_fwd 0.5, w_latent 1. Our option, not in
 the paper: ``gradient`` > 0 adds w_grad * L_grad (:mod:`.gradient`, max-gradient edge term) to L_fusion,
-``grid`` > 0 adds w_grid * L_grid (:mod:`.grid`, grid-frequency penalty), ``dec_r2`` > 0 adds
+``grid`` > 0 adds w_grid * L_grid (:mod:`.grid`, grid-frequency penalty), ``ms_gradient``,
+``laplacian_detail`` and ``salience_intensity`` > 0 add the edge/detail terms of :mod:`.multiscale_gradient`,
+:mod:`.laplacian_detail` and :mod:`.salience_intensity` (the same for FusionINN and the CNN baselines, since
+they live in the fusion loss both train with), ``dec_r2`` > 0 adds
 w_R2 * (1 - decomposition R²) (:mod:`.decomposition_r2`) to L_dec.
 """
 
@@ -20,9 +23,12 @@ from ..filters import gaussian_window_1d, separable_filter, ssim_from_moments
 from .decomposition_r2 import decomposition_r2_loss
 from .gradient import max_gradient_loss
 from .grid import grid_loss
+from .laplacian_detail import laplacian_detail_loss
 from .mmd import mmd_multiscale
+from .multiscale_gradient import multiscale_gradient_loss
+from .salience_intensity import salience_intensity_loss
 
-__all__ = ["LossWeights", "fusion_loss", "decomposition_loss", "FusionINNLoss"]
+__all__ = ["LossWeights", "fusion_loss", "decomposition_loss", "FusionINNLoss", "OPTIONAL_FUSION_TERMS"]
 
 
 @dataclass
@@ -35,12 +41,26 @@ class LossWeights:
     gradient: float = 0.0  # max-gradient edge term in the fusion loss; 0 = the published loss
     grid: float = 0.0  # grid-frequency penalty on the fused image (losses/grid.py); 0 = the published loss
     dec_r2: float = 0.0  # 1 - decomposition R² added to the decomposition loss (losses/decomposition_r2.py)
+    ms_gradient: float = 0.0  # max-gradient rule on a 3-level pyramid (losses/multiscale_gradient.py)
+    laplacian_detail: float = 0.0  # choose-max Laplacian-pyramid detail bands (losses/laplacian_detail.py)
+    salience_intensity: float = 0.0  # intensity towards a local-energy-weighted mean (losses/salience_intensity.py)
     mmd_scales: tuple[float, ...] = (0.05, 0.2, 0.9)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["mmd_scales"] = list(self.mmd_scales)
         return d
+
+
+#: the optional fusion-loss terms: LossWeights field -> loss function (fused, sources) -> scalar. A term
+#: with weight 0 is not computed at all (the published loss stays bit-identical) and not logged.
+OPTIONAL_FUSION_TERMS = {
+    "gradient": max_gradient_loss,
+    "grid": grid_loss,
+    "ms_gradient": multiscale_gradient_loss,
+    "laplacian_detail": laplacian_detail_loss,
+    "salience_intensity": salience_intensity_loss,
+}
 
 
 def _mean_per_channel(t: torch.Tensor) -> torch.Tensor:
@@ -94,14 +114,12 @@ def fusion_loss(
     """Fusion loss of a fused batch (N, 1, H, W) against both sources (N, 2, H, W)."""
     w = weights or LossWeights()
     loss, parts = _two_source_loss(fused, x, w, ssim)
-    if w.gradient:
-        l_grad = max_gradient_loss(fused, x)
-        loss = loss + w.gradient * l_grad
-        parts["gradient"] = l_grad.detach()
-    if w.grid:
-        l_grid = grid_loss(fused, x)
-        loss = loss + w.grid * l_grid
-        parts["grid"] = l_grid.detach()
+    for name, term in OPTIONAL_FUSION_TERMS.items():  # in this order, so the sum is that of earlier versions
+        weight = getattr(w, name)
+        if weight:
+            value = term(fused, x)
+            loss = loss + weight * value
+            parts[name] = value.detach()
     return loss, parts
 
 
@@ -168,7 +186,8 @@ class FusionINNLoss(torch.nn.Module):
             "dec_ssim_1": dec_parts["ssim_1"],
             "dec_ssim_2": dec_parts["ssim_2"],
         }
-        for key, value in (("grid", fus_parts.get("grid")), ("dec_r2_loss", dec_parts.get("r2_loss"))):
+        optional = [(name, fus_parts.get(name)) for name in OPTIONAL_FUSION_TERMS]
+        for key, value in (*optional, ("dec_r2_loss", dec_parts.get("r2_loss"))):
             if value is not None:  # only when the term is on, so the published loss logs what it did
                 parts[key] = value
         return total, parts

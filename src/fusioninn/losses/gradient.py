@@ -26,9 +26,12 @@ def max_gradient_loss(fused: torch.Tensor, sources: torch.Tensor) -> torch.Tenso
     if fused.ndim != 4 or fused.shape[1] != 1 or sources.ndim != 4 or sources.shape[1] != 2:
         raise ValueError(f"expected fused (N, 1, H, W) and sources (N, 2, H, W), got "
                          f"{tuple(fused.shape)} and {tuple(sources.shape)}")
-    gx, gy = sobel_gradients(torch.cat([fused, sources], 1))
+    # the sources' responses and the choice of the stronger one outside autograd: backward then runs
+    # through the fused image's filter only
     with torch.no_grad():
-        first_stronger = (gx[:, 1:2] ** 2 + gy[:, 1:2] ** 2) >= (gx[:, 2:3] ** 2 + gy[:, 2:3] ** 2)
-    tx = torch.where(first_stronger, gx[:, 1:2], gx[:, 2:3])
-    ty = torch.where(first_stronger, gy[:, 1:2], gy[:, 2:3])
-    return 0.5 * ((gx[:, :1] - tx).abs() + (gy[:, :1] - ty).abs()).mean()
+        sx, sy = sobel_gradients(sources)
+        first_stronger = (sx[:, :1] ** 2 + sy[:, :1] ** 2) >= (sx[:, 1:] ** 2 + sy[:, 1:] ** 2)
+        tx = torch.where(first_stronger, sx[:, :1], sx[:, 1:])
+        ty = torch.where(first_stronger, sy[:, :1], sy[:, 1:])
+    fx, fy = sobel_gradients(fused)
+    return 0.5 * ((fx - tx).abs() + (fy - ty).abs()).mean()

@@ -14,7 +14,7 @@ import torch
 from ..errors import CheckpointError, UserInputError
 from .fusioninn import FusionINN, FusionINNConfig
 
-__all__ = ["build_model", "model_from_checkpoint"]
+__all__ = ["build_model", "fusioninn_config", "model_from_checkpoint"]
 
 
 def _cnn_baselines() -> dict:
@@ -23,11 +23,20 @@ def _cnn_baselines() -> dict:
     return CNN_BASELINES
 
 
-def build_model(name: str = "fusioninn", recipe: str = "fast") -> torch.nn.Module:
-    """A fresh model: ``"fusioninn"`` with the ``recipe``'s network (``"paper"`` or ``"fast"``), or a CNN
-    baseline by name."""
+def fusioninn_config(recipe: str = "fast", **overrides: Any) -> FusionINNConfig:
+    """The ``recipe``'s FusionINN network (``"paper"`` or ``"fast"``) with ``overrides`` of
+    :class:`FusionINNConfig` fields (e.g. ``widths``, ``extra_couplings``, ``init_mixing``); ValueError
+    for a combination the config refuses."""
+    return FusionINNConfig(**overrides) if recipe == "paper" else FusionINNConfig.fast(**overrides)
+
+
+def build_model(name: str = "fusioninn", recipe: str = "fast", **fusioninn_overrides: Any) -> torch.nn.Module:
+    """A fresh model: ``"fusioninn"`` with the ``recipe``'s network (``"paper"`` or ``"fast"``) and
+    ``fusioninn_overrides`` (see :func:`fusioninn_config`), or a CNN baseline by name."""
     if name == "fusioninn":
-        return FusionINN(FusionINNConfig.paper() if recipe == "paper" else FusionINNConfig.fast())
+        return FusionINN(fusioninn_config(recipe, **fusioninn_overrides))
+    if fusioninn_overrides:
+        raise UserInputError(f"{', '.join(sorted(fusioninn_overrides))}: FusionINN options, not for model {name!r}")
     baselines = _cnn_baselines()
     if name not in baselines:
         raise UserInputError(f"unknown model {name!r}; choose fusioninn or one of {sorted(baselines)}")

@@ -56,6 +56,17 @@ class FusionINNConfig:
             fused image on the sources' own intensity scale. 0 = published (no transform).
         actnorm_init: "data" (published: zero mean, unit std per channel from the first batch) or
             "identity" (scale 1, bias 0).
+        extra_couplings: GLOW coupling blocks appended at full resolution after the published third one
+            (subnet width ``widths[2]``; 0 = published). No channel permutation between them: with two
+            channels the only other order is a swap, which would make two consecutive updates of one half
+            that compose into a single affine map; in the identity order the updates keep alternating
+            (y from z, z from y, y from z, ...).
+        init_mixing: the network at step 0 with ``zero_init``: "interleave" (every coupling the identity,
+            so iRevNet down/upsampling and the second permutation send some of each source's pixels of
+            every 2x2 block to the fused channel) or "average" (the first coupling an exact linear mixing
+            u = (a + b) / 2, the other channel ± (a - b) / 2, and permutation seeds that route u's four
+            2x2 planes back to their own positions in the fused channel: y = (a + b) / 2 in the network's
+            input space). Only the initial weights differ; the architecture is that of the seeds.
     """
 
     in_channels: int = 2
@@ -68,6 +79,8 @@ class FusionINNConfig:
     permutation_seeds: tuple[int, int] = (1, 2)
     input_logit_eps: float = 0.0
     actnorm_init: str = "data"
+    extra_couplings: int = 0
+    init_mixing: str = "interleave"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +98,19 @@ class FusionINNConfig:
             raise ValueError(f"actnorm_init must be 'data' or 'identity', got {self.actnorm_init!r}")
         if self.zero_init and self.subnet_out_relu:
             raise ValueError("zero_init needs subnet_out_relu=False (a ReLU at 0 passes no gradient)")
+        self.extra_couplings = int(self.extra_couplings)
+        if not 0 <= self.extra_couplings <= MAX_EXTRA_COUPLINGS:
+            raise ValueError(f"extra_couplings must be between 0 and {MAX_EXTRA_COUPLINGS}, got {self.extra_couplings}")
+        if self.init_mixing not in INIT_MIXINGS:
+            raise ValueError(f"init_mixing must be one of {', '.join(INIT_MIXINGS)}, got {self.init_mixing!r}")
+        if self.init_mixing == "average":
+            if not self.zero_init:
+                raise ValueError("init_mixing 'average' needs zero_init (identity-initialised couplings, the fast "
+                                 "recipe): the other couplings must pass the mixed channel through")
+            if self.clamp * _ATAN_FACTOR * np.pi / 2 <= abs(np.log(0.5)):
+                raise ValueError(f"init_mixing 'average' needs a log-scale of log(1/2) within the soft clamp "
+                                 f"(clamp > 0.7), got clamp {self.clamp}")
+            average_route(self.permutation_seeds)  # raises ValueError for seeds that cannot route it
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -106,10 +132,43 @@ class FusionINNConfig:
         return cls()
 
     @classmethod
-    def fast(cls) -> FusionINNConfig:
-        """Our CPU recipe's network: identity-initialised couplings, exact-logit reverse input."""
-        return cls(subnet_out_relu=False, zero_init=True, reverse_input="logit", output_sigmoid=False,
-                   input_logit_eps=0.01, actnorm_init="identity")
+    def fast(cls, **overrides: Any) -> FusionINNConfig:
+        """Our CPU recipe's network: identity-initialised couplings, exact-logit reverse input.
+
+        ``init_mixing="average"`` without explicit ``permutation_seeds`` takes :data:`AVERAGE_SEEDS`."""
+        if overrides.get("init_mixing") == "average":
+            overrides.setdefault("permutation_seeds", AVERAGE_SEEDS)
+        settings = dict(subnet_out_relu=False, zero_init=True, reverse_input="logit", output_sigmoid=False,
+                        input_logit_eps=0.01, actnorm_init="identity")
+        return cls(**{**settings, **overrides})
+
+
+#: At most this many extra couplings (a bound for typos such as --couplings 200, not a tested limit).
+MAX_EXTRA_COUPLINGS = 16
+INIT_MIXINGS = ("interleave", "average")
+#: Permutation seeds of ``init_mixing="average"``: seed 1 keeps the two channels in order and seed 1287's
+#: 8-channel permutation is [4, 5, 6, 7, 0, 1, 2, 3], a swap of the two 2x2-plane halves, so the fused
+#: channel gets channel 1's planes in their own order and the latent channel 0's (found by search over seeds).
+AVERAGE_SEEDS = (1, 1287)
+
+
+def _freia_permutation(seed: int, channels: int) -> list[int]:
+    """The permutation FrEIA's ``PermuteRandom(seed=seed)`` draws (NumPy's legacy global generator)."""
+    return [int(v) for v in np.random.RandomState(seed).permutation(channels)]
+
+
+def average_route(seeds: tuple[int, int]) -> int:
+    """For permutation ``seeds``, which channel of the first coupling's output reaches the fused channel
+    with its 2x2 planes in their own positions (0 or 1); ValueError if neither does."""
+    p1, p2 = _freia_permutation(seeds[0], 2), _freia_permutation(seeds[1], 8)
+    # the upsampling builds the fused channel from channels 0-3 after the second permutation, which
+    # takes them from inputs p2[0:4]; the downsampling made inputs 4c..4c+3 from channel c after p1
+    for c in (0, 1):
+        if p2[:4] == [4 * c, 4 * c + 1, 4 * c + 2, 4 * c + 3]:
+            return p1[c]
+    raise ValueError(f"permutation seeds {tuple(seeds)} interleave the two channels' 2x2 planes in the fused "
+                     f"channel; init_mixing 'average' needs seeds that keep one channel's planes in order, "
+                     f"e.g. {AVERAGE_SEEDS}")
 
 
 def _subnet_constructor(width: int, out_relu: bool, zero_init: bool):
@@ -193,6 +252,7 @@ class FusionINN(nn.Module):
         self.options = options or ExecutionOptions()
         c = self.config
         sub = [_subnet_constructor(w, c.subnet_out_relu, c.zero_init) for w in c.widths]
+        # extra couplings are full-resolution like the third, with its width
         # FrEIA modules take their input dims at construction; the convolutions themselves work for any
         # even size, so a nominal 240x240 is given and other sizes run through the same modules.
         dims = [(2, 240, 240)]
@@ -213,7 +273,40 @@ class FusionINN(nn.Module):
                     Fm.GLOWCouplingBlock(dims, subnet_constructor=sub[2], clamp=c.clamp),
                 ]
             )
+            # appended after the published modules, so those keep their indices and parameter names
+            for _ in range(c.extra_couplings):
+                self.module_list.append(Fm.GLOWCouplingBlock(dims, subnet_constructor=sub[2], clamp=c.clamp))
         np.random.set_state(np_state)
+        if c.init_mixing == "average":
+            self._initialise_average_mixing()
+
+    def _initialise_average_mixing(self) -> None:
+        """Set the first coupling to an exact linear mixing of the two channels (a, b) -> (u, v).
+
+        Each subnet computes its shift t = k * cond exactly as k * (ReLU(cond) - ReLU(-cond)) through two
+        hidden channels (centre taps +1 and -1), and its log-scale as a constant through the last
+        convolution's bias. The other hidden channels keep their random first-layer weights (their outgoing
+        weights are zero, as in the interleave init), so they receive gradients and train as usual. With
+        m = the channel that reaches the fused image (:func:`average_route`):
+        m = 0: a' = (a + b) / 2, b' = b - a' = (b - a) / 2;  m = 1: a' = (a - b) / 2, b' = b + a' = (a + b) / 2.
+        """
+        block = self.module_list[_COUPLING_1]
+        m = average_route(self.config.permutation_seeds)
+        sign = 1.0 if m == 0 else -1.0
+        # s = clamp * 0.636 * atan(r) = log(1/2) for the first half, 0 for the second
+        r_half = float(np.tan(np.log(0.5) / (block.clamp * _ATAN_FACTOR)))
+        with torch.no_grad():
+            for subnet, log_scale_bias, shift in ((block.subnet2, r_half, 0.5 * sign), (block.subnet1, 0.0, -sign)):
+                first, last = subnet[0], subnet[2]
+                first.weight[:2].zero_()
+                first.bias[:2].zero_()
+                first.weight[0, 0, 1, 1] = 1.0
+                first.weight[1, 0, 1, 1] = -1.0
+                last.weight.zero_()
+                last.bias.zero_()
+                last.bias[0] = log_scale_bias  # output 0: the log-scale of the one updated channel
+                last.weight[1, 0, 1, 1] = shift  # output 1: the shift, k * ReLU(x) - k * ReLU(-x)
+                last.weight[1, 1, 1, 1] = -shift
 
     # ----------------------------------------------------------------------------------------------
     # Weights and ActNorm state
@@ -334,7 +427,10 @@ class FusionINN(nn.Module):
         # splits 4 / 4, i.e. exactly at that seam.
         a, b = self._coupling(_COUPLING_2, F.pixel_unshuffle(a, 2), F.pixel_unshuffle(b, 2), rev=False)
         h = self._permute_cat(_PERMUTE_2, (a, b), rev=False)
-        return self._coupling(_COUPLING_3, F.pixel_shuffle(h[:, :4], 2), F.pixel_shuffle(h[:, 4:], 2), rev=False)
+        a, b = self._coupling(_COUPLING_3, F.pixel_shuffle(h[:, :4], 2), F.pixel_shuffle(h[:, 4:], 2), rev=False)
+        for idx in range(_COUPLING_3 + 1, len(self.module_list)):  # extra couplings
+            a, b = self._coupling(idx, a, b, rev=False)
+        return a, b
 
     def inverse(self, y_raw: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Exact inverse of :meth:`forward`: ``inverse(*forward(x)) == x`` to float precision."""
@@ -346,7 +442,10 @@ class FusionINN(nn.Module):
             raise UserInputError(f"height and width must be even, got {y_raw.shape[2]}x{y_raw.shape[3]}")
         if not self.actnorm_initialised:
             raise RuntimeError("ActNorm is not initialised: run a forward pass or load weights first")
-        a, b = self._coupling(_COUPLING_3, y_raw, z, rev=True)
+        a, b = y_raw, z
+        for idx in range(len(self.module_list) - 1, _COUPLING_3, -1):  # extra couplings, last first
+            a, b = self._coupling(idx, a, b, rev=True)
+        a, b = self._coupling(_COUPLING_3, a, b, rev=True)
         h = self._permute_cat(_PERMUTE_2, (F.pixel_unshuffle(a, 2), F.pixel_unshuffle(b, 2)), rev=True)
         a, b = self._coupling(_COUPLING_2, h[:, :4], h[:, 4:], rev=True)
         a, b = self._permute_pair(_PERMUTE_1, (F.pixel_shuffle(a, 2), F.pixel_shuffle(b, 2)), rev=True)
@@ -405,7 +504,8 @@ class FusionINN(nn.Module):
                                        rule=rule)
 
     def parameter_count(self) -> int:
-        """Parameters as the published count: every tensor registered as a parameter (17,648)."""
+        """Parameters as the published count: every tensor registered as a parameter (17,648 for the
+        published widths and blocks; the two permutations' index tensors are FrEIA parameters too)."""
         return sum(p.numel() for p in self.parameters())
 
     def fused_and_decomposed_for_training(

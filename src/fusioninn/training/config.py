@@ -8,6 +8,7 @@ default for both recipes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,10 @@ class TrainConfig:
     val_fraction: float = 0.2
     model: str = "fusioninn"  # or a baseline name (deepfuse, unet, ...)
     recipe: str = "fast"
+    # FusionINN capacity and initialisation (FusionINNConfig fields; defaults = the published network)
+    widths: tuple[int, int, int] = (32, 64, 32)
+    extra_couplings: int = 0
+    init_mixing: str = "interleave"
     # from RECIPES[recipe] unless given
     epochs: int = FROM_RECIPE
     batch_size: int = FROM_RECIPE
@@ -69,15 +74,17 @@ class TrainConfig:
         if isinstance(self.loss, dict):
             self.loss = LossWeights(**{**self.loss, "mmd_scales": tuple(self.loss.get("mmd_scales", (0.05, 0.2, 0.9)))})
         self.pair = tuple(self.pair)
+        self.widths = tuple(int(w) for w in self.widths)
         for key, value in recipe_defaults(self.recipe).items():
             if getattr(self, key) is FROM_RECIPE:
                 setattr(self, key, value)
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
         w = self.loss
-        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2"):
-            if not getattr(w, name) >= 0:  # also refuses NaN
-                raise ValueError(f"loss weight {name} must be >= 0, got {getattr(w, name)}")
+        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2", "ms_gradient", "laplacian_detail",
+                     "salience_intensity"):
+            if not (math.isfinite(getattr(w, name)) and getattr(w, name) >= 0):  # refuses NaN and inf too
+                raise ValueError(f"loss weight {name} must be a finite number >= 0, got {getattr(w, name)}")
         for name in ("forward", "source_1"):
             if not 0 <= getattr(w, name) <= 1:
                 raise ValueError(f"loss weight {name} must be between 0 and 1, got {getattr(w, name)}")
@@ -91,11 +98,35 @@ class TrainConfig:
             raise ValueError(f"data workers must be >= 0, got {self.data_workers}")
         if self.crop is not None and (self.crop < 16 or self.crop % 2):
             raise ValueError(f"crop must be an even size >= 16, got {self.crop}")
+        if self.model == "fusioninn":
+            self.model_config()  # raises ValueError for widths/couplings/mixing the network refuses
+        elif self.model_overrides():
+            raise ValueError(f"{', '.join(sorted(self.model_overrides()))}: FusionINN options, not for model "
+                             f"{self.model!r}")
+
+    def model_overrides(self) -> dict:
+        """The FusionINN fields this config sets away from the recipe's network (what ``build_model`` gets);
+        empty for the published capacity and initialisation, so such a run builds exactly the recipe's model."""
+        out: dict = {}
+        if self.widths != (32, 64, 32):
+            out["widths"] = self.widths
+        if self.extra_couplings:
+            out["extra_couplings"] = self.extra_couplings
+        if self.init_mixing != "interleave":
+            out["init_mixing"] = self.init_mixing
+        return out
+
+    def model_config(self):
+        """The :class:`~fusioninn.models.fusioninn.FusionINNConfig` this run trains (FusionINN only)."""
+        from ..models.factory import fusioninn_config
+
+        return fusioninn_config(self.recipe, **self.model_overrides())
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["loss"] = self.loss.to_dict()
         d["pair"] = list(self.pair)
+        d["widths"] = list(self.widths)
         return d
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from ..losses.fusion import FusionINNLoss, LossWeights, decomposition_loss, fusion_loss
+from ..losses.fusion import OPTIONAL_FUSION_TERMS, FusionINNLoss, LossWeights, decomposition_loss, fusion_loss
 from ..metrics.ssim import ssim
 from ..models.fusioninn import FusionINN
 from . import distributed
@@ -18,7 +18,8 @@ def _q_ssim_sum(fused: torch.Tensor, x: torch.Tensor) -> float:
 
 
 class CNNStep:
-    """A fusion-only network: ``model(x)`` is the fused image; the loss is the published fusion loss."""
+    """A fusion-only network: ``model(x)`` is the fused image; the loss is the fusion loss (the published one
+    unless optional terms are on: the same terms as FusionINN's, so baselines can be trained alike)."""
 
     val_keys: tuple[str, ...] = ("q_ssim", "loss")
 
@@ -34,7 +35,10 @@ class CNNStep:
         rank-averaged gradient equals a single process's. Each rank reads only its share."""
         loss, parts = fusion_loss(self.model(xl), xl, self.weights)
         scale = (hi - lo) * world / n
-        return loss * scale, {"loss": loss.detach(), "fused_ssim": 0.5 * (parts["ssim_1"] + parts["ssim_2"])}
+        logged = {"loss": loss.detach(), "fused_ssim": 0.5 * (parts["ssim_1"] + parts["ssim_2"])}
+        # the optional terms that are on, under the names FusionINN's step logs them
+        logged.update({k: parts[k] for k in OPTIONAL_FUSION_TERMS if k in parts})
+        return loss * scale, logged
 
     def validation_latents(self, n: int, shape: tuple[int, int], generator: torch.Generator) -> torch.Tensor | None:
         return None

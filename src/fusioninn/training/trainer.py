@@ -102,7 +102,7 @@ class Trainer:
         # the initial weights come from the seed alone; the caller's global random state is left as it was
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.model = build_model(config.model, config.recipe)
+            self.model = build_model(config.model, config.recipe, **config.model_overrides())
         self.model = self.model.to(self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         if isinstance(self.model, FusionINN):
@@ -133,6 +133,18 @@ class Trainer:
         data = load_checkpoint(path)  # verifies the weights against the checksum the file carries
         init = model_from_checkpoint(data, path)
         same = type(init) is type(self.model) and getattr(init, "config", None) == getattr(self.model, "config", None)
+        if not same and isinstance(init, FusionINN) and isinstance(self.model, FusionINN):
+            # name what differs (capacity, permutations, recipe fields); the initial mixing is only where a
+            # fresh model starts, which these weights replace, so it alone does not refuse them
+            a, b = init.config.to_dict(), self.model.config.to_dict()
+            diff = [k for k in a if k != "init_mixing" and a[k] != b.get(k)]
+            if not diff:
+                same = True
+            else:
+                shown = "; ".join(f"{k} {_shown(a[k])} vs {_shown(b.get(k))}" for k in diff[:3])
+                raise UserInputError(f"--init: weights of another FusionINN configuration than this run's ({shown}); "
+                                     "pass the --widths/--couplings/--init-mixing/--recipe they were trained with",
+                                     path)
         if not same:
             raise UserInputError(f"{path}: weights of another architecture or configuration than "
                                  f"--model {self.config.model} with the {self.config.recipe} recipe")
@@ -289,7 +301,8 @@ class Trainer:
         saved = TrainConfig.from_dict(meta["train_config"])
         # everything that shapes the run's numbers must match; only the length (epochs, max_minutes), the
         # device and threads, and the memory/speed trade-off may change on resume
-        for key in ("model", "recipe", "batch_size", "crop", "seed", "data", "val_data", "pair", "val_fraction",
+        for key in ("model", "recipe", "widths", "extra_couplings", "init_mixing", "batch_size", "crop", "seed",
+                    "data", "val_data", "pair", "val_fraction",
                     "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "plateau_factor",
                     "plateau_patience", "weight_decay", "val_max_images"):
             mine, theirs = getattr(self.config, key), getattr(saved, key)
