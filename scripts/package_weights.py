@@ -11,15 +11,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fusioninn.training.checkpoint import CheckpointData, load_checkpoint, save_checkpoint
+from fusioninn.training.checkpoint import WEIGHTS_META_KEYS, CheckpointData, load_checkpoint, save_checkpoint
 
 
 def main() -> None:
     src, dst = Path(sys.argv[1]), Path(sys.argv[2])
     data = load_checkpoint(src)
     m = data.meta
-    keep = {k: m[k] for k in ("model", "model_config", "train_config", "epoch", "global_step", "minutes", "metrics",
-                              "data", "versions") if k in m}
+    keep = {k: m[k] for k in WEIGHTS_META_KEYS if k in m}
     keep["kind"] = "weights"
     keep["source_run"] = src.parent.name
     save_checkpoint(dst, CheckpointData(model_state=data.model_state, meta=keep))

@@ -26,7 +26,8 @@ import torch
 from ..atomic import atomic_path
 from ..errors import CheckpointError
 
-__all__ = ["CheckpointData", "save_checkpoint", "load_checkpoint", "weights_sha256", "meta_sha256", "FORMAT_VERSION"]
+__all__ = ["CheckpointData", "save_checkpoint", "load_checkpoint", "weights_sha256", "meta_sha256", "FORMAT_VERSION",
+           "average_weights"]
 
 FORMAT_VERSION = 2
 _META_KEY = "fusioninn"
@@ -176,3 +177,50 @@ def _verify(path: Path, meta: dict, parts: dict, version: int) -> None:
             raise CheckpointError(f"weight {name} is a {t.layout} tensor, expected a dense one", path)
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"weight {name} holds NaN or infinite values (a diverged run?)", path)
+
+
+#: Metadata a weights-only file keeps from a training checkpoint (scripts/package_weights.py, average_weights).
+WEIGHTS_META_KEYS = ("model", "model_config", "train_config", "epoch", "global_step", "minutes", "metrics", "data",
+                     "versions")
+
+
+def average_weights(checkpoints: list[tuple[str, CheckpointData]]) -> CheckpointData:
+    """Uniform average of the model weights of several checkpoints of one architecture (stochastic weight
+    averaging over snapshots of a run, Izmailov et al., UAI 2018), as a weights-only checkpoint.
+
+    ``checkpoints`` are ``(name, data)`` pairs in training order; the metadata is the last one's, plus
+    ``averaged_from`` (name, step and weights checksum of each). Refused with a :class:`CheckpointError`
+    naming the file: fewer than two, another model or model configuration, other tensor names, shapes or
+    dtypes, or integer tensors (permutation buffers) that differ.
+    """
+    if len(checkpoints) < 2:
+        raise CheckpointError("averaging needs at least two checkpoints", checkpoints[0][0] if checkpoints else "-")
+    first_name, first = checkpoints[0]
+    for name, data in checkpoints[1:]:
+        for key in ("model", "model_config"):
+            if data.meta.get(key) != first.meta.get(key):
+                raise CheckpointError(f"its {key} differs from {first_name}'s: only weights of one architecture "
+                                      "can be averaged", name)
+        if set(data.model_state) != set(first.model_state):
+            raise CheckpointError(f"its weight names differ from {first_name}'s", name)
+        for k, v in data.model_state.items():
+            ref = first.model_state[k]
+            if v.shape != ref.shape or v.dtype != ref.dtype:
+                raise CheckpointError(f"weight {k} is {v.dtype} {tuple(v.shape)}, {first_name} has "
+                                      f"{ref.dtype} {tuple(ref.shape)}", name)
+            if not v.is_floating_point() and not torch.equal(v, ref):
+                raise CheckpointError(f"integer tensor {k} differs from {first_name}'s (another permutation?)", name)
+    state = {}
+    for k, ref in first.model_state.items():
+        if ref.is_floating_point():
+            # float64 accumulation: the mean does not depend on the order of the checkpoints beyond round-off
+            total = sum(d.model_state[k].to(torch.float64) for _, d in checkpoints)
+            state[k] = (total / len(checkpoints)).to(ref.dtype)
+        else:
+            state[k] = ref.clone()
+    last = checkpoints[-1][1].meta
+    meta = {k: last[k] for k in WEIGHTS_META_KEYS if k in last}
+    meta["kind"] = "weights"
+    meta["averaged_from"] = [{"file": str(name), "global_step": d.meta.get("global_step"),
+                              "weights_sha256": weights_sha256(d.model_state)} for name, d in checkpoints]
+    return CheckpointData(model_state=state, meta=meta)
