@@ -93,8 +93,14 @@ def test_import_refuses_other_architectures_and_pickles(tmp_path, capsys):
 def test_shipped_weights_load_by_name():
     import fusioninn.api as api
 
-    for name in ("fusioninn-v1", "fusioninn-clean"):
+    for name in ("fusioninn-v1", "fusioninn-clean", "fusioninn-robust"):
         assert api.load_pretrained(name).parameter_count() == 17_648
+    # the robust weights are a mean of three snapshots of one run (scripts/average_weights.py)
+    from fusioninn.training.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(api.named_weights_path("fusioninn-robust")).meta
+    assert [e["global_step"] for e in meta["averaged_from"]] == [1044, 1566, 2349]
+    assert meta["train_config"]["perturb_share"] == 0.85
     assert api.named_weights_path("fusioninn") == api.default_weights_path()
     assert api.named_weights_path("no-such-weights") is None
     with pytest.raises(Exception, match="no-such-weights"):

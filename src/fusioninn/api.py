@@ -30,6 +30,7 @@ NAMED_WEIGHTS = {
     "fusioninn": DEFAULT_WEIGHTS,
     "fusioninn-v1": "fusioninn_v1.safetensors",
     "fusioninn-clean": "fusioninn_clean.safetensors",
+    "fusioninn-robust": "fusioninn_robust.safetensors",
 }
 
 

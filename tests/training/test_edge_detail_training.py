@@ -75,7 +75,7 @@ def test_config_refuses_bad_weights_from_the_api(name):
 
 
 def test_sharp_variants_set_the_terms_and_explicit_options_win(tmp_path):
-    for name in ("ms-edge", "laplacian-detail", "salience", "sharp", "sharp-grid"):
+    for name in ("ms-edge", "laplacian-detail", "salience", "sharp", "sharp-grid", "robust-r2", "robust-r2-sharp"):
         TrainConfig(loss=VARIANTS[name]["loss"])  # valid weights
     out = tmp_path / "run"
     assert main(_train_args(out, "--model", "unet", "--variant", "sharp", "--w-laplacian-detail", "2", crop="32")) == 0
@@ -98,3 +98,15 @@ def test_resume_refuses_a_changed_edge_detail_weight(tmp_path):
     resumed = Trainer(TrainConfig(**{**base, "max_steps": 4}, loss={"laplacian_detail": 1.0}), train, val,
                       tmp_path / "r", progress=False)
     assert resumed.fit(resume=True).epochs_done == 2
+
+
+def test_the_help_names_every_variant():
+    import argparse
+
+    from fusioninn.commands import train_cmd
+
+    parser = argparse.ArgumentParser()
+    train_cmd.add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    for name in VARIANTS:
+        assert name in text, name

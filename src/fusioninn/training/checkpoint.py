@@ -184,6 +184,20 @@ WEIGHTS_META_KEYS = ("model", "model_config", "train_config", "epoch", "global_s
                      "versions")
 
 
+def _normalised(meta: dict, key: str) -> Any:
+    """``meta[key]``; a FusionINN config with its defaults filled in, so that one written before a field existed
+    compares equal to the same architecture written after."""
+    value = meta.get(key)
+    if key == "model_config" and meta.get("model") == "fusioninn" and isinstance(value, dict):
+        from ..models.fusioninn import FusionINNConfig
+
+        try:
+            return FusionINNConfig.from_dict(value).to_dict()
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
 def average_weights(checkpoints: list[tuple[str, CheckpointData]]) -> CheckpointData:
     """Uniform average of the model weights of several checkpoints of one architecture (stochastic weight
     averaging over snapshots of a run, Izmailov et al., UAI 2018), as a weights-only checkpoint.
@@ -198,7 +212,7 @@ def average_weights(checkpoints: list[tuple[str, CheckpointData]]) -> Checkpoint
     first_name, first = checkpoints[0]
     for name, data in checkpoints[1:]:
         for key in ("model", "model_config"):
-            if data.meta.get(key) != first.meta.get(key):
+            if _normalised(data.meta, key) != _normalised(first.meta, key):
                 raise CheckpointError(f"its {key} differs from {first_name}'s: only weights of one architecture "
                                       "can be averaged", name)
         if set(data.model_state) != set(first.model_state):

@@ -42,7 +42,15 @@ VARIANTS: dict[str, dict] = {
     # ... and the grid penalty, so sharper edges do not come back as a pixel-grid pattern
     "sharp-grid": {"loss": {"gradient": 1.0, "ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0,
                             "grid": 0.3}},
-    # capacity: twice the subnet widths (4x the parameters); two more full-resolution couplings; both
+    # the recipe of the fusioninn-robust weights (a fine-tune of fusioninn-v1, docs/training.md): a strong grid
+    # penalty, the decomposition R² term, and strong perturbations of most fused images before the reverse pass
+    "robust-r2": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0},
+                  "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85},
+    # ... with the edge/detail terms of "sharp"
+    "robust-r2-sharp": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0, "ms_gradient": 1.0,
+                                 "laplacian_detail": 4.0, "salience_intensity": 1.0},
+                        "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85},
+    # capacity: twice the subnet widths (about twice the parameters); two more full-resolution couplings; both
     "wide": {"widths": (64, 128, 64)},
     "deep": {"extra_couplings": 2},
     "wide-deep": {"widths": (64, 128, 64), "extra_couplings": 2},
