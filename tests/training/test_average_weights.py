@@ -97,3 +97,15 @@ def test_script_bad_input_is_one_line_exit_2_nothing_written(snapshots, tmp_path
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     assert snapshots[0].read_bytes() == before
+
+
+def test_configs_written_before_a_field_existed_average_with_newer_ones(snapshots):
+    """A snapshot saved before e.g. ``extra_couplings`` existed has no such key; it is the same network."""
+    import copy
+
+    old = load_checkpoint(snapshots[0])
+    old.meta = copy.deepcopy(old.meta)
+    for key in ("extra_couplings", "init_mixing"):
+        old.meta["model_config"].pop(key, None)
+    avg = average_weights([("old", old), (str(snapshots[1]), load_checkpoint(snapshots[1]))])
+    assert len(avg.meta["averaged_from"]) == 2
