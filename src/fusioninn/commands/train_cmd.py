@@ -27,7 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=positive_float, help="learning rate (recipe default: fast 1e-3, paper 3e-4)")
     p.add_argument("--crop", type=non_negative_int, help="random square crop for training, 0 = whole slices")
     p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--max-minutes", type=positive_float, help="stop (with a checkpoint) after this many minutes")
+    p.add_argument("--max-minutes", type=positive_float,
+                   help="stop (with a checkpoint) after this many training minutes in all (with --resume: "
+                        "counting the run's earlier minutes, like --max-steps)")
     p.add_argument("--max-steps", type=positive_int,
                    help="stop (with a resumable checkpoint) after this many optimiser steps in all")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
