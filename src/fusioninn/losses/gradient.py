@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..filters import sobel_gradients
+from ._shapes import check_fused_and_sources
 
 __all__ = ["sobel_gradients", "max_gradient_loss"]
 
@@ -23,9 +24,7 @@ __all__ = ["sobel_gradients", "max_gradient_loss"]
 def max_gradient_loss(fused: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
     """Mean L1 distance between the fused image's Sobel gradient (N, 1, H, W) and, per pixel, the gradient
     of whichever source (N, 2, H, W) has the larger Sobel magnitude there."""
-    if fused.ndim != 4 or fused.shape[1] != 1 or sources.ndim != 4 or sources.shape[1] != 2:
-        raise ValueError(f"expected fused (N, 1, H, W) and sources (N, 2, H, W), got "
-                         f"{tuple(fused.shape)} and {tuple(sources.shape)}")
+    check_fused_and_sources(fused, sources)
     # the sources' responses and the choice of the stronger one outside autograd: backward then runs
     # through the fused image's filter only
     with torch.no_grad():

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._shapes import check_fused_and_sources
+
 __all__ = ["grid_patterns", "grid_loss"]
 
 
@@ -47,9 +49,7 @@ def _demodulated(img: torch.Tensor) -> torch.Tensor:
 
 def grid_loss(fused: torch.Tensor, sources: torch.Tensor, window: int = 16) -> torch.Tensor:
     """The grid penalty of a fused batch (N, 1, H, W) against its sources (N, 2, H, W), in grey levels^2."""
-    if fused.ndim != 4 or fused.shape[1] != 1 or sources.ndim != 4 or sources.shape[1] != 2:
-        raise ValueError(f"expected fused (N, 1, H, W) and sources (N, 2, H, W), got "
-                         f"{tuple(fused.shape)} and {tuple(sources.shape)}")
+    check_fused_and_sources(fused, sources)
     if min(fused.shape[2:]) < 4:
         raise ValueError(f"the grid penalty needs images of at least 4 x 4 pixels, got {tuple(fused.shape[2:])}")
     demod_f = _demodulated(fused)[:, 0]  # (N, 3, H-2, W-2)

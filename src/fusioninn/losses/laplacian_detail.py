@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from ._shapes import check_fused_and_sources
+
 __all__ = ["laplacian_pyramid_torch", "laplacian_detail_loss"]
 
 _BURT = (1.0 / 16, 4.0 / 16, 6.0 / 16, 4.0 / 16, 1.0 / 16)
@@ -79,9 +81,7 @@ def detail_levels(shape: tuple[int, int], levels: int = 4) -> int:
 def laplacian_detail_loss(fused: torch.Tensor, sources: torch.Tensor, levels: int = 4) -> torch.Tensor:
     """Mean over the detail bands of the L1 distance between the fused batch's (N, 1, H, W) Laplacian
     coefficients and the larger-magnitude coefficient of its two sources (N, 2, H, W)."""
-    if fused.ndim != 4 or fused.shape[1] != 1 or sources.ndim != 4 or sources.shape[1] != 2:
-        raise ValueError(f"expected fused (N, 1, H, W) and sources (N, 2, H, W), got "
-                         f"{tuple(fused.shape)} and {tuple(sources.shape)}")
+    check_fused_and_sources(fused, sources)
     n = detail_levels(tuple(fused.shape[2:]), levels)
     if n == 0:
         raise ValueError(f"the Laplacian detail loss needs images of at least 8 x 8 pixels, got "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._shapes import check_fused_and_sources
 from .gradient import max_gradient_loss
 
 __all__ = ["multiscale_gradient_loss"]
@@ -28,9 +29,7 @@ def multiscale_gradient_loss(fused: torch.Tensor, sources: torch.Tensor, scales:
     """Mean over ``scales`` pyramid levels (2x average pooling between them) of the max-gradient L1 loss of
     a fused batch (N, 1, H, W) against its sources (N, 2, H, W). Levels whose image would be smaller than
     the 3x3 Sobel window are left out (a 16-pixel crop keeps three)."""
-    if fused.ndim != 4 or fused.shape[1] != 1 or sources.ndim != 4 or sources.shape[1] != 2:
-        raise ValueError(f"expected fused (N, 1, H, W) and sources (N, 2, H, W), got "
-                         f"{tuple(fused.shape)} and {tuple(sources.shape)}")
+    check_fused_and_sources(fused, sources)
     if scales < 1:
         raise ValueError(f"scales must be >= 1, got {scales}")
     losses = []

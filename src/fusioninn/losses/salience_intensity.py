@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ._shapes import check_fused_and_sources
+
 __all__ = ["salience_weights", "salience_target", "salience_intensity_loss"]
 
 
@@ -56,9 +58,7 @@ def salience_target(sources: torch.Tensor, window: int = 7, temperature: float =
 def salience_intensity_loss(fused: torch.Tensor, sources: torch.Tensor, window: int = 7,
                             temperature: float = 0.25) -> torch.Tensor:
     """Mean L1 distance between a fused batch (N, 1, H, W) and the salience-weighted mean of its sources."""
-    if fused.ndim != 4 or fused.shape[1] != 1 or sources.ndim != 4 or sources.shape[1] != 2:
-        raise ValueError(f"expected fused (N, 1, H, W) and sources (N, 2, H, W), got "
-                         f"{tuple(fused.shape)} and {tuple(sources.shape)}")
+    check_fused_and_sources(fused, sources)
     with torch.no_grad():  # the target depends on the sources only
         target = salience_target(sources, window, temperature)
     return (fused - target).abs().mean()
