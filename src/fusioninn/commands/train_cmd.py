@@ -190,11 +190,10 @@ def _run(args: argparse.Namespace) -> int:
     variant = _variant(args.variant)
     architecture = _architecture(args, variant)
     weights = LossWeights(**variant.get("loss", {}))
-    for attr, value in (("ssim", args.w_ssim), ("l2", args.w_l2), ("forward", args.w_forward),
-                        ("latent", args.w_latent), ("gradient", args.w_gradient), ("grid", args.w_grid),
-                        ("dec_r2", args.w_dec_r2), ("ms_gradient", args.w_ms_gradient),
-                        ("laplacian_detail", args.w_laplacian_detail),
-                        ("salience_intensity", args.w_salience_intensity)):
+    # each loss weight's option is --w-<field> (underscores as dashes)
+    for attr in ("ssim", "l2", "forward", "latent", "gradient", "grid", "dec_r2", "ms_gradient", "laplacian_detail",
+                 "salience_intensity"):
+        value = getattr(args, f"w_{attr}")
         if value is not None:
             setattr(weights, attr, value)
     try:

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..losses.fusion import LossWeights
+from ..losses.fusion import OPTIONAL_FUSION_TERMS, LossWeights
 
 __all__ = ["TrainConfig", "RECIPES", "recipe_defaults", "FROM_RECIPE"]
 
@@ -81,8 +81,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
         w = self.loss
-        for name in ("ssim", "l2", "latent", "gradient", "grid", "dec_r2", "ms_gradient", "laplacian_detail",
-                     "salience_intensity"):
+        for name in ("ssim", "l2", "latent", "dec_r2", *OPTIONAL_FUSION_TERMS):
             if not (math.isfinite(getattr(w, name)) and getattr(w, name) >= 0):  # refuses NaN and inf too
                 raise ValueError(f"loss weight {name} must be a finite number >= 0, got {getattr(w, name)}")
         for name in ("forward", "source_1"):
