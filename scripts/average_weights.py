@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fusioninn.errors import CheckpointError
+from fusioninn.atomic import check_output_folder, guard_outputs
+from fusioninn.errors import CheckpointError, UserInputError
 from fusioninn.training.checkpoint import average_weights, load_checkpoint, save_checkpoint
 
 
@@ -25,14 +26,11 @@ def main(argv: list[str]) -> int:
     try:
         if out.suffix != ".safetensors":
             raise CheckpointError("the output must be a .safetensors file", out)
-        for p in inputs:
-            if p.exists() and out.exists() and out.samefile(p):
-                raise CheckpointError("is also an input: refusing to write over it", out)
+        guard_outputs(inputs, [out])  # also an input under another name or through a link
+        check_output_folder(out)
         averaged = average_weights([(str(p), load_checkpoint(p)) for p in inputs])
-        if not out.parent.is_dir():
-            raise CheckpointError("its folder does not exist", out)
         save_checkpoint(out, averaged)
-    except CheckpointError as err:
+    except UserInputError as err:
         print(f"average_weights.py: {err}", file=sys.stderr)
         return 2
     steps = ", ".join(str(e["global_step"]) for e in averaged.meta["averaged_from"])

@@ -84,14 +84,16 @@ def test_script_writes_a_verified_file(snapshots, tmp_path):
     assert load_checkpoint(out).meta["kind"] == "weights"
 
 
-@pytest.mark.parametrize("case", ["one input", "output is an input", "missing input", "not safetensors"])
+@pytest.mark.parametrize("case", ["one input", "output is an input", "missing input", "not safetensors",
+                                  "no output folder"])
 def test_script_bad_input_is_one_line_exit_2_nothing_written(snapshots, tmp_path, case):
     out = tmp_path / "avg.safetensors"
     before = snapshots[0].read_bytes()
     args = {"one input": [str(out), str(snapshots[0])],
             "output is an input": [str(snapshots[0]), str(snapshots[0]), str(snapshots[1])],
             "missing input": [str(out), str(snapshots[0]), str(tmp_path / "nope.safetensors")],
-            "not safetensors": [str(tmp_path / "avg.pt"), str(snapshots[0]), str(snapshots[1])]}[case]
+            "not safetensors": [str(tmp_path / "avg.pt"), str(snapshots[0]), str(snapshots[1])],
+            "no output folder": [str(tmp_path / "no" / "avg.safetensors"), str(snapshots[0]), str(snapshots[1])]}[case]
     r = _run(*args)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
