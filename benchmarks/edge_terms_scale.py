@@ -30,6 +30,7 @@ from fusioninn.losses import OPTIONAL_FUSION_TERMS, LossWeights
 from fusioninn.losses.fusion import _two_source_loss
 from fusioninn.models.baselines import rules
 from fusioninn.models.factory import build_model
+from fusioninn.training.variants import VARIANTS
 
 OUT = Path(__file__).resolve().parent / "results" / "edge_terms_scale.json"
 
@@ -58,7 +59,8 @@ def methods(x: torch.Tensor) -> dict[str, torch.Tensor]:
     return out
 
 
-SHARP = {"ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0}
+# the three edge/detail terms at the weights of the "sharp" variant
+SHARP = {k: v for k, v in VARIANTS["sharp"]["loss"].items() if k != "gradient"}
 
 
 def step_seconds(x: torch.Tensor, reps: int) -> dict[str, dict[str, float]]:

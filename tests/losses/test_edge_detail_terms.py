@@ -1,5 +1,6 @@
-"""The three edge/detail terms together: off by default (the published loss bit for bit), on in both the
-FusionINN total loss and the CNN baselines' fusion loss, logged when on."""
+"""The optional fusion-loss terms: each alone adds its weight times itself; the three edge/detail terms
+together: off by default (the published loss bit for bit), on in both the FusionINN total loss and the CNN
+baselines' fusion loss, logged when on."""
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from fusioninn.losses import (
     LossWeights,
     fusion_loss,
     laplacian_detail_loss,
+    max_gradient_loss,
     multiscale_gradient_loss,
     salience_intensity_loss,
 )
@@ -18,6 +20,23 @@ from fusioninn.losses.fusion import _two_source_loss
 
 NEW = {"ms_gradient": multiscale_gradient_loss, "laplacian_detail": laplacian_detail_loss,
        "salience_intensity": salience_intensity_loss}
+
+
+@pytest.mark.parametrize(("name", "weight", "make_sources"), [
+    ("gradient", 0.7, lambda: torch.rand(2, 2, 24, 24)),
+    ("ms_gradient", 0.7, lambda: blob_pair(dtype=torch.float32)),
+    ("laplacian_detail", 2.0, lambda: blob_pair(dtype=torch.float32)),
+    ("salience_intensity", 1.5, lambda: blob_pair(dtype=torch.float32)),
+])
+def test_weight_zero_is_the_published_loss_and_positive_weight_adds_the_term(name, weight, make_sources):
+    term = {"gradient": max_gradient_loss, **NEW}[name]
+    x = make_sources()
+    fused = x.mean(1, keepdim=True)
+    base, parts = fusion_loss(fused, x, LossWeights())
+    assert name not in parts
+    more, parts = fusion_loss(fused, x, LossWeights(**{name: weight}))
+    assert float(more - base) == pytest.approx(weight * float(term(fused, x)), rel=1e-5)
+    assert float(parts[name]) > 0
 
 
 def test_defaults_are_zero_and_leave_the_published_loss_bit_identical():

@@ -99,3 +99,11 @@ def test_trainer_step_zero_is_the_average(tmp_path):
     assert (fused - trainer.model._unsqueeze(h.mean(1, keepdim=True))).abs().max() <= 1e-5
     with pytest.raises(UserInputError, match="nothing to resume"):
         trainer.fit(resume=True)
+
+
+def test_the_cli_bound_on_couplings_is_the_network_s():
+    # train_cmd keeps its own copy so that --help does not import torch; they must agree
+    from fusioninn.commands import train_cmd
+    from fusioninn.models.fusioninn import MAX_EXTRA_COUPLINGS
+
+    assert train_cmd._MAX_COUPLINGS == MAX_EXTRA_COUPLINGS
