@@ -63,6 +63,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "optionally with a strength range, e.g. jpeg:85-95,blur:0.4-0.8")
     p.add_argument("--perturb-share", type=float,
                    help="share of the training images that --fused-perturb perturbs (default 0.5)")
+    p.add_argument("--augment", metavar="KINDS",
+                   help="augment the training pairs: dihedral (random 90-degree turns of each crop), gamma[:S] "
+                        "(per slice and source, intensities to a power exp(u), u uniform in [-S, S], default 0.3), "
+                        "or both comma-separated")
     p.add_argument("--widths", type=_widths, metavar="A,B,C",
                    help="FusionINN: hidden channels of the three coupling subnets (default 32,64,32 = published); "
                         "extra couplings take C")
@@ -205,6 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             data_workers=1 if args.workers is None else args.workers,
             fused_perturb=args.fused_perturb if args.fused_perturb is not None else variant.get("fused_perturb"),
             perturb_share=args.perturb_share if args.perturb_share is not None else variant.get("perturb_share", 0.5),
+            augment=args.augment if args.augment is not None else variant.get("augment"),
             device=args.device,
             threads=args.threads, loss=weights, **architecture, **settings,
         )

@@ -55,6 +55,8 @@ class TrainConfig:
     # comma-separated subset of jpeg,blur,shift,noise applied to a share of the images; None = none
     fused_perturb: str | None = None
     perturb_share: float = 0.5
+    # augmentation of the source pairs (fusioninn.training.augment): "dihedral", "gamma[:S]" or both; None = none
+    augment: str | None = None
     plateau_factor: float = 0.95
     plateau_patience: int = 8
     weight_decay: float = 0.0
@@ -91,6 +93,10 @@ class TrainConfig:
             from ..perturb import FusedPerturbation
 
             FusedPerturbation.from_spec(self.fused_perturb, self.perturb_share)  # raises ValueError if bad
+        if self.augment is not None:
+            from .augment import SourceAugmentation
+
+            SourceAugmentation.from_spec(self.augment)  # raises ValueError if bad
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max steps must be >= 1, got {self.max_steps}")
         if self.data_workers < 0:

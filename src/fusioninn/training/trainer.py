@@ -115,6 +115,9 @@ class Trainer:
 
             perturb = FusedPerturbation.from_spec(config.fused_perturb, config.perturb_share)
         self.step = step_for(self.model, config.loss, config.fused_noise, perturb)
+        from .augment import SourceAugmentation
+
+        self.augment = SourceAugmentation.from_spec(config.augment) if config.augment else None
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
@@ -159,8 +162,9 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return max(1, math.ceil(len(self.train) / self.config.batch_size))
 
-    def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Order of the training images and crop offsets for one epoch, from (seed, epoch) alone."""
+    def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """Order of the training images, crop offsets and augmentation draws for one epoch, from (seed, epoch)
+        alone (the augmentation draws come last, so a run without augmentation gets the crops it always got)."""
         from ..data.dataset import epoch_generator
 
         g = epoch_generator(self.config.seed, epoch)  # the EpochBatchSampler's order, then the crops
@@ -174,7 +178,8 @@ class Trainer:
             ox = torch.randint(0, (w - crop) // 2 + 1, (self.steps_per_epoch,), generator=g) * 2
             flip = torch.randint(0, 2, (self.steps_per_epoch,), generator=g)
             offsets = torch.stack([oy, ox, flip], 1)
-        return order, offsets
+        plan = self.augment.plan(g, self.steps_per_epoch, self.config.batch_size) if self.augment else None
+        return order, offsets, plan
 
     def _loader(self):
         """This rank's share of every global batch, read by ``config.data_workers`` DataLoader workers."""
@@ -303,7 +308,8 @@ class Trainer:
         # device and threads, and the memory/speed trade-off may change on resume
         for key in ("model", "recipe", "widths", "extra_couplings", "init_mixing", "batch_size", "crop", "seed",
                     "data", "val_data", "pair", "val_fraction",
-                    "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "plateau_factor",
+                    "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "fused_perturb", "perturb_share", "augment",
+                    "plateau_factor",
                     "plateau_patience", "weight_decay", "val_max_images"):
             mine, theirs = getattr(self.config, key), getattr(saved, key)
             if key == "loss":  # name the loss weights that differ, not the whole set
@@ -395,22 +401,25 @@ class Trainer:
     def _run_epoch_steps(self, sampler, loader, bar, last_metrics: dict) -> bool:
         """The rest of the current epoch's steps, with time-based mid-epoch checkpoints; False if the time or
         step limit stopped it before the end."""
-        _, offsets = self._epoch_plan(self.epoch)
+        _, offsets, plan = self._epoch_plan(self.epoch)
         sampler.set_epoch(self.epoch, self.step_in_epoch)
         batches = iter(loader)
         try:
-            return self._steps(batches, offsets, bar, last_metrics)
+            return self._steps(batches, offsets, plan, bar, last_metrics)
         finally:
             del batches  # ends this epoch's reading workers
 
-    def _steps(self, batches, offsets: torch.Tensor, bar, last_metrics: dict) -> bool:
+    def _steps(self, batches, offsets: torch.Tensor, plan: dict | None, bar, last_metrics: dict) -> bool:
         bs = self.config.batch_size
         last_ckpt = time.time()
         t_step = time.perf_counter()
         while self.step_in_epoch < self.steps_per_epoch:
             k = self.step_in_epoch
             n_global = min(bs, len(self.train) - k * bs)
-            parts = self._train_step(self._crop(next(batches), offsets, k), n_global)
+            xl = self._crop(next(batches), offsets, k)
+            if plan is not None:
+                xl = self.augment.apply(xl, plan, k, self._shard(n_global)[0])
+            parts = self._train_step(xl, n_global)
             if self.global_step > 0 or k > 0:  # the first step includes start-up (workers, allocator)
                 self._step_time += time.perf_counter() - t_step
                 self._step_images += n_global
