@@ -124,6 +124,9 @@ def main() -> None:
     ap.add_argument("--sets", help="comma-separated subset of the chosen --set's data sets, by number (1 = the "
                                    "real case, 2 = the phantom, 3 = its unseen-modality pair); default all. "
                                    "The criteria are only judged when every set is scored")
+    ap.add_argument("--real", metavar="SPEC",
+                    help="score this data spec in place of the set's real case (e.g. the held-out slab of "
+                         "benchmarks/holdout_slab.py); criterion (b) is then judged on it")
     ap.add_argument("--quick", action="store_true",
                     help="for trying weights on a loaded machine: only png,jpeg95,blur0.5, only the Laplacian rule, "
                          "the first 24 pairs of each phantom set")
@@ -132,6 +135,9 @@ def main() -> None:
     rules = ("laplacian",) if args.quick else ("laplacian", "average")
     models = dict(m.split("=", 1) for m in args.model) if args.model else {"fusioninn": None}
     chosen = SETS[args.set]
+    if args.real:
+        chosen = [(f"{Path(args.real).name}", args.real, pair, kind) if kind == "real" else (name, spec, pair, kind)
+                  for name, spec, pair, kind in chosen]
     if args.sets:
         try:
             picks = sorted({int(k) for k in args.sets.split(",")})

@@ -49,10 +49,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--w-salience-intensity", type=non_negative_float,
                    help="weight of the intensity term towards the local-energy-weighted mean of the sources in the "
                         "fusion loss (default 0 = published loss)")
-    p.add_argument("--variant", help="a named set of the options below (fusioninn.training.variants: edge, grid, "
-                                      "robust, robust-grid, robust-r2, robust-r2-sharp, ms-edge, laplacian-detail, "
-                                      "salience, sharp, sharp-grid, wide, deep, wide-deep, average-init); explicit "
-                                      "options win")
+    from ..training.variants import VARIANTS
+
+    p.add_argument("--variant", help=f"a named set of the options below (fusioninn.training.variants: "
+                                      f"{', '.join(VARIANTS)}); explicit options win")
     p.add_argument("--w-grid", type=float,
                    help="weight of the grid-frequency penalty on the fused image (default 0 = published loss)")
     p.add_argument("--w-dec-r2", type=float,

@@ -82,13 +82,7 @@ class TrainConfig:
                 setattr(self, key, value)
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
-        w = self.loss
-        for name in ("ssim", "l2", "latent", "dec_r2", *OPTIONAL_FUSION_TERMS):
-            if not (math.isfinite(getattr(w, name)) and getattr(w, name) >= 0):  # refuses NaN and inf too
-                raise ValueError(f"loss weight {name} must be a finite number >= 0, got {getattr(w, name)}")
-        for name in ("forward", "source_1"):
-            if not 0 <= getattr(w, name) <= 1:
-                raise ValueError(f"loss weight {name} must be between 0 and 1, got {getattr(w, name)}")
+        self._check_loss_weights()
         if self.fused_perturb is not None:
             from ..perturb import FusedPerturbation
 
@@ -108,6 +102,15 @@ class TrainConfig:
         elif self.model_overrides():
             raise ValueError(f"{', '.join(sorted(self.model_overrides()))}: FusionINN options, not for model "
                              f"{self.model!r}")
+
+    def _check_loss_weights(self) -> None:
+        w = self.loss
+        for name in ("ssim", "l2", "latent", "dec_r2", *OPTIONAL_FUSION_TERMS):
+            if not (math.isfinite(getattr(w, name)) and getattr(w, name) >= 0):  # refuses NaN and inf too
+                raise ValueError(f"loss weight {name} must be a finite number >= 0, got {getattr(w, name)}")
+        for name in ("forward", "source_1"):
+            if not 0 <= getattr(w, name) <= 1:
+                raise ValueError(f"loss weight {name} must be between 0 and 1, got {getattr(w, name)}")
 
     def model_overrides(self) -> dict:
         """The FusionINN fields this config sets away from the recipe's network (what ``build_model`` gets);

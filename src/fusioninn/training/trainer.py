@@ -308,9 +308,8 @@ class Trainer:
         # device and threads, and the memory/speed trade-off may change on resume
         for key in ("model", "recipe", "widths", "extra_couplings", "init_mixing", "batch_size", "crop", "seed",
                     "data", "val_data", "pair", "val_fraction",
-                    "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "fused_perturb", "perturb_share", "augment",
-                    "plateau_factor",
-                    "plateau_patience", "weight_decay", "val_max_images"):
+                    "lr", "loss", "warmup_steps", "grad_clip", "fused_noise", "fused_perturb", "perturb_share",
+                    "augment", "plateau_factor", "plateau_patience", "weight_decay", "val_max_images"):
             mine, theirs = getattr(self.config, key), getattr(saved, key)
             if key == "loss":  # name the loss weights that differ, not the whole set
                 a, b = mine.to_dict(), theirs.to_dict()

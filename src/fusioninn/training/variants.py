@@ -50,6 +50,11 @@ VARIANTS: dict[str, dict] = {
     "robust-r2-sharp": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0, "ms_gradient": 1.0,
                                  "laplacian_detail": 4.0, "salience_intensity": 1.0},
                         "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85},
+    # robust-r2 with augmented sources (fusioninn.training.augment): random 90-degree turns and per-source gamma,
+    # so that with one real training case the decomposition cannot lean on that case's intensities
+    "robust-r2-aug": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0},
+                      "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85,
+                      "augment": "dihedral,gamma"},
     # capacity: twice the subnet widths (about twice the parameters); two more full-resolution couplings; both
     "wide": {"widths": (64, 128, 64)},
     "deep": {"extra_couplings": 2},
