@@ -21,6 +21,11 @@ from __future__ import annotations
 
 __all__ = ["VARIANTS"]
 
+# the edge/detail terms of "sharp" and the robust-r2 settings, shared by the variants built on them
+_SHARP_TERMS = {"ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0}
+_ROBUST_R2_LOSS = {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0}
+_STRONG_PERTURBATIONS = {"fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85}
+
 #: variant name -> TrainConfig fields ("loss" holds LossWeights fields).
 VARIANTS: dict[str, dict] = {
     # the edge term of the shipped v1 weights' fine-tune alone
@@ -38,23 +43,17 @@ VARIANTS: dict[str, dict] = {
     "laplacian-detail": {"loss": {"gradient": 1.0, "laplacian_detail": 4.0}},
     "salience": {"loss": {"gradient": 1.0, "salience_intensity": 1.0}},
     # all edge/detail terms
-    "sharp": {"loss": {"gradient": 1.0, "ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0}},
+    "sharp": {"loss": {"gradient": 1.0, **_SHARP_TERMS}},
     # ... and the grid penalty, so sharper edges do not come back as a pixel-grid pattern
-    "sharp-grid": {"loss": {"gradient": 1.0, "ms_gradient": 1.0, "laplacian_detail": 4.0, "salience_intensity": 1.0,
-                            "grid": 0.3}},
+    "sharp-grid": {"loss": {"gradient": 1.0, **_SHARP_TERMS, "grid": 0.3}},
     # the recipe of the fusioninn-robust weights (a fine-tune of fusioninn-v1, docs/training.md): a strong grid
     # penalty, the decomposition R² term, and strong perturbations of most fused images before the reverse pass
-    "robust-r2": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0},
-                  "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85},
+    "robust-r2": {"loss": dict(_ROBUST_R2_LOSS), **_STRONG_PERTURBATIONS},
     # ... with the edge/detail terms of "sharp"
-    "robust-r2-sharp": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0, "ms_gradient": 1.0,
-                                 "laplacian_detail": 4.0, "salience_intensity": 1.0},
-                        "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85},
+    "robust-r2-sharp": {"loss": {**_ROBUST_R2_LOSS, **_SHARP_TERMS}, **_STRONG_PERTURBATIONS},
     # robust-r2 with augmented sources (fusioninn.training.augment): random 90-degree turns and per-source gamma,
     # so that with one real training case the decomposition cannot lean on that case's intensities
-    "robust-r2-aug": {"loss": {"gradient": 1.0, "grid": 2.0, "dec_r2": 1.0},
-                      "fused_perturb": "jpeg:85-95,blur:0.4-0.8,shift:0.25-0.5", "perturb_share": 0.85,
-                      "augment": "dihedral,gamma"},
+    "robust-r2-aug": {"loss": dict(_ROBUST_R2_LOSS), **_STRONG_PERTURBATIONS, "augment": "dihedral,gamma"},
     # capacity: twice the subnet widths (about twice the parameters); two more full-resolution couplings; both
     "wide": {"widths": (64, 128, 64)},
     "deep": {"extra_couplings": 2},
