@@ -136,7 +136,7 @@ def main() -> None:
     models = dict(m.split("=", 1) for m in args.model) if args.model else {"fusioninn": None}
     chosen = SETS[args.set]
     if args.real:
-        chosen = [(f"{Path(args.real).name}", args.real, pair, kind) if kind == "real" else (name, spec, pair, kind)
+        chosen = [(Path(args.real).name, args.real, pair, kind) if kind == "real" else (name, spec, pair, kind)
                   for name, spec, pair, kind in chosen]
     if args.sets:
         try:

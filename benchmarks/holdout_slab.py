@@ -67,16 +67,20 @@ def _span(text: str) -> tuple[int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("case", help="one BraTS subject folder")
-    ap.add_argument("out", help="folder for train.h5 and heldout-tumour.h5 (created; must not hold them yet)")
+    ap.add_argument("out", help="folder for train.h5, heldout-tumour.h5 and the shifted copies (created; must not "
+                                "hold them yet)")
     ap.add_argument("--hold", type=_span, required=True, metavar="FIRST-LAST",
                     help="axial slice indices of the held-out slab (inclusive)")
     ap.add_argument("--margin", type=int, default=5, help="slices either side of the slab left out of training")
     ap.add_argument("--pair", default="t1ce,flair")
     args = ap.parse_args()
+    if args.margin < 0:
+        ap.error(f"--margin must be >= 0, got {args.margin}")
     out = Path(args.out)
     targets = [out / "train.h5", out / "heldout-tumour.h5", *(out / f"heldout-{n}.h5" for n in SHIFTS)]
-    if any(t.exists() for t in targets):
-        ap.error(f"{out}: already holds train.h5 or heldout-tumour.h5")
+    existing = [t.name for t in targets if t.exists()]
+    if existing:
+        ap.error(f"{out}: already holds {', '.join(existing)}")
     pair = tuple(args.pair.split(","))
     every = load_pairs(args.case, pair=pair, slices="all")
     tumour = load_pairs(args.case, pair=pair, slices="tumour")

@@ -60,8 +60,8 @@ class SourceAugmentation:
         """One epoch's draws: ``rot90`` (steps,) quarter turns, ``log_gamma`` (steps, batch_size, 2)."""
         rot = (torch.randint(0, 4, (steps,), generator=generator) if self.dihedral
                else torch.zeros(steps, dtype=torch.long))
-        u = torch.rand(steps, batch_size, 2, generator=generator) if self.log_gamma else None
-        log_gamma = (torch.zeros(steps, batch_size, 2) if u is None else (2 * u - 1) * self.log_gamma)
+        log_gamma = ((2 * torch.rand(steps, batch_size, 2, generator=generator) - 1) * self.log_gamma
+                     if self.log_gamma else torch.zeros(steps, batch_size, 2))
         return {"rot90": rot, "log_gamma": log_gamma}
 
     def apply(self, x: torch.Tensor, plan: dict[str, torch.Tensor], step: int, lo: int = 0) -> torch.Tensor:
