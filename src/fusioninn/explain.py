@@ -311,7 +311,7 @@ def explain_files(
     from .data.dicom import is_dicom_folder
     from .data.pairs import pad_to_multiple, read_image, unpad
     from .data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
-    from .inference import _check_dicom_pair, _refuse_inside_dicom_inputs, _series_selectors, is_volume
+    from .inference import check_dicom_pair, is_volume, refuse_outputs_inside_dicom_inputs, series_selectors
 
     path_a, path_b, out_dir = Path(path_a), Path(path_b), Path(out_dir)
     if int(steps) < 1:
@@ -322,7 +322,7 @@ def explain_files(
     volume = is_volume(path_a)
     if volume != is_volume(path_b):
         raise UserInputError(f"cannot explain a volume with a 2-D image ({path_b.name})", path_a)
-    sel_a, sel_b, _ = _series_selectors(series)
+    sel_a, sel_b, _ = series_selectors(series)
     if not volume and (sel_a or sel_b):
         raise UserInputError("--series selects a series of a DICOM folder; these inputs are 2-D images")
     if not (is_dicom_folder(path_a) or is_dicom_folder(path_b)):  # file names: known before reading
@@ -332,13 +332,13 @@ def explain_files(
     if out_dir.exists() and not out_dir.is_dir():
         raise UserInputError("exists and is not a directory", out_dir)
     check_output_folder(out_dir)
-    _refuse_inside_dicom_inputs([path_a, path_b], [out_dir], output_folders=True)
+    refuse_outputs_inside_dicom_inputs([path_a, path_b], [out_dir], output_folders=True)
     ext = ".nii.gz" if volume else ".npy" if path_a.suffix.lower() == ".npy" else ".png"
     t0 = time.perf_counter()
     name, thing = resolve_method(method, model_path, device)
     if volume:
         va, vb = read_volume(path_a, sel_a), read_volume(path_b, sel_b)
-        _check_dicom_pair(va, vb)
+        check_dicom_pair(va, vb)
         check_same_grid(va, vb)
         stem_a, stem_b = source_stems((path_a, path_b), (va, vb), (bool(sel_a), bool(sel_b)))
         na, _, _ = minmax_normalise(axial_slices(va.data))

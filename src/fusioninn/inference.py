@@ -18,6 +18,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .atomic import atomic_path, atomic_write_text, check_output_folder
 from .data._memory import check_memory
 from .data.pairs import pad_to_multiple, read_image, unpad, write_image
 from .data.volume import (
+    Volume,
     axial_slices,
     check_same_grid,
     denormalise_slices,
@@ -40,7 +42,17 @@ from .errors import DataError, UserInputError
 from .models.fusioninn import FusionINN
 from .validation import check_array
 
-__all__ = ["is_volume", "fuse_files", "decompose_file", "FuseReport", "file_sha256", "OUTPUT_FORMATS"]
+__all__ = [
+    "is_volume",
+    "fuse_files",
+    "decompose_file",
+    "FuseReport",
+    "file_sha256",
+    "OUTPUT_FORMATS",
+    "series_selectors",
+    "check_dicom_pair",
+    "refuse_outputs_inside_dicom_inputs",
+]
 
 LATENT_FORMAT = "fusioninn-latent-1"
 OUTPUT_FORMATS = ("nifti", "dicom")
@@ -90,8 +102,9 @@ def _check_series_target(out: Path) -> None:
         raise UserInputError("exists and is not an empty folder; a derived series is written to a new folder", out)
 
 
-def _series_selectors(series) -> tuple[str | None, str | None, bool]:
-    """(selector of A, selector of B, one selector given for both)."""
+def series_selectors(series: str | Sequence[str] | None) -> tuple[str | None, str | None, bool]:
+    """``--series`` as given (one selector for both inputs, or one per input) → (selector of A, selector
+    of B, one selector given for both)."""
     if series is None or isinstance(series, str):
         return series or None, series or None, True
     series = list(series)
@@ -102,7 +115,7 @@ def _series_selectors(series) -> tuple[str | None, str | None, bool]:
     return series[0] or None, series[1] or None, False
 
 
-def _check_dicom_pair(va, vb) -> None:
+def check_dicom_pair(va: Volume, vb: Volume) -> None:
     """Two DICOM inputs must be two different series of one patient."""
     da, db = va.dicom, vb.dicom
     if da is None or db is None:
@@ -116,7 +129,9 @@ def _check_dicom_pair(va, vb) -> None:
                         "patients", va.path)
 
 
-def _refuse_inside_dicom_inputs(inputs, outputs, output_folders: bool = False) -> None:
+def refuse_outputs_inside_dicom_inputs(
+    inputs: Iterable[str | Path | None], outputs: Iterable[str | Path | None], output_folders: bool = False
+) -> None:
     """No output inside an input DICOM folder: it would add files to the series (or study) being read, and a
     later read of that folder would find them. With ``output_folders`` the outputs are folders that will
     hold files, so one that is an input folder itself is refused too."""
@@ -303,7 +318,7 @@ def fuse_files(
     volumes, sel_a, sel_b, dicom_out = _check_fuse_request(path_a, path_b, out, latent_out, series, out_format)
     sidecar = _sidecar(out) if volumes else None
     guard_outputs([path_a, path_b], [("-o", out), ("the sidecar of -o", sidecar), ("--save-latent", latent_out)])
-    _refuse_inside_dicom_inputs([path_a, path_b], [out, sidecar, latent_out])
+    refuse_outputs_inside_dicom_inputs([path_a, path_b], [out, sidecar, latent_out])
     check_output_folder(out)
     if latent_out is not None:
         check_output_folder(latent_out)
@@ -330,7 +345,7 @@ def _check_fuse_request(path_a: Path, path_b: Path, out: Path, latent_out: Path 
     vol_in = (is_volume(path_a), is_volume(path_b))
     if vol_in[0] != vol_in[1]:
         raise UserInputError(f"cannot fuse a volume with a 2-D image ({path_b.name})", path_a)
-    sel_a, sel_b, one_for_both = _series_selectors(series)
+    sel_a, sel_b, one_for_both = series_selectors(series)
     if (sel_a or sel_b) and not vol_in[0]:
         raise UserInputError("--series selects a series of a DICOM folder; these inputs are 2-D images")
     dicom_in = (is_dicom_folder(path_a), is_dicom_folder(path_b))
@@ -361,7 +376,7 @@ def _fuse_volumes(model: FusionINN, paths: tuple[Path, Path], selectors: tuple[s
     if dicom_out and va.dicom is None:
         raise UserInputError("--format dicom needs a DICOM series as the first input (its patient, study "
                              "and geometry are copied); this is a NIfTI file", path_a)
-    _check_dicom_pair(va, vb)
+    check_dicom_pair(va, vb)
     check_same_grid(va, vb)
     batch_slices = _check_volume_memory(va, batch_slices, path_a)
     sa, sb = axial_slices(va.data), axial_slices(vb.data)  # (Z, H, W)
@@ -509,7 +524,7 @@ def decompose_file(
                                exact_copy=not volume and latent is not None, samples=samples)
     _refuse_writing_over_sources(planned, sources)
     guard_outputs(read_from, planned)
-    _refuse_inside_dicom_inputs([fused_path], [out_dir], output_folders=True)
+    refuse_outputs_inside_dicom_inputs([fused_path], [out_dir], output_folders=True)
     if dicom_out:
         for _, target in planned:  # refuse a taken series folder before the slow part
             if target.exists() and (not target.is_dir() or any(target.iterdir())):

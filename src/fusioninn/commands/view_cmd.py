@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..atomic import check_output_folder, guard_outputs
     from ..device import configure_threads, resolve_device
     from ..errors import UserInputError
-    from ..inference import _refuse_inside_dicom_inputs
+    from ..inference import refuse_outputs_inside_dicom_inputs
     from ..viewer import build_case, write_viewer
     from ._common import check_inputs_exist, check_series_option
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     series = check_series_option(args.series, 2)
     check_output_folder(args.out)
     guard_outputs([args.a, args.b, args.latent, args.seg, args.model], [args.out])
-    _refuse_inside_dicom_inputs([args.a, args.b], [args.out])
+    refuse_outputs_inside_dicom_inputs([args.a, args.b], [args.out])
     configure_threads(args.threads)
     t0 = time.perf_counter()
     case = build_case(args.a, args.b, latent=args.latent, samples=args.samples, method=args.method, seg=args.seg,

@@ -236,12 +236,12 @@ def _read_sources(path_a: Path, path_b: Path, seg, volume: bool, series=None) ->
     from ..data.pairs import read_image
     from ..data.volume import axial_slices, check_same_grid, minmax_normalise, read_volume
     from ..explain import read_segmentation, source_stems
-    from ..inference import _check_dicom_pair, _series_selectors
+    from ..inference import check_dicom_pair, series_selectors
 
-    sel_a, sel_b, _ = _series_selectors(series)
+    sel_a, sel_b, _ = series_selectors(series)
     if volume:
         va, vb = read_volume(path_a, sel_a), read_volume(path_b, sel_b)
-        _check_dicom_pair(va, vb)
+        check_dicom_pair(va, vb)
         check_same_grid(va, vb)
         stems = tuple(source_stems((path_a, path_b), (va, vb), (bool(sel_a), bool(sel_b))))
         sa, sb = axial_slices(va.data), axial_slices(vb.data)
