@@ -170,3 +170,59 @@ def test_channel_independent_of_other_channels():
     b = phantom_slices(2, seed=4, sequences=("t2", "flair"))
     np.testing.assert_array_equal(a.images[:, 1], b.images[:, 0])
     np.testing.assert_array_equal(a.seg, b.seg)
+
+
+def _tissue_ratio(sub: dict, seq: str, tissue: int, ref: int) -> float:
+    img = sub[seq].astype(np.float64)
+    return float(img[sub["tissue"] == tissue].mean() / img[sub["tissue"] == ref].mean())
+
+
+def test_contrast_spread_default_and_width():
+    from fusioninn.data.phantom import CONTRAST_SPREAD, GM, OEDEMA, WM, phantom_subject
+
+    shape = (48, 48, 24)
+    default = phantom_subject(7, shape=shape, sequences=("flair",))
+    explicit = phantom_subject(7, shape=shape, sequences=("flair",), contrast_spread=CONTRAST_SPREAD)
+    np.testing.assert_array_equal(default["flair"], explicit["flair"])  # the default is the shipped phantom
+
+    def ratios(spread: float) -> np.ndarray:
+        subs = [phantom_subject(s, shape=shape, sequences=("flair",), return_tissue=True, contrast_spread=spread)
+                for s in range(6)]
+        return np.array([[_tissue_ratio(sub, "flair", t, WM) for t in (GM, OEDEMA)] for sub in subs])
+
+    # the geometry and the noise are the same for every spread: only the tissue factors differ (partial
+    # volume, texture and the bias field still move a small ribbon-like tissue's mean a little)
+    none, wide = ratios(0.0), ratios(0.3)
+    assert none.std(axis=0).max() < 0.04  # spread 0: every subject has the table's contrast (up to texture)
+    assert (wide.std(axis=0) > 4 * none.std(axis=0)).all()
+    assert phantom_subject(7, shape=shape, sequences=("flair",), contrast_spread=0.3)["flair"].shape == shape
+
+
+@pytest.mark.parametrize("spread", [-0.1, 1.0, float("nan")])
+def test_contrast_spread_refused(spread):
+    from fusioninn.data.phantom import phantom_subject
+
+    with pytest.raises(DataError, match="contrast spread"):
+        phantom_subject(1, shape=(16, 16, 8), contrast_spread=spread)
+
+
+def test_cli_phantom_contrast_spread(tmp_path, capsys):
+    import nibabel as nib
+
+    from fusioninn.cli import main
+    from fusioninn.data.phantom import phantom_subject
+
+    out = tmp_path / "ph"
+    args = ["phantom", "--out", str(out), "--seed", "2", "--shape", "40,40,20", "--sequences", "flair"]
+    assert main([*args, "--contrast-spread", "0.25"]) == 0
+    written = nib.load(out / "Phantom-2-0000" / "Phantom-2-0000_flair.nii.gz")
+    want = phantom_subject(2, shape=(40, 40, 20), sequences=("flair",), contrast_spread=0.25)["flair"]
+    np.testing.assert_array_equal(np.asarray(written.dataobj), want)
+    capsys.readouterr()
+    bad = tmp_path / "bad"
+    with pytest.raises(SystemExit) as exc:
+        main([*args[:2], str(bad), *args[3:], "--contrast-spread", "1.5"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--contrast-spread" in err[0] and "[0, 1)" in err[0]
+    assert not bad.exists()

@@ -41,6 +41,16 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _spread(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..inputs import seed_int
 
@@ -62,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="brats2020",
         help="file naming: brats2020 (<id>_t1ce.nii.gz, 2018-2021) or brats2023 (<id>-t1c.nii.gz)",
     )
+    parser.add_argument(
+        "--contrast-spread",
+        type=_spread,
+        default=None,
+        metavar="S",
+        help="per-subject factor on each tissue's contrast, uniform in 1 +- S (default 0.07); e.g. 0.2 for a "
+        "cohort whose subjects differ in contrast like patients from different scanners",
+    )
     parser.add_argument("--png", action="store_true", help="also write PNGs of a tumour and a middle slice")
     parser.add_argument("--no-compress", action="store_true", help="write .nii instead of .nii.gz")
 
@@ -70,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from ..atomic import output_group
-    from ..data.phantom import write_phantom_subjects
+    from ..data.phantom import CONTRAST_SPREAD, write_phantom_subjects
 
     start = time.perf_counter()
     with output_group():  # a failure part-way removes the files already written
@@ -83,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             sequences=args.sequences,
             png=args.png,
             compress=not args.no_compress,
+            contrast_spread=CONTRAST_SPREAD if args.contrast_spread is None else args.contrast_spread,
         )
     seconds = time.perf_counter() - start
     for folder in folders:

@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = [
+    "CONTRAST_SPREAD",
     "SEQUENCES",
     "TISSUES",
     "TISSUE_CONTRAST",
@@ -448,10 +449,21 @@ def _seq_rng(key: tuple[int, ...], seq: str) -> np.random.Generator:
     return np.random.default_rng([*key, 100 + SLICE_SEQUENCES.index(seq)])
 
 
-def _contrast_table(seq: str, rng: np.random.Generator) -> np.ndarray:
-    # a little per-case variation of each tissue's intensity, as between scanners and protocols
+#: Default half-width of the per-case, per-tissue contrast factor (uniform in 1 ± this).
+CONTRAST_SPREAD = 0.07
+
+
+def _contrast_table(seq: str, rng: np.random.Generator, spread: float = CONTRAST_SPREAD) -> np.ndarray:
+    # per-case variation of each tissue's intensity, as between patients, scanners and protocols
     base = PET_UPTAKE if seq == "pet" else TISSUE_CONTRAST[seq]
-    return (base * rng.uniform(0.93, 1.07, base.shape)).astype(np.float32)
+    return (base * rng.uniform(1.0 - spread, 1.0 + spread, base.shape)).astype(np.float32)
+
+
+def _check_spread(spread: float) -> float:
+    spread = float(spread)
+    if not 0.0 <= spread < 1.0:
+        raise DataError(f"contrast spread must be in [0, 1), got {spread}")
+    return spread
 
 
 def _check_sequences(sequences: Sequence[str], allowed: tuple[str, ...] = SEQUENCES) -> tuple[str, ...]:
@@ -643,16 +655,20 @@ def phantom_subject(
     sequences: Sequence[str] = SEQUENCES,
     tumour: bool = True,
     return_tissue: bool = False,
+    contrast_spread: float = CONTRAST_SPREAD,
 ) -> dict[str, np.ndarray]:
     """One phantom subject as 3-D volumes in raw scanner-like units.
 
     Args:
-        seed: random seed (the whole subject depends only on it and ``shape``).
+        seed: random seed (the whole subject depends only on it, ``shape`` and ``contrast_spread``).
         shape: (X, Y, Z) voxels over a 240 × 240 × 155 mm field of view, stored like BraTS
             (``i`` → Left, ``j`` → Posterior, ``k`` → Superior).
         sequences: which of :data:`SEQUENCES` to render.
         tumour: whether the brain carries a tumour.
         return_tissue: also return the phantom tissue codes under ``"tissue"``.
+        contrast_spread: each tissue's mean intensity in each sequence is :data:`TISSUE_CONTRAST` times
+            a factor drawn per subject, uniform in 1 ± this (default 0.07). A wider spread makes a cohort
+            whose subjects differ in contrast as much as patients of different scanners do.
 
     Returns:
         dict sequence name → int16 volume (ADC in 1e-6 mm²/s), plus ``"seg"`` uint8 (labels 0/1/2/4).
@@ -660,6 +676,7 @@ def phantom_subject(
     from scipy.ndimage import binary_erosion, gaussian_filter, zoom
 
     seqs = _check_sequences(sequences)
+    spread = _check_spread(contrast_spread)
     if len(shape) != 3 or min(shape) < 8:
         raise DataError(f"phantom volume shape must be three sides >= 8, got {tuple(shape)}")
     X, Y, Z = (int(s) for s in shape)
@@ -695,7 +712,7 @@ def phantom_subject(
     for seq in seqs:
         srng = _seq_rng((seed, 3), seq)
         scale, sig = _seq_gain(srng)
-        img = _contrast_table(seq, srng)[tissue] * texture
+        img = _contrast_table(seq, srng, spread)[tissue] * texture
         img = gaussian_filter(img, sigma)
         img *= np.outer(_bias_1d(srng, H, 0.12), _bias_1d(srng, W, 0.12))[None]
         img *= 1.0 + srng.uniform(-0.08, 0.08) * zz
@@ -745,6 +762,7 @@ def write_phantom_subjects(
     sequences: Sequence[str] = ("t1", "t1ce", "t2", "flair"),
     png: bool = False,
     compress: bool = True,
+    contrast_spread: float = CONTRAST_SPREAD,
 ) -> list[Path]:
     """Write ``cases`` phantom subjects as BraTS-layout NIfTI folders (and optional PNG slices).
 
@@ -753,7 +771,7 @@ def write_phantom_subjects(
     or ``<id>-t1c.nii.gz``, ``-t2f``, ``-t1n``, ``-t2w``, ``-seg`` (``naming="brats2023"``). Volumes are
     int16 (seg uint8) with an LPS affine. With ``png=True`` each subject also gets ``png/`` with, per
     sequence, 8-bit PNGs of the tumour's central slice and of the brain's middle slice (per-slice
-    min-max, negatives clipped).
+    min-max, negatives clipped). ``contrast_spread`` is :func:`phantom_subject`'s.
 
     Returns:
         The subject folders written.
@@ -768,6 +786,7 @@ def write_phantom_subjects(
     if cases < 0:
         raise DataError(f"number of cases must be >= 0, got {cases}")
     seqs = _check_sequences(sequences)
+    spread = _check_spread(contrast_spread)
     check_memory(int(np.prod(shape, dtype=np.float64)) * _BYTES_PER_VOXEL,
                  f"a phantom of {'x'.join(str(int(v)) for v in shape)} voxels")
     out = ensure_writable_dir(out_dir)
@@ -776,7 +795,7 @@ def write_phantom_subjects(
     written = []
     for k in range(cases):
         sid = f"Phantom-{seed}-{k:04d}" if naming == "brats2020" else f"BraTS-PHA-{seed:05d}-{k:03d}"
-        subject = phantom_subject(seed + k, shape=shape, sequences=seqs)
+        subject = phantom_subject(seed + k, shape=shape, sequences=seqs, contrast_spread=spread)
         folder = ensure_writable_dir(out / sid)
         for name, vol in subject.items():
             img = nib.Nifti1Image(vol, affine)
