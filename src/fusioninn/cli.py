@@ -82,10 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Reuse freed memory instead of returning it to the kernel after every large array: 1.4-1.7x less
     # time in training steps and metrics (docs/performance.md, docs/metrics.md). Process-wide, so only here.
     tune_cpu_allocator(True)
+    group = None
     try:
         # one output group per command: a failure or a stop signal removes what the command created
-        # and restores what it replaced (fusioninn.atomic); SIGTERM and SIGHUP are handled like Ctrl-C
-        with stop_signals_raise(), _quiet_warnings(args.debug), output_group():
+        # and restores what it replaced (fusioninn.atomic), unless the command kept its resumable
+        # progress (train's checkpoint, prepare's finished subjects); SIGTERM and SIGHUP are handled like Ctrl-C
+        with stop_signals_raise(), _quiet_warnings(args.debug), output_group() as group:
             code = int(args._module.run(args) or 0)
             sys.stdout.flush()  # a closed pipe fails here, handled below, not at interpreter exit
             return code
@@ -97,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, Interrupted) else 2
         name = err.args[0] if isinstance(err, Interrupted) else "SIGINT"
-        print(f"fusioninn {args.command}: interrupted ({name}); partial outputs removed", file=sys.stderr)
+        what = "finished work kept, the same command resumes it" if group is not None and group.kept else (
+            "partial outputs removed")
+        print(f"fusioninn {args.command}: interrupted ({name}); {what}", file=sys.stderr)
         return 128 + signum
     except MemoryError:
         if args.debug:

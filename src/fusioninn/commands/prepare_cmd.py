@@ -27,6 +27,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..atomic import output_group
+
+    with output_group() as group:
+        try:
+            return _run(args)
+        except BaseException:
+            # a prepare that stops (Ctrl-C, SIGTERM, --strict at a bad subject) after finishing subjects is
+            # resumable: keep them; one that stops before its first subject leaves nothing behind
+            if _has_finished_subjects(Path(args.cache).expanduser()):
+                group.keep()
+            raise
+
+
+def _has_finished_subjects(cache) -> bool:
+    import json
+
+    from ..data.prepared import MANIFEST_NAME
+
+    try:
+        return bool(json.loads((cache / MANIFEST_NAME).read_text())["subjects"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _run(args: argparse.Namespace) -> int:
     import json
     import time
     from pathlib import Path
