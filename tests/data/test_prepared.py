@@ -231,7 +231,7 @@ def test_cli_interrupt_message_says_what_is_kept(four_subjects, tmp_path, monkey
     monkeypatch.setattr(prep_mod, "_decode_subject", interrupted)
     assert main(args) == 130
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["fusioninn prepare: interrupted (SIGINT); finished work kept, the same command resumes it"]
+    assert err == ["fusioninn prepare: interrupted (SIGINT); resumable progress kept"]
     assert len(read_manifest(cache)["subjects"]) == 1
 
 
