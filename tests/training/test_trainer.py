@@ -143,3 +143,25 @@ def test_train_variant_sets_the_options_and_explicit_options_win(tmp_path, capsy
     capsys.readouterr()
     assert main(["train", "--data", "phantom:6:3", "--variant", "nosuch", "--out", str(tmp_path / "x")]) == 2
     assert "--variant" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_train_reads_each_data_spec_once(tmp_path, monkeypatch):
+    # a spec named twice (to weight it) and split into train and validation parts is still read once
+    from fusioninn.cli import main
+    from fusioninn.data import dataset as dataset_mod
+
+    real = dataset_mod.open_slices
+    calls = []
+
+    def counting(spec, *a, **k):
+        calls.append(spec)
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(dataset_mod, "open_slices", counting)
+    out = tmp_path / "run"
+    assert main(["train", "--data", "phantom:10:3", "--data", "phantom:10:3", "--data", "phantom:4:5",
+                 "--epochs", "1", "--batch-size", "4", "--crop", "16", "--out", str(out), "--quiet",
+                 "--threads", "1", "--device", "cpu"]) == 0
+    assert calls == ["phantom:10:3", "phantom:4:5"]
+    info = json.loads((out / "config.json").read_text())
+    assert info["data"] == "phantom:10:3+phantom:10:3+phantom:4:5"

@@ -216,13 +216,21 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UserInputError(str(err)) from None
     common = data_options(args, pair=pair)
+    opened: dict[str, object] = {}
+
+    def dataset(spec: str):
+        # each spec is read once, however often it is named (--data S --data S weights S twice) and whether
+        # or not it is also split into a validation part
+        if spec not in opened:
+            opened[spec] = open_slices(spec, **common)
+        return opened[spec]
+
     if args.val_data:
-        train = _combine([open_slices(s, **common) for s in args.data])
-        val = _combine([open_slices(s, **common) for s in args.val_data])
+        train = _combine([dataset(s) for s in args.data])
+        val = _combine([dataset(s) for s in args.val_data])
     else:
-        split = dict(val_fraction=args.val_fraction, seed=args.seed)
-        train = _combine([open_slices(s, split="train", **split, **common) for s in args.data])
-        val = _combine([open_slices(s, split="val", **split, **common) for s in args.data])
+        train = _combine([dataset(s).split("train", args.val_fraction, args.seed) for s in args.data])
+        val = _combine([dataset(s).split("val", args.val_fraction, args.seed) for s in args.data])
     from ..data.brats import SEQUENCE_NAMES
 
     if pair is None and all(n in SEQUENCE_NAMES for n in train.names):
