@@ -174,7 +174,6 @@ def _run(args: argparse.Namespace) -> int:
     _resolve_init(args)
     import json
 
-    from ..data.dataset import open_slices
     from ..errors import UserInputError
     from ..losses.fusion import LossWeights
     from ..training.config import TrainConfig
@@ -216,21 +215,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UserInputError(str(err)) from None
     common = data_options(args, pair=pair)
-    opened: dict[str, object] = {}
-
-    def dataset(spec: str):
-        # each spec is read once, however often it is named (--data S --data S weights S twice) and whether
-        # or not it is also split into a validation part
-        if spec not in opened:
-            opened[spec] = open_slices(spec, **common)
-        return opened[spec]
-
-    if args.val_data:
-        train = _combine([dataset(s) for s in args.data])
-        val = _combine([dataset(s) for s in args.val_data])
-    else:
-        train = _combine([dataset(s).split("train", args.val_fraction, args.seed) for s in args.data])
-        val = _combine([dataset(s).split("val", args.val_fraction, args.seed) for s in args.data])
+    train, val = _open_data(args, common)
     from ..data.brats import SEQUENCE_NAMES
 
     if pair is None and all(n in SEQUENCE_NAMES for n in train.names):
@@ -296,6 +281,24 @@ def _guard_run_outputs(args) -> None:
                                  "loss_curve.png")]
     guard_outputs(inputs, outputs)
 
+
+
+def _open_data(args: argparse.Namespace, common: dict):
+    """(train, val) datasets of ``--data`` / ``--val-data``. Each spec is read once, however often it is
+    named (``--data S --data S`` weights S twice) and whether or not it is also split into a validation part."""
+    from ..data.dataset import open_slices
+
+    opened: dict = {}
+
+    def dataset(spec: str):
+        if spec not in opened:
+            opened[spec] = open_slices(spec, **common)
+        return opened[spec]
+
+    if args.val_data:
+        return _combine([dataset(s) for s in args.data]), _combine([dataset(s) for s in args.val_data])
+    return (_combine([dataset(s).split("train", args.val_fraction, args.seed) for s in args.data]),
+            _combine([dataset(s).split("val", args.val_fraction, args.seed) for s in args.data]))
 
 def _combine(sets):
     """One dataset of several (all of one slice size); subject ids are prefixed by their source when several."""
