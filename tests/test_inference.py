@@ -127,17 +127,17 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, perturbed_model_path, cap
 def test_volume_memory_estimate_picks_fewer_slices_per_batch_or_refuses(monkeypatch):
     import types
 
-    from fusioninn.data import _memory
+    from fusioninn.data import memory as memory_mod
     from fusioninn.errors import DataError
     from fusioninn.inference import _check_volume_memory, estimate_peak_bytes
 
     vol = types.SimpleNamespace(shape=(64, 64, 16))
     one, full = estimate_peak_bytes(16, 64, 64, 1), estimate_peak_bytes(16, 64, 64, 16)
     per_slice = estimate_peak_bytes(16, 64, 64, 2) - one
-    monkeypatch.setattr(_memory, "available_memory", lambda: full)
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: full)
     assert _check_volume_memory(vol, 16, "v.nii.gz") == 16
-    monkeypatch.setattr(_memory, "available_memory", lambda: one + 6 * per_slice)
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: one + 6 * per_slice)
     assert _check_volume_memory(vol, 16, "v.nii.gz") == 7
-    monkeypatch.setattr(_memory, "available_memory", lambda: one - 1)
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: one - 1)
     with pytest.raises(DataError, match="v.nii.gz: .*would need .* of memory"):
         _check_volume_memory(vol, 16, "v.nii.gz")

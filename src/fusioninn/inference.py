@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path, atomic_write_text, check_output_folder
-from .data._memory import check_memory
+from .data.memory import check_memory
 from .data.pairs import pad_to_multiple, read_image, unpad, write_image
 from .data.volume import (
     Volume,
@@ -276,7 +276,7 @@ def _volume_slices(vol) -> tuple[int, int, int]:
 def _check_volume_memory(vol, batch_slices: int, path: Path) -> int:
     """Refuse a volume whose processing cannot fit in the memory available now, or return the largest
     number of slices per batch (at most ``batch_slices``) that fits."""
-    from .data._memory import available_memory, format_bytes
+    from .data.memory import available_memory, format_bytes
 
     z, h, w = _volume_slices(vol)
     need = estimate_peak_bytes(z, h, w, batch_slices)

@@ -281,7 +281,7 @@ def _fault(kind: str | None) -> Iterator[None]:
         return
     if kind.startswith("memory:"):  # only this many MiB of memory available now
         mib = float(kind.partition(":")[2])
-        with mock.patch("fusioninn.data._memory.available_memory", lambda: int(mib * 2**20)):
+        with mock.patch("fusioninn.data.memory.available_memory", lambda: int(mib * 2**20)):
             yield
         return
     if kind == "internal":

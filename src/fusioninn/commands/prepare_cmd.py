@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from ..data._memory import format_bytes
+    from ..data.memory import format_bytes
     from ..data.prepared import PrepareOptions, is_prepared, prepare
     from ..data.spec import parse_pair
     from ..errors import UserInputError

@@ -567,7 +567,7 @@ def _series_volume(folder: Path, uid: str, items: list):
     import nibabel as nib
     from nibabel.orientations import apply_orientation, inv_ornt_aff
 
-    from ._memory import check_memory
+    from .memory import check_memory
     from .volume import Volume, _to_ras_transform
 
     slices: list[DicomSlice] = []

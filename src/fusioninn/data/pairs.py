@@ -234,7 +234,7 @@ _READ_BYTES_PER_PIXEL = 32
 
 def _check_npy_size(path: Path) -> None:
     """Refuse a ``.npy`` whose header announces more data than memory can hold (before reading it)."""
-    from ._memory import check_memory
+    from .memory import check_memory
 
     try:
         with open(path, "rb") as fh:
@@ -261,7 +261,7 @@ def _open_checked(path: Path):
 
     from PIL import Image
 
-    from ._memory import check_memory
+    from .memory import check_memory
 
     limit = Image.MAX_IMAGE_PIXELS
     try:

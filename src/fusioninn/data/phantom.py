@@ -779,7 +779,7 @@ def write_phantom_subjects(
     import nibabel as nib
 
     from ..atomic import atomic_path, ensure_writable_dir
-    from ._memory import check_memory
+    from .memory import check_memory
 
     if naming not in _NAMING:
         raise DataError(f"unknown naming {naming!r}; use one of {', '.join(_NAMING)}")

@@ -150,7 +150,7 @@ def load_nifti_array(path: str | Path, dtype: Any = np.float32) -> tuple[np.ndar
     Raises :class:`DataError` naming the file when it is missing, corrupt or truncated, not 3-D, or
     holds NaN or infinite values.
     """
-    from ._memory import check_memory
+    from .memory import check_memory
 
     path = Path(path)
     img = _load_image(path)
