@@ -4,6 +4,7 @@ collection once into shards."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ._common import add_slice_arguments
 
@@ -27,8 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..atomic import output_group
 
     with output_group() as group:
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             raise
 
 
-def _has_finished_subjects(cache) -> bool:
+def _has_finished_subjects(cache: Path) -> bool:
     import json
 
     from ..data.prepared import MANIFEST_NAME
