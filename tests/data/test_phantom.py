@@ -226,3 +226,29 @@ def test_cli_phantom_contrast_spread(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--contrast-spread" in err[0] and "[0, 1)" in err[0]
     assert not bad.exists()
+
+
+def test_phantom_spec_with_spread_eager_and_lazy():
+    from fusioninn.data.dataset import PhantomDataset, open_slices
+    from fusioninn.data.phantom import phantom_slice_at
+    from fusioninn.data.spec import load_pairs
+
+    plain = load_pairs("phantom:3:4").images
+    np.testing.assert_array_equal(load_pairs("phantom:3:4:spread=0.07").images, plain)  # the default spread
+    wide = load_pairs("phantom:3:4:spread=0.3").images
+    assert wide.shape == plain.shape and not np.array_equal(wide, plain)
+    np.testing.assert_array_equal(wide, phantom_slices(3, seed=4, contrast_spread=0.3).images)
+    # the lazy reader (big N) gives the same slices
+    lazy = open_slices("phantom:3:4:spread=0.3", in_memory_bytes=0)
+    assert isinstance(lazy, PhantomDataset)
+    np.testing.assert_array_equal(lazy.read([0, 2]), wide[[0, 2]])
+    np.testing.assert_array_equal(phantom_slice_at(1, 4, contrast_spread=0.3), wide[1])
+
+
+@pytest.mark.parametrize("spec", ["phantom:3:4:spread=1.5", "phantom:3:4:spread=x", "phantom:3:4:spread=",
+                                  "phantom:3:spread=0.2:4"])
+def test_phantom_spec_bad_spread(spec):
+    from fusioninn.data.spec import load_pairs
+
+    with pytest.raises(DataError, match="phantom spec"):
+        load_pairs(spec)

@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import positive_int
 
     p.add_argument("--data", required=True,
-                   help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B, dicom:A:B, "
+                   help="data spec: phantom:N[:seed[:spread=S]], BraTS folder, file.h5, pairs:A:B, dicom:A:B, "
                         "dicom-studies:ROOT:SERIES_A:SERIES_B (docs/data.md)")
     p.add_argument("--methods", default="fusioninn,average",
                    help="comma-separated: fusioninn, rules (average, maximum, pca, laplacian, dwt, guided), "

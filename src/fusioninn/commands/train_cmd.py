@@ -11,7 +11,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..inputs import fraction, non_negative_float, non_negative_int, positive_float, positive_int, seed_int
 
     p.add_argument("--data", required=True, action="append",
-                   help="data spec: phantom:N[:seed], BraTS folder, file.h5, pairs:A:B, dicom:A:B, "
+                   help="data spec: phantom:N[:seed[:spread=S]], BraTS folder, file.h5, pairs:A:B, dicom:A:B, "
                         "dicom-studies:ROOT:SERIES_A:SERIES_B (repeat to combine)")
     p.add_argument("--val-data", action="append",
                    help="separate validation spec, repeatable (default: a subject-level split of --data)")

@@ -279,11 +279,13 @@ class ShardDataset(SliceDataset):
 
 
 class PhantomDataset(SliceDataset):
-    """``phantom:N:SEED`` generated slice by slice: item i equals ``phantom_slices(N, SEED).images[i]``."""
+    """``phantom:N:SEED[:spread=S]`` generated slice by slice: item i equals
+    ``phantom_slices(N, SEED, contrast_spread=S).images[i]``."""
 
     def __init__(self, n: int, seed: int = 0, size: tuple[int, int] = (240, 240),
-                 names: tuple[str, str] = ("t1ce", "flair"), source: str = "") -> None:
-        from .phantom import _check_sequences
+                 names: tuple[str, str] = ("t1ce", "flair"), source: str = "", contrast_spread: float | None = None,
+                 ) -> None:
+        from .phantom import CONTRAST_SPREAD, _check_sequences, _check_spread
 
         if n < 1:
             raise DataError("phantom:N needs N >= 1", source or None)
@@ -292,6 +294,7 @@ class PhantomDataset(SliceDataset):
         self.subject_ids = [f"phantom-{seed}-{i:06d}" for i in range(n)]
         self.slice_index = np.zeros(n, dtype=np.int32)
         self.shape = (len(self.names), *self.size)  # type: ignore[assignment]
+        self.spread = _check_spread(CONTRAST_SPREAD if contrast_spread is None else contrast_spread)
         self.source = source or f"phantom:{n}:{seed}"
         self.meta = {}
 
@@ -300,7 +303,7 @@ class PhantomDataset(SliceDataset):
 
         out = np.empty((len(indices), *self.shape), dtype=np.float32)
         for j, i in enumerate(indices):
-            out[j] = phantom_slice_at(int(i), self.seed, self.size, self.names)
+            out[j] = phantom_slice_at(int(i), self.seed, self.size, self.names, contrast_spread=self.spread)
         return out
 
 
@@ -513,7 +516,7 @@ def open_slices(
     reader's decode cache (:func:`fusioninn.data.brats.read_brats`).
     """
     from .prepared import PrepareOptions, is_prepared, open_prepared, prepare
-    from .spec import _PHANTOM_RE, load_pairs, parse_pair
+    from .spec import _PHANTOM_RE, load_pairs, parse_pair, phantom_spread
 
     if split not in (None, "train", "val"):
         raise DataError(f"split must be None, 'train' or 'val', got {split!r}")
@@ -542,7 +545,8 @@ def open_slices(
         ds = ShardDataset(prepare(spec if dicom else path, cache, options, workers=workers,
                                   strict=strict, progress=progress))
     elif m and int(m.group(1)) * len(names) * size[0] * size[1] * 4 > in_memory_bytes:
-        ds = PhantomDataset(int(m.group(1)), int(m.group(2) or 0), size, names, spec)  # type: ignore[arg-type]
+        ds = PhantomDataset(int(m.group(1)), int(m.group(2) or 0), size, names, spec,  # type: ignore[arg-type]
+                            phantom_spread(m))
     elif spec.lower().endswith((".h5", ".hdf5")) and path.is_file() and path.stat().st_size > in_memory_bytes:
         ds = H5Dataset(path, names, bool(resolved["clip_negative"]), spec)  # type: ignore[arg-type]
     else:

@@ -524,7 +524,12 @@ def _slice_geometry(rng: np.random.Generator, grid: _Grid, tumour: bool) -> tupl
 
 
 def _one_slice(
-    rng: np.random.Generator, grid: _Grid, sequences: tuple[str, ...], tumour: bool, key: tuple[int, ...]
+    rng: np.random.Generator,
+    grid: _Grid,
+    sequences: tuple[str, ...],
+    tumour: bool,
+    key: tuple[int, ...],
+    spread: float = CONTRAST_SPREAD,
 ) -> tuple[np.ndarray, np.ndarray]:
     H, W = grid.H, grid.W
     tissue, tex = _slice_geometry(rng, grid, tumour)
@@ -535,7 +540,7 @@ def _one_slice(
     for k, seq in enumerate(sequences):
         srng = _seq_rng(key, seq)
         scale, sigma = _seq_gain(srng)
-        img = _contrast_table(seq, srng)[tissue] * texture
+        img = _contrast_table(seq, srng, spread)[tissue] * texture
         if seq != "pet":
             img = _blur2d(img)
         img *= np.outer(_bias_1d(srng, H, 0.12), _bias_1d(srng, W, 0.12))
@@ -558,6 +563,7 @@ def phantom_slices(
     size: tuple[int, int] = (240, 240),
     sequences: tuple[str, str] = ("t1ce", "flair"),
     tumour: bool = True,
+    contrast_spread: float = CONTRAST_SPREAD,
 ) -> PhantomSlices:
     """``n`` axial phantom slices, each from a fresh random brain, as min-max normalised pairs.
 
@@ -572,12 +578,15 @@ def phantom_slices(
         sequences: names from :data:`SLICE_SEQUENCES` (the MR sequences and ``pet``); one channel per name
             (two by default, but any number).
         tumour: whether the brains carry a tumour.
+        contrast_spread: per-brain factor on each tissue's contrast, uniform in 1 ± this (default 0.07; see
+            :func:`phantom_subject`).
 
     Returns:
         :class:`PhantomSlices` with ``images`` float32 (n, len(sequences), H, W) in [0, 1] (background
         exactly 0) and ``seg`` uint8 (n, H, W) with labels 0/1/2/4.
     """
     seqs = _check_sequences(sequences, SLICE_SEQUENCES)
+    spread = _check_spread(contrast_spread)
     if n < 0:
         raise DataError(f"number of slices must be >= 0, got {n}")
     H, W = (int(size[0]), int(size[1]))
@@ -588,7 +597,7 @@ def phantom_slices(
     seg = np.empty((n, H, W), dtype=np.uint8)
     for i in range(n):
         rng = np.random.default_rng([seed, i])
-        raw, seg[i] = _one_slice(rng, grid, seqs, tumour, (seed, i))
+        raw, seg[i] = _one_slice(rng, grid, seqs, tumour, (seed, i), spread)
         _minmax(raw, out=images[i])
     return PhantomSlices(images=images, seg=seg, sequences=seqs)  # type: ignore[arg-type]
 
@@ -599,16 +608,19 @@ def phantom_slice_at(
     size: tuple[int, int] = (240, 240),
     sequences: Sequence[str] = ("t1ce", "flair"),
     tumour: bool = True,
+    contrast_spread: float = CONTRAST_SPREAD,
 ) -> np.ndarray:
-    """Slice ``i`` of ``phantom_slices(n, seed, size, sequences, tumour).images`` (any ``n > i``) on its own:
-    float32 (len(sequences), H, W), generated without the slices before it (for lazy datasets)."""
+    """Slice ``i`` of ``phantom_slices(n, seed, size, sequences, tumour, contrast_spread).images`` (any
+    ``n > i``) on its own: float32 (len(sequences), H, W), generated without the slices before it (for lazy
+    datasets)."""
     seqs = _check_sequences(sequences)
+    spread = _check_spread(contrast_spread)
     if i < 0:
         raise DataError(f"slice index must be >= 0, got {i}")
     H, W = (int(size[0]), int(size[1]))
     if H < 8 or W < 8:
         raise DataError(f"phantom slices must be at least 8 x 8 pixels, got {H} x {W}")
-    raw, _ = _one_slice(np.random.default_rng([seed, i]), _grid(H, W), seqs, tumour, (seed, i))
+    raw, _ = _one_slice(np.random.default_rng([seed, i]), _grid(H, W), seqs, tumour, (seed, i), spread)
     return _minmax(raw, out=np.empty(raw.shape, dtype=np.float32))
 
 

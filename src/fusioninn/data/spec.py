@@ -2,7 +2,9 @@
 
 Accepted forms (see docs/data.md for examples):
 
-- ``phantom:N`` or ``phantom:N:SEED`` — N synthetic phantom slices (seed 0 by default);
+- ``phantom:N``, ``phantom:N:SEED`` or ``phantom:N:SEED:spread=S`` — N synthetic phantom slices (seed 0 by
+  default; each brain's tissue contrasts vary by a factor in 1 ± S, 0.07 by default, see
+  :func:`fusioninn.data.phantom.phantom_subject`);
 - a BraTS root folder (subject folders at any depth) or one subject folder;
 - ``FILE.h5`` / ``FILE.hdf5`` — the original FusionINN HDF5 layout or our export;
 - ``pairs:DIR_A:DIR_B`` — two folders of 2-D images matched by file name;
@@ -29,7 +31,7 @@ from ..errors import DataError
 __all__ = ["PairSet", "load_pairs", "split_subjects", "parse_pair", "SPEC_FORMS"]
 
 SPEC_FORMS = (
-    "phantom:N[:SEED] (synthetic slices), a BraTS folder (subject folders with <id>_t1ce.nii.gz ... or "
+    "phantom:N[:SEED[:spread=S]] (synthetic slices), a BraTS folder (subject folders with <id>_t1ce.nii.gz ... or "
     "<id>-t1c.nii.gz ...), FILE.h5 (original FusionINN HDF5 or our export), pairs:DIR_A:DIR_B (image folders "
     "matched by file name), dicom:DIR_A:DIR_B or dicom:STUDY:SERIES_A:SERIES_B (two DICOM series), "
     "dicom-studies:ROOT:SERIES_A:SERIES_B (one subject per DICOM study under ROOT)"
@@ -121,7 +123,21 @@ def split_subjects(subject_ids: Sequence[str], val_fraction: float = 0.2, seed: 
     return set(subjects) - val, val
 
 
-_PHANTOM_RE = re.compile(r"^phantom:(\d+)(?::(\d+))?$")
+_PHANTOM_RE = re.compile(r"^phantom:(\d+)(?::(\d+))?(?::spread=([^:]*))?$")
+
+
+def phantom_spread(match: re.Match) -> float | None:
+    """The ``spread=S`` of a matched ``phantom:`` spec (None when not given); refused unless 0 <= S < 1."""
+    text = match.group(3)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < 1.0:
+        raise DataError(f"bad phantom spec {match.string!r}: spread must be a number in [0, 1), got {text!r}")
+    return value
 
 
 def load_pairs(
@@ -163,9 +179,9 @@ def load_pairs(
     spec = str(spec)
     m = _PHANTOM_RE.match(spec)
     if spec.startswith("phantom:") and not m:
-        raise DataError(f"bad phantom spec {spec!r}; use phantom:N or phantom:N:SEED")
+        raise DataError(f"bad phantom spec {spec!r}; use phantom:N, phantom:N:SEED or phantom:N:SEED:spread=S")
     if m:
-        ps = _load_phantom(int(m.group(1)), int(m.group(2) or 0), names, size, spec)
+        ps = _load_phantom(int(m.group(1)), int(m.group(2) or 0), names, size, spec, phantom_spread(m))
     elif spec.startswith("pairs:"):
         ps = _load_folder_pairs(spec, multiple, pad_mode)
     elif spec.startswith("dicom:"):
@@ -195,12 +211,14 @@ def load_pairs(
     return ps.subset(np.array([s in keep for s in ps.subject_ids], dtype=bool))
 
 
-def _load_phantom(n: int, seed: int, names: tuple[str, str], size: tuple[int, int], spec: str) -> PairSet:
-    from .phantom import phantom_slices
+def _load_phantom(n: int, seed: int, names: tuple[str, str], size: tuple[int, int], spec: str,
+                  spread: float | None = None) -> PairSet:
+    from .phantom import CONTRAST_SPREAD, phantom_slices
 
     if n < 1:
         raise DataError("phantom:N needs N >= 1", spec)
-    ps = phantom_slices(n, seed=seed, size=size, sequences=names)
+    ps = phantom_slices(n, seed=seed, size=size, sequences=names,
+                        contrast_spread=CONTRAST_SPREAD if spread is None else spread)
     # every phantom slice is a fresh random brain: each is its own subject
     ids = [f"phantom-{seed}-{i:06d}" for i in range(n)]
     return PairSet(images=ps.images, subject_ids=ids, slice_index=np.zeros(n, dtype=np.int32), seg=ps.seg,
