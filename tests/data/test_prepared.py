@@ -193,21 +193,35 @@ def test_concurrent_prepares_of_one_folder_decode_each_subject_once(four_subject
     assert errors == [] and sorted(calls) == sorted(p.name for p in four_subjects.iterdir())
 
 
+def _interrupting(monkeypatch, at: int) -> list:
+    """In-process decodes that stop with Ctrl-C (KeyboardInterrupt) before decode number ``at``."""
+    calls = []
+
+    def wrapped(folder, *a, **k):
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        calls.append(os.path.basename(folder))
+        return _REAL_DECODE(folder, *a, **k)
+
+    monkeypatch.setattr(prep_mod, "_decode_subject", wrapped)
+    return calls
+
+
 def test_cli_prepare_stopped_keeps_finished_subjects_and_resumes(four_subjects, tmp_path, monkeypatch, capsys):
     from fusioninn.cli import main
 
     cache = tmp_path / "p"
     args = ["prepare", "--data", str(four_subjects), "--cache", str(cache), "--quiet"]
-    _counting(monkeypatch, fail_at=0)  # stopped before the first subject: nothing is left behind
-    with pytest.raises(_Killed):
-        main(args)
+    _interrupting(monkeypatch, at=0)  # stopped before the first subject: nothing is left behind
+    assert main(args) == 130
     assert not cache.exists()
+    assert capsys.readouterr().err.strip().endswith("partial outputs removed")
 
-    calls = _counting(monkeypatch, fail_at=2)  # stopped after two subjects (Ctrl-C, SIGTERM): both are kept
-    with pytest.raises(_Killed):
-        main(args)
+    _interrupting(monkeypatch, at=2)  # stopped after two subjects (Ctrl-C, SIGTERM): both are kept
+    assert main(args) == 130
     assert len(read_manifest(cache)["subjects"]) == 2
-    capsys.readouterr()
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "fusioninn prepare: interrupted (SIGINT); resumable progress kept"]
     calls = _counting(monkeypatch)
     assert main(args) == 0
     assert calls == [s.name for s in sorted(four_subjects.iterdir())[2:]]  # only the other two are decoded
@@ -215,27 +229,7 @@ def test_cli_prepare_stopped_keeps_finished_subjects_and_resumes(four_subjects, 
         cache)["slices"])), read_brats(four_subjects).images)
 
 
-def test_cli_interrupt_message_says_what_is_kept(four_subjects, tmp_path, monkeypatch, capsys):
-    from fusioninn.cli import main
-
-    cache = tmp_path / "p"
-    args = ["prepare", "--data", str(four_subjects), "--cache", str(cache), "--quiet"]
-    calls = []
-
-    def interrupted(folder, *a, **k):
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-        calls.append(folder)
-        return _REAL_DECODE(folder, *a, **k)
-
-    monkeypatch.setattr(prep_mod, "_decode_subject", interrupted)
-    assert main(args) == 130
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["fusioninn prepare: interrupted (SIGINT); resumable progress kept"]
-    assert len(read_manifest(cache)["subjects"]) == 1
-
-
-def test_cli_strict_keeps_the_subjects_done_as_its_message_says(four_subjects, tmp_path, capsys):
+def test_cli_strict_is_a_refusal_that_leaves_nothing(four_subjects, tmp_path, capsys):
     from fusioninn.cli import main
 
     src = writable_copy(four_subjects, tmp_path / "src")
@@ -244,5 +238,5 @@ def test_cli_strict_keeps_the_subjects_done_as_its_message_says(four_subjects, t
     code = main(["prepare", "--data", str(src), "--cache", str(cache), "--strict", "--quiet"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--strict stops here; the 2 subjects done are kept" in err[0]
-    assert [s["id"] for s in read_manifest(cache)["subjects"]] == [p.name for p in sorted(src.iterdir())[:2]]
+    assert len(err) == 1 and err[0].endswith("(prepare --strict stops here)") and "kept" not in err[0]
+    assert not cache.exists()  # the two subjects decoded before the bad one are removed with the run

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     with output_group() as group:
         try:
             return _run(args)
-        except BaseException:
-            # a prepare that stops (Ctrl-C, SIGTERM, --strict at a bad subject) after finishing subjects is
-            # resumable: keep them; one that stops before its first subject leaves nothing behind
+        except KeyboardInterrupt:
+            # a prepare stopped (Ctrl-C, SIGTERM, SIGHUP) after finishing subjects is resumable: keep them. Bad
+            # input (--strict at a bad subject included) and one stopped before its first subject leave nothing.
             if _has_finished_subjects(Path(args.cache).expanduser()):
                 group.keep()
             raise

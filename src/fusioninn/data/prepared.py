@@ -299,7 +299,8 @@ def prepare(
     Subjects already prepared with unchanged sources and intact shards are kept; the others are decoded in
     ``workers`` processes (1: in this process). Subjects that cannot be read are skipped with one
     ``log`` line each (default: stderr) and listed in the manifest, or, with ``strict``, raise
-    :class:`DataError` (subjects finished so far stay prepared for the next run).
+    :class:`DataError` (subjects finished so far stay prepared for the next run; ``fusioninn prepare --strict``
+    is a bad-input refusal and removes what its run wrote).
 
     ``source`` may be a ``dicom:`` spec instead (one subject, ``options.slices`` must be ``"all"``), or a
     ``dicom-studies:`` spec (a collection, one subject per study; ``"all"`` too).
@@ -518,8 +519,7 @@ class _PrepareRun:
             raise DataError(result["error"])
         elif self.strict:
             self.save(force=True)
-            raise DataError(f"{result['error']} (prepare --strict stops here; the {len(self.done)} subjects done "
-                            f"are kept in {self.cache} for the next run)")
+            raise DataError(f"{result['error']} (prepare --strict stops here)")
         else:
             self.skip(sid, result["error"])
         self.save()
