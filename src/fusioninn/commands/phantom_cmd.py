@@ -42,13 +42,17 @@ def _non_negative(text: str) -> int:
 
 
 def _spread(text: str) -> float:
+    from ..data.phantom import check_contrast_spread
+    from ..errors import DataError
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
-    return value
+    try:
+        return check_contrast_spread(value)
+    except DataError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -285,7 +285,7 @@ class PhantomDataset(SliceDataset):
     def __init__(self, n: int, seed: int = 0, size: tuple[int, int] = (240, 240),
                  names: tuple[str, str] = ("t1ce", "flair"), source: str = "", contrast_spread: float | None = None,
                  ) -> None:
-        from .phantom import CONTRAST_SPREAD, _check_sequences, _check_spread
+        from .phantom import CONTRAST_SPREAD, _check_sequences, check_contrast_spread
 
         if n < 1:
             raise DataError("phantom:N needs N >= 1", source or None)
@@ -294,7 +294,7 @@ class PhantomDataset(SliceDataset):
         self.subject_ids = [f"phantom-{seed}-{i:06d}" for i in range(n)]
         self.slice_index = np.zeros(n, dtype=np.int32)
         self.shape = (len(self.names), *self.size)  # type: ignore[assignment]
-        self.spread = _check_spread(CONTRAST_SPREAD if contrast_spread is None else contrast_spread)
+        self.spread = check_contrast_spread(CONTRAST_SPREAD if contrast_spread is None else contrast_spread)
         self.source = source or f"phantom:{n}:{seed}"
         self.meta = {}
 

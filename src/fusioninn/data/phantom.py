@@ -42,6 +42,7 @@ from ..errors import DataError
 
 __all__ = [
     "CONTRAST_SPREAD",
+    "check_contrast_spread",
     "SEQUENCES",
     "TISSUES",
     "TISSUE_CONTRAST",
@@ -459,7 +460,8 @@ def _contrast_table(seq: str, rng: np.random.Generator, spread: float = CONTRAST
     return (base * rng.uniform(1.0 - spread, 1.0 + spread, base.shape)).astype(np.float32)
 
 
-def _check_spread(spread: float) -> float:
+def check_contrast_spread(spread: float) -> float:
+    """``spread`` as a float, refused (:class:`DataError`) unless 0 <= spread < 1 (NaN included)."""
     spread = float(spread)
     if not 0.0 <= spread < 1.0:
         raise DataError(f"contrast spread must be in [0, 1), got {spread}")
@@ -586,7 +588,7 @@ def phantom_slices(
         exactly 0) and ``seg`` uint8 (n, H, W) with labels 0/1/2/4.
     """
     seqs = _check_sequences(sequences, SLICE_SEQUENCES)
-    spread = _check_spread(contrast_spread)
+    spread = check_contrast_spread(contrast_spread)
     if n < 0:
         raise DataError(f"number of slices must be >= 0, got {n}")
     H, W = (int(size[0]), int(size[1]))
@@ -614,7 +616,7 @@ def phantom_slice_at(
     ``n > i``) on its own: float32 (len(sequences), H, W), generated without the slices before it (for lazy
     datasets)."""
     seqs = _check_sequences(sequences)
-    spread = _check_spread(contrast_spread)
+    spread = check_contrast_spread(contrast_spread)
     if i < 0:
         raise DataError(f"slice index must be >= 0, got {i}")
     H, W = (int(size[0]), int(size[1]))
@@ -688,7 +690,7 @@ def phantom_subject(
     from scipy.ndimage import binary_erosion, gaussian_filter, zoom
 
     seqs = _check_sequences(sequences)
-    spread = _check_spread(contrast_spread)
+    spread = check_contrast_spread(contrast_spread)
     if len(shape) != 3 or min(shape) < 8:
         raise DataError(f"phantom volume shape must be three sides >= 8, got {tuple(shape)}")
     X, Y, Z = (int(s) for s in shape)
@@ -798,7 +800,7 @@ def write_phantom_subjects(
     if cases < 0:
         raise DataError(f"number of cases must be >= 0, got {cases}")
     seqs = _check_sequences(sequences)
-    spread = _check_spread(contrast_spread)
+    spread = check_contrast_spread(contrast_spread)
     check_memory(int(np.prod(shape, dtype=np.float64)) * _BYTES_PER_VOXEL,
                  f"a phantom of {'x'.join(str(int(v)) for v in shape)} voxels")
     out = ensure_writable_dir(out_dir)

@@ -126,18 +126,19 @@ def split_subjects(subject_ids: Sequence[str], val_fraction: float = 0.2, seed: 
 _PHANTOM_RE = re.compile(r"^phantom:(\d+)(?::(\d+))?(?::spread=([^:]*))?$")
 
 
-def phantom_spread(match: re.Match) -> float | None:
-    """The ``spread=S`` of a matched ``phantom:`` spec (None when not given); refused unless 0 <= S < 1."""
+def phantom_spread(match: re.Match) -> float:
+    """The ``spread=S`` of a matched ``phantom:`` spec (the phantom's default when not given), refused unless
+    0 <= S < 1."""
+    from .phantom import CONTRAST_SPREAD, check_contrast_spread
+
     text = match.group(3)
     if text is None:
-        return None
+        return CONTRAST_SPREAD
     try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value < 1.0:
-        raise DataError(f"bad phantom spec {match.string!r}: spread must be a number in [0, 1), got {text!r}")
-    return value
+        return check_contrast_spread(text)
+    except (ValueError, DataError):
+        raise DataError(f"bad phantom spec {match.string!r}: spread must be a number in [0, 1), got {text!r}"
+                        ) from None
 
 
 def load_pairs(
@@ -212,13 +213,12 @@ def load_pairs(
 
 
 def _load_phantom(n: int, seed: int, names: tuple[str, str], size: tuple[int, int], spec: str,
-                  spread: float | None = None) -> PairSet:
-    from .phantom import CONTRAST_SPREAD, phantom_slices
+                  spread: float) -> PairSet:
+    from .phantom import phantom_slices
 
     if n < 1:
         raise DataError("phantom:N needs N >= 1", spec)
-    ps = phantom_slices(n, seed=seed, size=size, sequences=names,
-                        contrast_spread=CONTRAST_SPREAD if spread is None else spread)
+    ps = phantom_slices(n, seed=seed, size=size, sequences=names, contrast_spread=spread)
     # every phantom slice is a fresh random brain: each is its own subject
     ids = [f"phantom-{seed}-{i:06d}" for i in range(n)]
     return PairSet(images=ps.images, subject_ids=ids, slice_index=np.zeros(n, dtype=np.int32), seg=ps.seg,
