@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from fusioninn.data.hdf5 import write_h5
-from fusioninn.data.phantom import write_phantom_subjects
+from fusioninn.data.phantom import check_contrast_spread, write_phantom_subjects
 from fusioninn.data.spec import load_pairs
+from fusioninn.errors import DataError
 
 PAIR = ("t1ce", "flair")
 NAMES = ("one.h5", "many.h5", "own-tumour.h5", "new-tumour.h5")
@@ -58,7 +59,9 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=3, help="held-out subjects of new-tumour.h5 (default 3)")
     ap.add_argument("--seed", type=int, default=5000, help="seed of the first subject (default 5000)")
     args = ap.parse_args()
-    if not 0.0 <= args.spread < 1.0:
+    try:
+        check_contrast_spread(args.spread)
+    except DataError:
         ap.error(f"--spread must be in [0, 1), got {args.spread}")
     if args.subjects < 1 or args.new < 1:
         ap.error("--subjects and --new must be >= 1")
@@ -68,15 +71,16 @@ def main() -> None:
         ap.error(f"{out}: already holds {', '.join(existing)}")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fusioninn-diversity-") as tmp:
-        def cohort(seed: int, n: int, slices: str) -> list:
-            folders = write_phantom_subjects(Path(tmp) / f"s{seed}", n, seed=seed, sequences=PAIR,
-                                             compress=False, contrast_spread=args.spread)
+        def cohort(seed: int, n: int) -> list[Path]:
+            return write_phantom_subjects(Path(tmp) / f"s{seed}", n, seed=seed, sequences=PAIR, compress=False,
+                                          contrast_spread=args.spread)
+
+        def read(folders: list[Path], slices: str) -> list:
             return [load_pairs(str(f), pair=PAIR, slices=slices) for f in folders]
 
-        train = cohort(args.seed, args.subjects, "all")
-        own = [load_pairs(str(Path(tmp) / f"s{args.seed}" / f"Phantom-{args.seed}-0000"), pair=PAIR,
-                          slices="tumour")]
-        new = cohort(args.seed + 1000, args.new, "tumour")
+        site = cohort(args.seed, args.subjects)
+        train, own = read(site, "all"), read(site[:1], "tumour")
+        new = read(cohort(args.seed + 1000, args.new), "tumour")
         out.mkdir(parents=True, exist_ok=True)
         counts = [_write(out / NAMES[0], train[:1] * args.subjects), _write(out / NAMES[1], train),
                   _write(out / NAMES[2], own), _write(out / NAMES[3], new)]
