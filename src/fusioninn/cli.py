@@ -99,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, Interrupted) else 2
         name = err.args[0] if isinstance(err, Interrupted) else "SIGINT"
-        what = "resumable progress kept" if group is not None and group.kept else (
-            "partial outputs removed")
+        kept = group is not None and group.kept
+        what = "resumable progress kept" if kept else "partial outputs removed"
         print(f"fusioninn {args.command}: interrupted ({name}); {what}", file=sys.stderr)
         return 128 + signum
     except MemoryError:

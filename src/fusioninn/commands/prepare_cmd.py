@@ -55,7 +55,6 @@ def _has_finished_subjects(cache: Path) -> bool:
 def _run(args: argparse.Namespace) -> int:
     import json
     import time
-    from pathlib import Path
 
     from ..data.memory import format_bytes
     from ..data.prepared import PrepareOptions, is_prepared, prepare

@@ -282,7 +282,6 @@ def _guard_run_outputs(args) -> None:
     guard_outputs(inputs, outputs)
 
 
-
 def _open_data(args: argparse.Namespace, common: dict):
     """(train, val) datasets of ``--data`` / ``--val-data``. Each spec is read once, however often it is
     named (``--data S --data S`` weights S twice) and whether or not it is also split into a validation part."""
@@ -299,6 +298,7 @@ def _open_data(args: argparse.Namespace, common: dict):
         return _combine([dataset(s) for s in args.data]), _combine([dataset(s) for s in args.val_data])
     return (_combine([dataset(s).split("train", args.val_fraction, args.seed) for s in args.data]),
             _combine([dataset(s).split("val", args.val_fraction, args.seed) for s in args.data]))
+
 
 def _combine(sets):
     """One dataset of several (all of one slice size); subject ids are prefixed by their source when several."""
