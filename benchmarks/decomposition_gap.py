@@ -28,6 +28,8 @@ import numpy as np
 
 from fusioninn.data.spec import load_pairs
 from fusioninn.methods import resolve_methods
+from fusioninn.metrics.decomposition_r2 import r2_from_parts
+from fusioninn.perturb import parse_perturbations, perturb_fused
 
 
 def _affine_fit(x_hat: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -45,11 +47,12 @@ def gap_report(model: str, spec: str, pair: tuple[str, str] = ("t1ce", "flair"))
     if data.seg is None:
         raise SystemExit(f"{spec}: no segmentation, so no tumour region to split by")
     method = resolve_methods(["fusioninn"], model)[0]
+    saved = parse_perturbations("png")[0]  # the saved 8-bit fused image, as fused_image_criteria scores it
     sums = {k: np.zeros((2, 2)) for k in ("all", "tumour", "rest", "recalibrated")}  # [source, (err, gap)]
     for start in range(0, len(data.images), 16):
         x = data.images[start : start + 16]
-        fused = np.round(method.fuse(x.copy()) * 255) / 255  # the saved 8-bit fused image
-        dec = method.decompose(fused.astype(np.float32))
+        fused, _ = perturb_fused(method.fuse(x.copy()), x, saved)
+        dec = method.decompose(fused)
         seg = data.seg[start : start + 16]
         for i in range(len(x)):
             brain = (x[i] > 0).any(axis=0)
@@ -63,7 +66,7 @@ def gap_report(model: str, spec: str, pair: tuple[str, str] = ("t1ce", "flair"))
                 sums["recalibrated"][k] += (((fit - x[i, k]) ** 2).sum(), gap.sum())
     out = {"slices": int(len(data.images))}
     for name, s in sums.items():
-        out[name] = [float(1 - s[k, 0] / s[k, 1]) if s[k, 1] > 0 else None for k in (0, 1)]
+        out[name] = [r2_from_parts(*s[k]) for k in (0, 1)]
         out[f"{name}_gap_share"] = [float(s[k, 1] / sums["all"][k, 1]) for k in (0, 1)]
     return out
 
