@@ -42,13 +42,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _has_finished_subjects(cache: Path) -> bool:
-    import json
-
-    from ..data.prepared import MANIFEST_NAME
+    from ..data.prepared import read_manifest
+    from ..errors import DataError
 
     try:
-        return bool(json.loads((cache / MANIFEST_NAME).read_text())["subjects"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return bool(read_manifest(cache)["subjects"])
+    except DataError:  # no manifest yet (or not ours): nothing finished to keep
         return False
 
 
